@@ -1,0 +1,27 @@
+//! Domain types shared by every agent-safe crate.
+//!
+//! Nothing here does I/O. The types mirror the Python `agent-safe` models (see
+//! `docs/ARCHITECTURE.md`): risk classes and the risk matrix, targets, callers,
+//! decisions, execution tickets and audit events, plus the injected [`Clock`]
+//! and the one source of randomness ([`random`]).
+
+mod caller;
+mod clock;
+mod decision;
+mod event;
+mod ids;
+pub mod random;
+mod risk;
+pub mod timefmt;
+mod target;
+
+pub use caller::{CallerIdentity, DelegationLink};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use decision::{Decision, ExecutionTicket};
+pub use event::{AuditEvent, EventType};
+pub use ids::{ActionName, AgentId, AuditId, TargetId};
+pub use risk::{DecisionResult, Environment, ParseEnumError, RiskClass, Sensitivity, effective_risk};
+pub use target::Target;
+
+/// Request parameters: a JSON object whose key order is the request's order.
+pub type Params = serde_json::Map<String, serde_json::Value>;
