@@ -10,6 +10,7 @@ mod clock;
 mod decision;
 mod event;
 mod ids;
+pub mod pyrepr;
 pub mod random;
 mod risk;
 pub mod timefmt;

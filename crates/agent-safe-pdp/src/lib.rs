@@ -1,0 +1,1 @@
+//! agent-safe policy decision point: rules, matching, evaluation, rate limits, policy tests.

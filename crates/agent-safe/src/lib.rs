@@ -1,0 +1,1 @@
+//! agent-safe SDK: the AgentSafe facade wiring registry, policies, audit and tickets.
