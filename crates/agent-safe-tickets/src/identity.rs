@@ -1,0 +1,290 @@
+//! Agent identity tokens (SPEC §7.1): mint and validate signed JWTs carrying an agent's id,
+//! roles, groups and delegation chain.
+
+use std::sync::Arc;
+
+use agent_safe_core::{AgentId, CallerIdentity, Clock, DelegationLink};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use time::{Duration, OffsetDateTime};
+
+use crate::jwt::{self, Audience, JwtError, Rules};
+use crate::keys::{KeySet, SigningKey};
+
+/// The issuer both the Python and this implementation use by default.
+pub const DEFAULT_ISSUER: &str = "agent-safe";
+
+/// Default lifetime of an identity token (SPEC §7.1).
+pub const DEFAULT_IDENTITY_TTL: Duration = Duration::hours(1);
+
+/// Claims required in every identity token, checked in this order.
+const REQUIRED: &[&str] = &["agent_id", "iss", "iat", "exp"];
+
+/// Why an identity token could not be minted or was rejected. `Display` is the reason text of
+/// the Python version (`Token has expired`, `Invalid token issuer: …`, `Invalid token: …`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// `exp` has passed.
+    #[error("Token has expired")]
+    Expired,
+    /// The token's `iss` is not this manager's issuer; carries the token's issuer.
+    #[error("Invalid token issuer: {0}")]
+    InvalidIssuer(String),
+    /// Bad signature, wrong algorithm, malformed token, missing or ill-typed claim, not yet
+    /// valid, wrong audience, unknown key id, too large.
+    #[error("Invalid token: {0}")]
+    Invalid(String),
+    /// The manager was built to verify only.
+    #[error("cannot sign token: no signing key is configured")]
+    NoSigningKey,
+    /// `now + ttl` is not a representable time.
+    #[error("cannot sign token: ttl `{0}` is out of range")]
+    InvalidTtl(Duration),
+    /// The JWT library failed to sign.
+    #[error("cannot sign token: {0}")]
+    Signing(String),
+}
+
+impl From<JwtError> for TokenError {
+    fn from(e: JwtError) -> Self {
+        match e {
+            JwtError::Expired => Self::Expired,
+            JwtError::InvalidIssuer(iss) => Self::InvalidIssuer(iss),
+            JwtError::Invalid(detail) => Self::Invalid(detail),
+        }
+    }
+}
+
+/// The agent-facing claims of an identity token. `iss`, `iat`, `exp` (and `aud`, if configured)
+/// are added by the [`IdentityManager`].
+///
+/// The three delegation claims are written only for a delegated token (`delegation_depth > 0`
+/// or a non-empty chain), as the Python version does.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IdentityClaims {
+    /// The agent's id.
+    pub agent_id: String,
+    /// Display name (`""` by default).
+    pub agent_name: String,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// Groups.
+    pub groups: Vec<String>,
+    /// The agents that delegated to this one, origin first.
+    pub delegation_chain: Vec<DelegationLink>,
+    /// Roles granted by delegation.
+    pub delegated_roles: Vec<String>,
+    /// Number of delegation hops (0 = a direct token).
+    pub delegation_depth: u32,
+}
+
+impl IdentityClaims {
+    fn is_delegated(&self) -> bool {
+        self.delegation_depth > 0 || !self.delegation_chain.is_empty()
+    }
+}
+
+/// The payload in the Python version's key order.
+#[derive(Serialize)]
+struct Payload<'a> {
+    agent_id: &'a str,
+    agent_name: &'a str,
+    roles: &'a [String],
+    groups: &'a [String],
+    iss: &'a str,
+    iat: i64,
+    exp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delegation_chain: Option<&'a [DelegationLink]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delegated_roles: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delegation_depth: Option<u32>,
+}
+
+/// Mints and validates identity tokens with one signing key and issuer; time comes from the clock.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use agent_safe_core::ManualClock;
+/// # use agent_safe_tickets::{IdentityManager, SigningKey};
+/// # use time::{macros::datetime, Duration};
+/// let clock = Arc::new(ManualClock::new(datetime!(2026-11-26 09:00 UTC)));
+/// let key = SigningKey::hs256_from_str("interop-fixture-key-0123456789abcdef0123456789")?;
+/// let ids = IdentityManager::new(key, "agent-safe", clock.clone());
+/// let token = ids.create_token("deploy-bot", "Deployer", &["deployer".into()], &[], Duration::hours(1))?;
+/// let caller = ids.validate(&token)?;
+/// assert_eq!(caller.agent_id, "deploy-bot");
+/// assert!(caller.verified);
+/// clock.advance(Duration::hours(1));
+/// assert_eq!(ids.validate(&token).unwrap_err().to_string(), "Token has expired");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct IdentityManager {
+    key: Option<SigningKey>,
+    keys: KeySet,
+    issuer: String,
+    audience: Audience,
+    leeway: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl IdentityManager {
+    /// A manager that signs with `key` and accepts tokens signed by it. No audience (as Python),
+    /// no leeway.
+    pub fn new(key: SigningKey, issuer: impl Into<String>, clock: Arc<dyn Clock>) -> Self {
+        let keys = KeySet::from(&key);
+        Self {
+            key: Some(key),
+            keys,
+            issuer: issuer.into(),
+            audience: Audience::Absent,
+            leeway: Duration::ZERO,
+            clock,
+        }
+    }
+
+    /// A manager that only validates (e.g. with an Ed25519 public key); minting fails with
+    /// [`TokenError::NoSigningKey`].
+    pub fn verify_only(
+        keys: impl Into<KeySet>,
+        issuer: impl Into<String>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            key: None,
+            keys: keys.into(),
+            issuer: issuer.into(),
+            audience: Audience::Absent,
+            leeway: Duration::ZERO,
+            clock,
+        }
+    }
+
+    /// Replaces the keys accepted on validation (e.g. the current and the previous key during a
+    /// rotation). Minting still uses the signing key.
+    pub fn with_verifying_keys(self, keys: impl Into<KeySet>) -> Self {
+        Self { keys: keys.into(), ..self }
+    }
+
+    /// Sets the audience minted and required (default [`Audience::Absent`], as Python).
+    pub fn with_audience(self, audience: Audience) -> Self {
+        Self { audience, ..self }
+    }
+
+    /// Tolerance for clock skew on `iat`, `nbf` and `exp` (default none).
+    pub fn with_leeway(self, leeway: Duration) -> Self {
+        Self { leeway, ..self }
+    }
+
+    /// The issuer minted and required.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The clock deciding `iat`, `exp` and expiry.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Mints a direct (non-delegated) identity token valid for `ttl` from now.
+    pub fn create_token(
+        &self,
+        agent_id: &str,
+        agent_name: &str,
+        roles: &[String],
+        groups: &[String],
+        ttl: Duration,
+    ) -> Result<String, TokenError> {
+        let claims = IdentityClaims {
+            agent_id: agent_id.to_owned(),
+            agent_name: agent_name.to_owned(),
+            roles: roles.to_vec(),
+            groups: groups.to_vec(),
+            ..IdentityClaims::default()
+        };
+        self.create_token_with_claims(&claims, ttl)
+    }
+
+    /// Mints a token with arbitrary identity claims (used for delegation tokens), valid for `ttl`.
+    pub fn create_token_with_claims(
+        &self,
+        claims: &IdentityClaims,
+        ttl: Duration,
+    ) -> Result<String, TokenError> {
+        let key = self.key.as_ref().ok_or(TokenError::NoSigningKey)?;
+        let now = self.clock.now();
+        let exp = now.checked_add(ttl).ok_or(TokenError::InvalidTtl(ttl))?;
+        let delegated = claims.is_delegated();
+        let payload = Payload {
+            agent_id: &claims.agent_id,
+            agent_name: &claims.agent_name,
+            roles: &claims.roles,
+            groups: &claims.groups,
+            iss: &self.issuer,
+            iat: jwt::unix_seconds(now),
+            exp: jwt::unix_seconds(exp),
+            aud: self.audience.minted(),
+            delegation_chain: delegated.then_some(claims.delegation_chain.as_slice()),
+            delegated_roles: delegated.then_some(claims.delegated_roles.as_slice()),
+            delegation_depth: delegated.then_some(claims.delegation_depth),
+        };
+        jwt::sign(key, &payload).map_err(TokenError::Signing)
+    }
+
+    /// Validates a token (SPEC §7.1): algorithm pinned by the key (`alg: none` and HS256/EdDSA
+    /// confusion rejected), issuer must match, required claims `agent_id`, `iss`, `iat`, `exp`,
+    /// `iat`/`nbf`/`exp` checked against the clock, audience per configuration. Returns the caller
+    /// with `verified = true`.
+    pub fn validate(&self, token: &str) -> Result<CallerIdentity, TokenError> {
+        let verified = jwt::verify(token, &self.rules(self.clock.now()))?;
+        caller_from_claims(&verified.claims, verified.issued_at, verified.expires_at)
+            .map_err(TokenError::Invalid)
+    }
+
+    fn rules(&self, now: OffsetDateTime) -> Rules<'_> {
+        Rules {
+            keys: &self.keys,
+            issuer: &self.issuer,
+            audience: &self.audience,
+            leeway: self.leeway,
+            required: REQUIRED,
+            now,
+        }
+    }
+}
+
+fn caller_from_claims(
+    claims: &Map<String, Value>,
+    issued_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+) -> Result<CallerIdentity, String> {
+    let delegation_chain = match claims.get("delegation_chain") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(chain) => <Vec<DelegationLink> as serde::Deserialize>::deserialize(chain)
+            .map_err(|e| format!("Claim `delegation_chain` is malformed: {e}"))?,
+    };
+    let delegation_depth = match claims.get("delegation_depth") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v
+            .as_u64()
+            .and_then(|d| u32::try_from(d).ok())
+            .ok_or_else(|| "Claim `delegation_depth` must be a non-negative integer".to_owned())?,
+    };
+    Ok(CallerIdentity {
+        agent_id: AgentId::new(jwt::req_str(claims, "agent_id")?),
+        agent_name: jwt::opt_str(claims, "agent_name")?.unwrap_or_default().to_owned(),
+        roles: jwt::str_list(claims, "roles")?,
+        groups: jwt::str_list(claims, "groups")?,
+        issued_at: Some(issued_at),
+        expires_at: Some(expires_at),
+        delegation_chain,
+        delegated_roles: jwt::str_list(claims, "delegated_roles")?,
+        delegation_depth,
+        verified: true,
+    })
+}

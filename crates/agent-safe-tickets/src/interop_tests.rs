@@ -1,0 +1,1 @@
+//! Interop with tokens minted by the Python implementation.
