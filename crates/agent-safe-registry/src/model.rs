@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use agent_safe_core::{ActionName, RiskClass};
 use serde::{Deserialize, Serialize};
 
+use crate::yaml::lax;
+
 /// One action: what an agent may ask to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,7 +31,7 @@ pub struct ActionDefinition {
     #[serde(default)]
     pub prechecks: Vec<Precheck>,
     /// Whether a rollback plan can be generated.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::bool")]
     pub reversible: bool,
     /// The compensating action; must exist in the registry.
     #[serde(default)]
@@ -90,7 +92,7 @@ pub struct Parameter {
     #[serde(rename = "type")]
     pub kind: ParamType,
     /// Whether the parameter must be present.
-    #[serde(default = "default_true")]
+    #[serde(default = "default_true", deserialize_with = "lax::bool")]
     pub required: bool,
     /// Description.
     #[serde(default)]
@@ -102,7 +104,7 @@ pub struct Parameter {
     #[serde(default)]
     pub constraints: Option<Constraints>,
     /// Marks a parameter whose value is a secret: redacted in the audit log and outputs.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, deserialize_with = "lax::bool", skip_serializing_if = "std::ops::Not::not")]
     pub sensitive: bool,
 }
 
@@ -111,22 +113,23 @@ pub struct Parameter {
 #[serde(deny_unknown_fields)]
 pub struct Constraints {
     /// Inclusive lower bound for numbers.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::opt_f64")]
     pub min_value: Option<f64>,
     /// Inclusive upper bound for numbers.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::opt_f64")]
     pub max_value: Option<f64>,
     /// Minimum string length (in characters).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::opt_u64")]
     pub min_length: Option<u64>,
     /// Maximum string length (in characters).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::opt_u64")]
     pub max_length: Option<u64>,
     /// Whole-string regular expression for strings; compiled once at load.
     #[serde(default)]
     pub pattern: Option<String>,
-    /// Allowed values, compared as strings.
-    #[serde(default, rename = "enum")]
+    /// Allowed values, compared as strings. YAML numbers or booleans in the list are a load
+    /// error (as in Python, whose schema is `list[str]`).
+    #[serde(default, rename = "enum", deserialize_with = "lax::opt_strict_strings")]
     pub allowed: Option<Vec<String>>,
 }
 
@@ -151,7 +154,7 @@ pub struct CredentialSpec {
     #[serde(default)]
     pub fields: BTreeMap<String, serde_json::Value>,
     /// Lifetime in seconds (≥ 1).
-    #[serde(default = "default_ttl")]
+    #[serde(default = "default_ttl", deserialize_with = "lax::u64")]
     pub ttl: u64,
 }
 
@@ -168,10 +171,10 @@ pub struct StateFieldSpec {
     #[serde(rename = "type", default = "default_any")]
     pub kind: String,
     /// Whether executors should always capture it.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lax::bool")]
     pub required: bool,
     /// Marks a state field whose value is a secret: redacted in the audit log.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, deserialize_with = "lax::bool", skip_serializing_if = "std::ops::Not::not")]
     pub sensitive: bool,
 }
 

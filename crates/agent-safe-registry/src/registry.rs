@@ -1,0 +1,236 @@
+//! The action registry: every action definition, loaded all-or-nothing from `actions/*.yaml`.
+
+mod hints;
+mod load;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use agent_safe_core::{ActionName, Params, RiskClass};
+use regex::Regex;
+
+use crate::model::{ActionDefinition, Parameter};
+use crate::yaml::YamlError;
+
+/// The loaded actions, keyed and iterated by name.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    actions: BTreeMap<ActionName, RegisteredAction>,
+}
+
+/// One loaded action: its definition, where it came from, and its compiled patterns.
+#[derive(Debug, Clone)]
+pub struct RegisteredAction {
+    definition: ActionDefinition,
+    sha256: String,
+    source: PathBuf,
+    /// `patterns[i]` is the compiled `pattern` of `definition.parameters[i]`.
+    patterns: Vec<Option<Regex>>,
+}
+
+/// The registry could not be loaded. Loading is all-or-nothing: the first error wins.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The actions directory does not exist or is not a directory.
+    #[error("actions directory not found: `{}`", dir.display())]
+    DirNotFound {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// The actions directory could not be listed.
+    #[error("cannot list actions directory `{}`", dir.display())]
+    ReadDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file could not be read, parsed or validated (names the file and, where known, line).
+    #[error(transparent)]
+    File(#[from] YamlError),
+    /// Two files define the same action name.
+    #[error(
+        "{}: duplicate action name `{name}`; already defined in `{}`",
+        Located(second, *line),
+        first.display()
+    )]
+    DuplicateName {
+        /// The action name.
+        name: ActionName,
+        /// The file that defined it first.
+        first: PathBuf,
+        /// The file that defined it again.
+        second: PathBuf,
+        /// The line of `name` in `second`.
+        line: Option<usize>,
+    },
+}
+
+impl LoadError {
+    /// The file the error is in, if it is about one file.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            LoadError::DirNotFound { .. } | LoadError::ReadDir { .. } => None,
+            LoadError::File(e) => Some(e.path()),
+            LoadError::DuplicateName { second, .. } => Some(second),
+        }
+    }
+
+    /// The 1-based line the error is on, when known.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            LoadError::DirNotFound { .. } | LoadError::ReadDir { .. } => None,
+            LoadError::File(e) => e.line(),
+            LoadError::DuplicateName { line, .. } => *line,
+        }
+    }
+}
+
+/// `path` or `path:line`.
+struct Located<'a>(&'a Path, Option<usize>);
+
+impl fmt::Display for Located<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            Some(line) => write!(f, "{}:{line}", self.0.display()),
+            None => write!(f, "{}", self.0.display()),
+        }
+    }
+}
+
+impl Registry {
+    /// Loads every `*.yaml` and `*.yml` file directly in `dir` (not recursing), in order of
+    /// path. The directory must exist; an empty directory gives an empty registry.
+    pub fn load_dir(dir: &Path) -> Result<Registry, LoadError> {
+        load::load_dir(dir)
+    }
+
+    /// Same as [`load_dir`](Self::load_dir) but from in-memory sources (used to embed the
+    /// example config in the binary). Sources are loaded in order of path; every source is
+    /// loaded, whatever its extension.
+    pub fn from_sources<'a>(
+        sources: impl IntoIterator<Item = (PathBuf, &'a [u8])>,
+    ) -> Result<Registry, LoadError> {
+        load::from_sources(sources)
+    }
+
+    /// The action called `name`.
+    pub fn get(&self, name: &str) -> Option<&RegisteredAction> {
+        self.actions.get(name)
+    }
+
+    /// Whether an action called `name` is registered.
+    pub fn contains(&self, name: &str) -> bool {
+        self.actions.contains_key(name)
+    }
+
+    /// The action names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.actions.keys().map(ActionName::as_str)
+    }
+
+    /// The actions, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = &RegisteredAction> {
+        self.actions.values()
+    }
+
+    /// The actions carrying `tag`, sorted by name.
+    pub fn list_by_tag(&self, tag: &str) -> Vec<&RegisteredAction> {
+        self.iter().filter(|a| a.definition.tags.iter().any(|t| t == tag)).collect()
+    }
+
+    /// The actions of risk class `risk`, sorted by name.
+    pub fn list_by_risk(&self, risk: RiskClass) -> Vec<&RegisteredAction> {
+        self.iter().filter(|a| a.definition.risk_class == risk).collect()
+    }
+
+    /// The number of actions.
+    pub fn len(&self) -> usize {
+        self.actions.len()
+    }
+
+    /// Whether there are no actions.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a Registry {
+    type Item = &'a RegisteredAction;
+    type IntoIter = std::collections::btree_map::Values<'a, ActionName, RegisteredAction>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.actions.values()
+    }
+}
+
+impl RegisteredAction {
+    /// The definition as written in the file.
+    pub fn definition(&self) -> &ActionDefinition {
+        &self.definition
+    }
+
+    /// The action's name.
+    pub fn name(&self) -> &ActionName {
+        &self.definition.name
+    }
+
+    /// The action's intrinsic risk.
+    pub fn risk_class(&self) -> RiskClass {
+        self.definition.risk_class
+    }
+
+    /// `name@version`, as the Python `versioned_name`.
+    pub fn versioned_name(&self) -> String {
+        format!("{}@{}", self.definition.name, self.definition.version)
+    }
+
+    /// The declared parameter called `name`.
+    pub fn parameter(&self, name: &str) -> Option<&Parameter> {
+        self.definition.parameters.iter().find(|p| p.name == name)
+    }
+
+    /// Lowercase hex SHA-256 of the source file's raw bytes.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The file the action was loaded from.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    /// SPEC §1.3 steps 2–5, exact Python messages, in Python order. Empty vec = valid.
+    ///
+    /// Unlike Python this is also called with empty params (required params are always
+    /// enforced).
+    ///
+    /// ```
+    /// use agent_safe_registry::Registry;
+    /// use std::path::PathBuf;
+    ///
+    /// let yaml = b"name: scale\nversion: 1.0.0\ndescription: Scale\nrisk_class: medium\n\
+    ///     target_types: [k8s-deployment]\nparameters:\n  - name: replicas\n    type: integer\n\
+    ///     constraints: {min_value: 0, max_value: 100}\n";
+    /// let registry = Registry::from_sources([(PathBuf::from("scale.yaml"), &yaml[..])]).unwrap();
+    /// let scale = registry.get("scale").unwrap();
+    /// let params = serde_json::json!({"replicas": 101, "force": true});
+    /// assert_eq!(
+    ///     scale.validate_params(params.as_object().unwrap()),
+    ///     ["Unknown parameter: force", "Parameter 'replicas': value 101 exceeds maximum 100.0"]
+    /// );
+    /// assert_eq!(
+    ///     scale.validate_params(&Default::default()),
+    ///     ["Missing required parameter: replicas"]
+    /// );
+    /// ```
+    pub fn validate_params(&self, params: &Params) -> Vec<String> {
+        crate::validate::validate_params(&self.definition, &self.patterns, params)
+    }
+}
+
+#[cfg(test)]
+mod tests;
