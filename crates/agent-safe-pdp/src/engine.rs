@@ -1,0 +1,310 @@
+//! The policy decision point: evaluation pipeline and rule index.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use agent_safe_core::{
+    ActionName, AgentId, AuditId, CallerIdentity, Decision, DecisionResult, Environment, Params,
+    RiskClass, Sensitivity, TargetId, effective_risk,
+};
+use agent_safe_registry::{Inventory, Registry, check_bound_params};
+use globset::GlobSetBuilder;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::compiled::{CompiledRule, Facts, action_glob, utc_hour_day};
+use crate::policy::{PolicyLoadError, SourcedRule};
+
+/// Who is asking, as far as the PDP is concerned.
+#[derive(Debug, Clone, Copy)]
+pub enum Caller<'a> {
+    /// No caller given.
+    Anonymous,
+    /// A caller: verified (from a token) or a plain self-asserted id (`verified == false`).
+    Identity(&'a CallerIdentity),
+    /// A caller credential was presented but rejected (bad signature, expired, …); the
+    /// request is denied with this reason. Never treated as a caller named by the token.
+    Rejected(&'a str),
+}
+
+/// One request to evaluate.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// Action name.
+    pub action: &'a str,
+    /// Requested target id, if any.
+    pub target: Option<&'a str>,
+    /// The caller.
+    pub caller: Caller<'a>,
+    /// Request params (validated even when empty).
+    pub params: &'a Params,
+    /// External change-ticket id.
+    pub ticket_id: Option<&'a str>,
+}
+
+/// Evaluation settings.
+#[derive(Debug, Clone, Default)]
+pub struct PdpConfig {
+    /// Deny callers that are not verified identities (`identity: required`).
+    pub identity_required: bool,
+}
+
+/// The outcome of one evaluation: the decision and what the audit event needs besides it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// The decision (no ticket yet; the SDK attaches one).
+    pub decision: Decision,
+    /// Audit context (delegation), or `None`.
+    pub context: Option<Value>,
+}
+
+/// Reason given when no rule matches.
+pub const DEFAULT_DENY_REASON: &str = "No matching policy (default deny)";
+
+/// Rule index for one action: candidate rules per target environment bucket, in
+/// evaluation order, split into rules that name specific agents and rules that do not.
+#[derive(Debug, Default, Clone)]
+struct Bucket {
+    generic: Vec<u32>,
+    by_agent: HashMap<String, Vec<u32>>,
+}
+
+/// Buckets: 0 = no resolved target, 1 + `Environment as usize` otherwise.
+type ActionIndex = [Bucket; 4];
+
+fn bucket_of(env: Option<Environment>) -> usize {
+    env.map_or(0, |e| 1 + e as usize)
+}
+
+/// The policy decision point. Immutable after construction and `Sync`: share it via `Arc`.
+#[derive(Debug)]
+pub struct Pdp {
+    registry: Arc<Registry>,
+    inventory: Arc<Inventory>,
+    rules: Vec<CompiledRule>,
+    index: HashMap<String, ActionIndex>,
+    config: PdpConfig,
+}
+
+impl Pdp {
+    /// Compiles `rules` (in load order; sorted here by priority, stable) against the registry
+    /// and inventory.
+    pub fn new(
+        registry: Arc<Registry>,
+        inventory: Arc<Inventory>,
+        rules: Vec<SourcedRule>,
+        config: PdpConfig,
+    ) -> Result<Self, PolicyLoadError> {
+        let mut compiled =
+            rules.iter().map(CompiledRule::compile).collect::<Result<Vec<_>, _>>()?;
+        // Stable: equal priorities keep file order, then in-file order.
+        compiled.sort_by_key(|r| std::cmp::Reverse(r.priority));
+        let index = build_index(&registry, &compiled)?;
+        Ok(Self { registry, inventory, rules: compiled, index, config })
+    }
+
+    /// The registry decisions are made against.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The inventory decisions are made against.
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
+    /// Number of rules.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Evaluates one request at server time `now`.
+    pub fn evaluate(&self, req: &Request<'_>, now: OffsetDateTime) -> Evaluation {
+        let action = self.registry.get(req.action);
+        let risk_class = action.map_or(RiskClass::Critical, |a| a.risk_class());
+        let target = req.target.and_then(|id| self.inventory.get(id));
+        let sensitivity = target.map_or(Sensitivity::Critical, |t| t.sensitivity);
+        let effective = effective_risk(risk_class, sensitivity);
+        let identity = match req.caller {
+            Caller::Identity(c) => Some(c),
+            Caller::Anonymous | Caller::Rejected(_) => None,
+        };
+        let caller_id = identity.map_or("anonymous", |c| c.agent_id.as_str());
+
+        let decide = |result: DecisionResult, reason: String, policy: Option<&str>| Decision {
+            result,
+            reason,
+            action: ActionName::new(req.action),
+            target: TargetId::new(req.target.unwrap_or("unknown")),
+            caller: AgentId::new(caller_id),
+            risk_class,
+            effective_risk: effective,
+            policy_matched: policy.map(str::to_owned),
+            audit_id: AuditId::generate(),
+            ticket: None,
+            request_id: None,
+            ticket_id: req.ticket_id.map(str::to_owned),
+            cumulative_risk_score: None,
+            cumulative_risk_class: None,
+            escalated_from: None,
+        };
+        let context = identity.and_then(delegation_context);
+        let deny = |reason: String| Evaluation {
+            decision: decide(DecisionResult::Deny, reason, None),
+            context: context.clone(),
+        };
+
+        if let Caller::Rejected(reason) = req.caller {
+            return deny(format!("Invalid caller identity: {reason}"));
+        }
+        if self.config.identity_required && !identity.is_some_and(|c| c.verified) {
+            return deny(
+                "Caller identity required: present a signed identity token (identity: required)"
+                    .to_owned(),
+            );
+        }
+        let Some(action) = action else {
+            return deny(format!("Unknown action: {}", req.action));
+        };
+        let errors = action.validate_params(req.params);
+        if !errors.is_empty() {
+            return deny(format!("Invalid parameters: {}", errors.join("; ")));
+        }
+        if let Some(t) = target
+            && let Some(reason) = check_bound_params(t, req.params)
+        {
+            return deny(format!("Invalid parameters: {reason}"));
+        }
+
+        let facts = Facts {
+            target,
+            caller: identity,
+            effective_risk: effective,
+            ticket_id: req.ticket_id,
+            now,
+            utc_hour_day: utc_hour_day(now),
+        };
+        if let Some(rule) = self.first_match(req.action, &facts) {
+            return Evaluation {
+                decision: decide(rule.decision, rule.reason.clone(), Some(&rule.name)),
+                context,
+            };
+        }
+        deny(DEFAULT_DENY_REASON.to_owned())
+    }
+
+    fn first_match(&self, action: &str, facts: &Facts<'_>) -> Option<&CompiledRule> {
+        let buckets = self.index.get(action)?;
+        let bucket = &buckets[bucket_of(facts.target.map(|t| t.environment))];
+        let specific: &[u32] = facts
+            .caller
+            .and_then(|c| bucket.by_agent.get(c.agent_id.as_str()))
+            .map_or(&[], Vec::as_slice);
+        // Merge the two ascending lists lazily; the first rule that matches wins.
+        let (mut g, mut s) = (bucket.generic.iter().peekable(), specific.iter().peekable());
+        loop {
+            let next = match (g.peek(), s.peek()) {
+                (Some(&&a), Some(&&b)) if a < b => g.next(),
+                (Some(_), Some(_)) => s.next(),
+                (Some(_), None) => g.next(),
+                (None, Some(_)) => s.next(),
+                (None, None) => return None,
+            };
+            let rule = next.and_then(|&i| self.rules.get(i as usize))?;
+            if rule.matches(facts) {
+                return Some(rule);
+            }
+        }
+    }
+
+    /// The compiled rules in evaluation order, for analysis.
+    pub(crate) fn compiled_rules(&self) -> &[CompiledRule] {
+        &self.rules
+    }
+}
+
+fn delegation_context(c: &CallerIdentity) -> Option<Value> {
+    if c.delegation_depth == 0 {
+        return None;
+    }
+    let chain: Vec<Value> = c
+        .delegation_chain
+        .iter()
+        .map(|l| json!({"agent_id": l.agent_id, "agent_name": l.agent_name}))
+        .collect();
+    let original = c.delegation_chain.first().map(|l| l.agent_id.as_str());
+    Some(json!({
+        "delegation_depth": c.delegation_depth,
+        "delegation_chain": chain,
+        "delegated_roles": c.delegated_roles,
+        "original_caller": original,
+    }))
+}
+
+/// Builds, for every registered action, the rules whose patterns match it, per target bucket.
+fn build_index(
+    registry: &Registry,
+    rules: &[CompiledRule],
+) -> Result<HashMap<String, ActionIndex>, PolicyLoadError> {
+    let mut builder = GlobSetBuilder::new();
+    let mut owner = Vec::new();
+    for (i, rule) in rules.iter().enumerate() {
+        for pattern in &rule.actions {
+            // Patterns were validated when the rule was compiled.
+            if let Ok(glob) = action_glob(pattern) {
+                builder.add(glob);
+                owner.push(i);
+            }
+        }
+    }
+    let set = builder.build().map_err(|e| PolicyLoadError::InvalidRule {
+        path: Default::default(),
+        index: 0,
+        name: String::new(),
+        message: format!("cannot build action matcher: {e}"),
+    })?;
+    let mut index = HashMap::new();
+    let mut hits = Vec::new();
+    for name in registry.names() {
+        set.matches_into(name, &mut hits);
+        let mut rule_ids: Vec<usize> = hits.iter().filter_map(|&p| owner.get(p).copied()).collect();
+        rule_ids.sort_unstable();
+        rule_ids.dedup();
+        let mut buckets: ActionIndex = Default::default();
+        for id in rule_ids {
+            let Some(rule) = rules.get(id) else { continue };
+            let Ok(id) = u32::try_from(id) else { continue };
+            for (b, bucket) in buckets.iter_mut().enumerate() {
+                let env = match b {
+                    0 => None,
+                    1 => Some(Environment::Dev),
+                    2 => Some(Environment::Staging),
+                    _ => Some(Environment::Prod),
+                };
+                let possible = match (&rule.targets, env) {
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                    (Some(t), Some(e)) => {
+                        t.environments.is_none_or(|m| m & crate::compiled::bit_env(e) != 0)
+                    }
+                };
+                if !possible {
+                    continue;
+                }
+                match rule.callers.as_ref().and_then(|c| c.agent_ids.as_ref()) {
+                    Some(ids) => {
+                        for agent in ids {
+                            let list = bucket.by_agent.entry(agent.clone()).or_default();
+                            if list.last() != Some(&id) {
+                                list.push(id);
+                            }
+                        }
+                    }
+                    None => bucket.generic.push(id),
+                }
+            }
+        }
+        index.insert(name.to_owned(), buckets);
+    }
+    Ok(index)
+}
