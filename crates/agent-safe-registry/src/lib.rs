@@ -27,6 +27,8 @@ mod model;
 mod python_repr;
 mod registry;
 pub mod suggest;
+#[cfg(test)]
+mod test_support;
 mod validate;
 pub mod yaml;
 

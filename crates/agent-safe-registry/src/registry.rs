@@ -213,8 +213,8 @@ impl RegisteredAction {
     /// use std::path::PathBuf;
     ///
     /// let yaml = b"name: scale\nversion: 1.0.0\ndescription: Scale\nrisk_class: medium\n\
-    ///     target_types: [k8s-deployment]\nparameters:\n  - name: replicas\n    type: integer\n\
-    ///     constraints: {min_value: 0, max_value: 100}\n";
+    ///     target_types: [k8s-deployment]\n\
+    ///     parameters: [{name: replicas, type: integer, constraints: {min_value: 0, max_value: 100}}]\n";
     /// let registry = Registry::from_sources([(PathBuf::from("scale.yaml"), &yaml[..])]).unwrap();
     /// let scale = registry.get("scale").unwrap();
     /// let params = serde_json::json!({"replicas": 101, "force": true});

@@ -82,7 +82,12 @@ fn type_matches(kind: ParamType, value: &Value) -> bool {
     }
 }
 
-fn check_value(param: &Parameter, pattern: Option<&Regex>, value: &Value, errors: &mut Vec<String>) {
+fn check_value(
+    param: &Parameter,
+    pattern: Option<&Regex>,
+    value: &Value,
+    errors: &mut Vec<String>,
+) {
     let name = &param.name;
     if !type_matches(param.kind, value) {
         errors.push(format!(
@@ -97,36 +102,41 @@ fn check_value(param: &Parameter, pattern: Option<&Regex>, value: &Value, errors
     };
     // Python's `isinstance(value, (int, float))` also holds for bools: cmp_number does that.
     if let Some(min) = c.min_value
-        && python_repr::cmp_number(value, min) == Some(Ordering::Less) {
-            errors.push(format!(
-                "Parameter '{name}': value {} is below minimum {}",
-                python_repr::str(value),
-                python_repr::float(min)
-            ));
-        }
+        && python_repr::cmp_number(value, min) == Some(Ordering::Less)
+    {
+        errors.push(format!(
+            "Parameter '{name}': value {} is below minimum {}",
+            python_repr::str(value),
+            python_repr::float(min)
+        ));
+    }
     if let Some(max) = c.max_value
-        && python_repr::cmp_number(value, max) == Some(Ordering::Greater) {
-            errors.push(format!(
-                "Parameter '{name}': value {} exceeds maximum {}",
-                python_repr::str(value),
-                python_repr::float(max)
-            ));
-        }
+        && python_repr::cmp_number(value, max) == Some(Ordering::Greater)
+    {
+        errors.push(format!(
+            "Parameter '{name}': value {} exceeds maximum {}",
+            python_repr::str(value),
+            python_repr::float(max)
+        ));
+    }
     if let Value::String(text) = value {
         // Python's len() counts code points.
         let len = u64::try_from(text.chars().count()).unwrap_or(u64::MAX);
         if let Some(min) = c.min_length
-            && len < min {
-                errors.push(format!("Parameter '{name}': length {len} is below minimum {min}"));
-            }
+            && len < min
+        {
+            errors.push(format!("Parameter '{name}': length {len} is below minimum {min}"));
+        }
         if let Some(max) = c.max_length
-            && len > max {
-                errors.push(format!("Parameter '{name}': length {len} exceeds maximum {max}"));
-            }
+            && len > max
+        {
+            errors.push(format!("Parameter '{name}': length {len} exceeds maximum {max}"));
+        }
         if let (Some(source), Some(regex)) = (&c.pattern, pattern)
-            && !regex.is_match(text) {
-                errors.push(format!("Parameter '{name}': value does not match pattern '{source}'"));
-            }
+            && !regex.is_match(text)
+        {
+            errors.push(format!("Parameter '{name}': value does not match pattern '{source}'"));
+        }
     }
     if let Some(allowed) = &c.allowed {
         let text = python_repr::str(value);

@@ -53,7 +53,13 @@ impl YamlError {
     /// An error at the position of the node at `at` in `doc` (file and line when found).
     pub fn at(doc: &Document<'_>, at: &[PathSegment], message: impl Into<String>) -> Self {
         let (line, column) = doc.locate(at).map_or((None, None), |(l, c)| (Some(l), Some(c)));
-        Self { path: doc.path().to_owned(), line, column, message: message.into(), not_found: false }
+        Self {
+            path: doc.path().to_owned(),
+            line,
+            column,
+            message: message.into(),
+            not_found: false,
+        }
     }
 
     /// The file.

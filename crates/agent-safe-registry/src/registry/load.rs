@@ -138,25 +138,27 @@ fn check_definition(
             }
         }
         if let (Some(min), Some(max)) = (c.min_value, c.max_value)
-            && min > max {
-                return Err(err(
-                    &at("min_value"),
-                    format!(
-                        "`min_value` ({min}) is greater than `max_value` ({max}) on parameter \
+            && min > max
+        {
+            return Err(err(
+                &at("min_value"),
+                format!(
+                    "`min_value` ({min}) is greater than `max_value` ({max}) on parameter \
                          `{pname}` in action `{name}`"
-                    ),
-                ));
-            }
+                ),
+            ));
+        }
         if let (Some(min), Some(max)) = (c.min_length, c.max_length)
-            && min > max {
-                return Err(err(
-                    &at("min_length"),
-                    format!(
-                        "`min_length` ({min}) is greater than `max_length` ({max}) on parameter \
+            && min > max
+        {
+            return Err(err(
+                &at("min_length"),
+                format!(
+                    "`min_length` ({min}) is greater than `max_length` ({max}) on parameter \
                          `{pname}` in action `{name}`"
-                    ),
-                ));
-            }
+                ),
+            ));
+        }
         let compiled = match &c.pattern {
             None => None,
             Some(pattern) => Some(compile_pattern(pattern).map_err(|why| {
@@ -173,14 +175,16 @@ fn check_definition(
         patterns.push(compiled);
     }
     if let Some(credentials) = &def.credentials
-        && credentials.ttl < 1 {
-            return Err(err(
-                &["credentials".into(), "ttl".into()],
-                format!("`credentials.ttl` of action `{name}` must be at least 1 second, got 0"),
-            ));
-        }
+        && credentials.ttl < 1
+    {
+        return Err(err(
+            &["credentials".into(), "ttl".into()],
+            format!("`credentials.ttl` of action `{name}` must be at least 1 second, got 0"),
+        ));
+    }
     for (key, source) in &def.rollback_params {
-        let at: Vec<PathSegment> = vec!["rollback_params".into(), key.as_str().into(), "source".into()];
+        let at: Vec<PathSegment> =
+            vec!["rollback_params".into(), key.as_str().into(), "source".into()];
         let source = source.source.as_str();
         let field = match source.split_once('.') {
             Some(("params" | "before_state", field)) if !field.is_empty() => field,
@@ -217,20 +221,22 @@ fn check_references(
     registry: &Registry,
 ) -> Result<(), YamlError> {
     if let Some(rollback) = &def.rollback_action
-        && !registry.contains(rollback.as_str()) {
-            let hint = did_you_mean(rollback.as_str(), registry.names())
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
-            return Err(YamlError::at(
-                doc,
-                &["rollback_action".into()],
-                format!(
-                    "`rollback_action` `{rollback}` of action `{}` is not a registered \
+        && !registry.contains(rollback.as_str())
+    {
+        let others = registry.names().filter(|n| *n != def.name.as_str());
+        let hint = did_you_mean(rollback.as_str(), others)
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        return Err(YamlError::at(
+            doc,
+            &["rollback_action".into()],
+            format!(
+                "`rollback_action` `{rollback}` of action `{}` is not a registered \
                      action{hint}",
-                    def.name
-                ),
-            ));
-        }
+                def.name
+            ),
+        ));
+    }
     Ok(())
 }
 

