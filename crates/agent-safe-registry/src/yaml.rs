@@ -13,7 +13,9 @@
 //! - Alias expansion is bounded: a document may expand to at most about one node per input
 //!   byte (plus a small allowance), so a "billion laughs" alias bomb is an error, not an OOM.
 //! - Duplicate keys in a mapping are an error (PyYAML silently keeps the last one).
-//! - Every document must have a mapping at the top level (every agent-safe file does).
+//! - The top level must be a mapping (every agent-safe file is one) or empty; an empty file
+//!   deserializes only into a type that accepts no content (an `Option`, or a struct whose
+//!   fields all have defaults), else it is the error "the file is empty".
 
 pub mod lax;
 
@@ -127,7 +129,7 @@ pub struct NoHints;
 
 impl Hints for NoHints {}
 
-/// Deserializes a YAML document (whose top level must be a mapping).
+/// Deserializes a YAML document (whose top level must be a mapping, or empty).
 pub fn from_str<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, YamlError> {
     from_str_with(path, text, &NoHints)
 }

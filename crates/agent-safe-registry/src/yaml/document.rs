@@ -61,9 +61,11 @@ impl fmt::Display for DisplayPath<'_> {
     }
 }
 
-/// A syntactically valid YAML document whose top level is a mapping.
+/// A syntactically valid YAML document whose top level is a mapping, or empty.
 ///
-/// Keeps the source text (to locate nodes and to deserialize with precise errors) and a
+/// An empty document (no content, only comments, or `~`) deserializes only into types that
+/// accept it (an `Option`, a struct whose fields all have defaults); for any other type it is
+/// the error "the file is empty; expected a YAML mapping". Keeps the source text (to locate nodes and to deserialize with precise errors) and a
 /// JSON copy of the tree (to look values up for messages).
 #[derive(Debug, Clone)]
 pub struct Document<'a> {
@@ -73,22 +75,15 @@ pub struct Document<'a> {
 }
 
 impl<'a> Document<'a> {
-    /// Parses `text` (from file `path`): YAML syntax, single document, top-level mapping,
-    /// no duplicate keys, nesting and alias-expansion limits.
+    /// Parses `text` (from file `path`): YAML syntax, single document, top-level mapping (or
+    /// nothing), no duplicate keys, nesting and alias-expansion limits.
     pub fn parse(path: &'a Path, text: &'a str) -> Result<Self, YamlError> {
         let budget = Cell::new(text.len().saturating_add(NODE_ALLOWANCE));
         let tree = TreeSeed { budget: &budget }
             .deserialize(serde_yaml::Deserializer::from_str(text))
             .map_err(|e| message::convert(path, text, &e, None, &super::NoHints))?;
         let found = match &tree {
-            Value::Object(_) => return Ok(Self { path, text, tree }),
-            Value::Null => {
-                return Err(YamlError::new(
-                    path,
-                    None,
-                    "the file is empty; expected a YAML mapping",
-                ));
-            }
+            Value::Object(_) | Value::Null => return Ok(Self { path, text, tree }),
             Value::Array(_) => "a sequence",
             Value::String(_) => "a string",
             Value::Number(_) => "a number",
@@ -144,10 +139,22 @@ impl<'a> Document<'a> {
         self.locate(at).map(|(line, _)| line)
     }
 
+    /// Whether the document has no content (empty, only comments, or `~`).
+    pub fn is_empty(&self) -> bool {
+        self.tree.is_null()
+    }
+
     /// Deserializes the document into `T`, with `hints` for the wording of errors.
     pub fn deserialize<T: DeserializeOwned>(&self, hints: &dyn Hints) -> Result<T, YamlError> {
-        serde_yaml::from_str(self.text)
-            .map_err(|e| message::convert(self.path, self.text, &e, Some(self), hints))
+        // An empty document (even `~`) is read as no content at all.
+        let text = if self.is_empty() { "" } else { self.text };
+        serde_yaml::from_str(text).map_err(|e| {
+            if self.is_empty() {
+                YamlError::new(self.path, None, "the file is empty; expected a YAML mapping")
+            } else {
+                message::convert(self.path, self.text, &e, Some(self), hints)
+            }
+        })
     }
 }
 

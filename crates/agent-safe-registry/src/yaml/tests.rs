@@ -103,6 +103,30 @@ fn document_level_errors() {
 }
 
 #[test]
+fn empty_documents_fit_types_that_accept_them() {
+    #[derive(Debug, Deserialize, PartialEq, Default)]
+    #[serde(deny_unknown_fields)]
+    struct Config {
+        #[serde(default)]
+        registry: Option<String>,
+    }
+    let path = Path::new("agent-safe.yaml");
+    for empty in ["", "# nothing here\n", "~\n", "\n\n"] {
+        assert_eq!(from_str::<Option<Config>>(path, empty).unwrap(), None, "{empty:?}");
+        assert_eq!(from_str::<Config>(path, empty).unwrap(), Config::default(), "{empty:?}");
+        assert!(Document::parse(path, empty).unwrap().is_empty());
+    }
+    assert_eq!(
+        from_str::<Option<Config>>(path, "registry: actions\n").unwrap(),
+        Some(Config { registry: Some("actions".to_owned()) })
+    );
+    assert!(!Document::parse(path, "a: 1\n").unwrap().is_empty());
+    // A type that needs content reports the empty file as such.
+    let err = from_str::<Policy>(path, "# nothing\n").unwrap_err();
+    assert_eq!(err.to_string(), "agent-safe.yaml: the file is empty; expected a YAML mapping");
+}
+
+#[test]
 fn a_bom_is_accepted() {
     let policy: Policy = from_slice(Path::new("p.yaml"), b"\xef\xbb\xbfrules: []\n").unwrap();
     assert!(policy.rules.is_empty());
