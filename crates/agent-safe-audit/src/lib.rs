@@ -1,1 +1,48 @@
-//! agent-safe hash-chained audit log: durable, locked appends, verification, repair and shipping.
+//! agent-safe's hash-chained audit log: durable, locked appends, verification, repair and
+//! typed reading, byte-compatible with the Python `agent-safe` log.
+//!
+//! A log is a JSON Lines file. Each line is the canonical JSON ([`canonical`]) of one event
+//! with `prev_hash` (the previous line's `entry_hash`; 64 zeros for the first), `seq` (1, 2,
+//! …; absent in lines written by the Python version) and `entry_hash` (SHA-256 of the line's
+//! canonical JSON without `entry_hash`). See `docs/audit-log.md` for the format, what
+//! verification does and does not detect, and the differences from the Python version.
+//!
+//! ```
+//! # fn main() -> Result<(), agent_safe_audit::AuditError> {
+//! use agent_safe_audit::{AuditLog, AuditOptions, verify};
+//! # let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("audit.jsonl");
+//! let log = AuditLog::open(&path, AuditOptions::default())?;
+//! let receipt = log.append(&agent_safe_audit::bench::sample_event(1))?;
+//! assert_eq!(receipt.seq, 1);
+//! let report = verify(&path)?;
+//! assert!(report.is_valid());
+//! assert_eq!(report.entries, 1);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod canonical;
+pub mod diff;
+mod entry;
+mod error;
+mod line;
+mod lines;
+mod log;
+mod pyjson;
+mod read;
+mod repair;
+mod tail;
+mod verify;
+
+#[doc(hidden)]
+pub mod bench;
+
+pub use error::AuditError;
+pub use log::{AppendReceipt, AuditLog, AuditOptions, Durability};
+pub use read::{StoredEvent, find_decision, read_events};
+pub use repair::{RepairReport, repair};
+pub use verify::{IssueKind, VerifyIssue, VerifyReport, verify, verify_reader};
+
+/// The `prev_hash` of the first entry: 64 zeros.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
