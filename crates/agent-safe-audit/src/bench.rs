@@ -50,7 +50,12 @@ pub fn sample_event(i: usize) -> AuditEvent {
     }
 }
 
-fn appends_per_s(path: &Path, durability: Durability, per_thread: usize) -> Result<f64, AuditError> {
+/// Appends per second, and fsyncs run.
+fn appends_per_s(
+    path: &Path,
+    durability: Durability,
+    per_thread: usize,
+) -> Result<(f64, u64), AuditError> {
     let log = Arc::new(AuditLog::open(path, AuditOptions { durability })?);
     let events: Vec<AuditEvent> = (0..per_thread).map(sample_event).collect();
     let events = Arc::new(events);
@@ -67,7 +72,8 @@ fn appends_per_s(path: &Path, durability: Durability, per_thread: usize) -> Resu
     });
     let secs = start.elapsed().as_secs_f64();
     results.into_iter().collect::<Result<(), _>>()?;
-    Ok((THREADS * per_thread) as f64 / secs)
+    let fsyncs = log.fsyncs.load(std::sync::atomic::Ordering::Relaxed);
+    Ok(((THREADS * per_thread) as f64 / secs, fsyncs))
 }
 
 /// Measures append and verify throughput with logs in `dir`; returns
@@ -75,8 +81,9 @@ fn appends_per_s(path: &Path, durability: Durability, per_thread: usize) -> Resu
 pub fn bench_figures(dir: &Path, sizes: BenchSizes) -> Result<Value, AuditError> {
     let fsync_path = dir.join("bench-fsync.jsonl");
     let buffered_path = dir.join("bench-buffered.jsonl");
-    let fsync = appends_per_s(&fsync_path, Durability::Fsync, sizes.fsync_per_thread)?;
-    let buffered = appends_per_s(&buffered_path, Durability::Buffered, sizes.buffered_per_thread)?;
+    let (fsync, fsyncs) = appends_per_s(&fsync_path, Durability::Fsync, sizes.fsync_per_thread)?;
+    let (buffered, _) =
+        appends_per_s(&buffered_path, Durability::Buffered, sizes.buffered_per_thread)?;
 
     let bytes = std::fs::metadata(&buffered_path)
         .map_err(|source| AuditError::Io { path: buffered_path.clone(), source })?
@@ -89,7 +96,11 @@ pub fn bench_figures(dir: &Path, sizes: BenchSizes) -> Result<Value, AuditError>
         return Err(AuditError::Corrupt {
             path: buffered_path,
             line: report.errors.first().map_or(0, |e| e.line),
-            message: format!("benchmark log did not verify: {} entries, {} errors", report.entries, report.errors.len()),
+            message: format!(
+                "benchmark log did not verify: {} entries, {} errors",
+                report.entries,
+                report.errors.len()
+            ),
         });
     }
     Ok(json!({
@@ -99,6 +110,7 @@ pub fn bench_figures(dir: &Path, sizes: BenchSizes) -> Result<Value, AuditError>
         "audit_verify_mb_per_s": (bytes as f64 / secs / 1e6).round(),
         "audit_threads": THREADS,
         "audit_fsync_appends": THREADS * sizes.fsync_per_thread,
+        "audit_fsyncs": fsyncs,
         "audit_buffered_appends": expected,
         "audit_line_bytes": bytes / expected.max(1) as u64,
     }))

@@ -25,8 +25,10 @@ use serde_json::{Map, Number, Value};
 /// }));
 /// ```
 pub fn compute(before: &Map<String, Value>, after: &Map<String, Value>) -> Value {
-    let mut added: Vec<(&String, &Value)> = after.iter().filter(|(k, _)| !before.contains_key(*k)).collect();
-    let mut removed: Vec<(&String, &Value)> = before.iter().filter(|(k, _)| !after.contains_key(*k)).collect();
+    let mut added: Vec<(&String, &Value)> =
+        after.iter().filter(|(k, _)| !before.contains_key(*k)).collect();
+    let mut removed: Vec<(&String, &Value)> =
+        before.iter().filter(|(k, _)| !after.contains_key(*k)).collect();
     let mut common: Vec<(&String, &Value, &Value)> =
         before.iter().filter_map(|(k, b)| after.get(k).map(|a| (k, b, a))).collect();
     added.sort_by(|x, y| x.0.cmp(y.0));
@@ -61,7 +63,9 @@ pub fn py_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Null, Value::Null) => true,
         (Value::String(x), Value::String(y)) => x == y,
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq(p, q)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq(p, q))
+        }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| py_eq(v, w)))
         }
@@ -128,7 +132,11 @@ mod tests {
     // Expected values: Python `compute_state_diff` (agent_safe.audit.differ).
     #[test]
     fn matches_python() {
-        check(json!({}), json!({}), json!({"added": {}, "removed": {}, "changed": {}, "unchanged": []}));
+        check(
+            json!({}),
+            json!({}),
+            json!({"added": {}, "removed": {}, "changed": {}, "unchanged": []}),
+        );
         check(
             json!({"replicas": 2, "nested": {"k": "v"}}),
             json!({"replicas": 3, "added": "é"}),

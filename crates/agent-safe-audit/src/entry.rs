@@ -34,7 +34,9 @@ impl HashVal {
     /// Python's `!=` between two stored values, for the cases that can occur.
     pub(crate) fn same(&self, other: &HashVal) -> bool {
         match (self, other) {
-            (HashVal::Missing, HashVal::Str(s)) | (HashVal::Str(s), HashVal::Missing) => s.is_empty(),
+            (HashVal::Missing, HashVal::Str(s)) | (HashVal::Str(s), HashVal::Missing) => {
+                s.is_empty()
+            }
             (a, b) => a == b,
         }
     }
@@ -275,11 +277,7 @@ mod fast {
             match v.first() {
                 Some(b'"') => {
                     let inner = &v[1..v.len() - 1];
-                    if inner.contains(&b'\\') {
-                        None
-                    } else {
-                        Some(HashVal::from_str_bytes(inner))
-                    }
+                    if inner.contains(&b'\\') { None } else { Some(HashVal::from_str_bytes(inner)) }
                 }
                 _ => Some(HashVal::Other(String::from_utf8_lossy(v).into_owned())),
             }
@@ -329,7 +327,9 @@ mod fast {
         fn plain_string(&mut self) -> Option<&'a [u8]> {
             self.expect(b'"')?;
             let start = self.i;
-            let len = self.b[start..].iter().position(|&c| !(0x20..0x7f).contains(&c) || c == b'"' || c == b'\\')?;
+            let len = self.b[start..]
+                .iter()
+                .position(|&c| !(0x20..0x7f).contains(&c) || c == b'"' || c == b'\\')?;
             self.i = start + len;
             self.expect(b'"')?;
             Some(&self.b[start..start + len])
@@ -492,7 +492,8 @@ mod fast {
             let token = &self.b[start..self.i];
             if !is_float {
                 // Python reads `-0` as the int 0 and writes `0`; a leading zero is an error.
-                return (token != b"-0" && !self.peek().is_some_and(|c| c.is_ascii_digit())).then_some(());
+                return (token != b"-0" && !self.peek().is_some_and(|c| c.is_ascii_digit()))
+                    .then_some(());
             }
             let value: f64 = std::str::from_utf8(token).ok()?.parse().ok()?;
             let mut repr = String::with_capacity(24);
@@ -539,7 +540,9 @@ mod tests {
         check_fast(r#"{"entry_hash": "x"}"#);
         check_fast(r#"{"a": 1, "entry_hash": "x"}"#);
         check_fast(r#"{"entry_hash": "x", "z": [1, 2.5, {"k": null}]}"#);
-        check_fast(r#"{"a": "\u00e9\ud83d\ude00\n\"\\", "b": [NaN, Infinity, -Infinity, 1e-05, 1e+16, -0.0, 0, -1], "seq": 3}"#);
+        check_fast(
+            r#"{"a": "\u00e9\ud83d\ude00\n\"\\", "b": [NaN, Infinity, -Infinity, 1e-05, 1e+16, -0.0, 0, -1], "seq": 3}"#,
+        );
         check_fast(r#"{"a": "\ud800 lone \udfff", "prev_hash": 5, "seq": -1}"#);
         check_fast(r#"{"a": 123456789012345678901234567890, "seq": 18446744073709551616}"#);
     }
@@ -572,7 +575,8 @@ mod tests {
     fn slow_path_hashes_the_parsed_object() {
         // The same content in canonical and in a re-encoded form hashes the same.
         let canonical = r#"{"a": 100000.0, "b": "\u00e9/", "entry_hash": "h", "prev_hash": "p"}"#;
-        let reencoded = r#"{ "prev_hash":"p","b":"é\/","a":1E5 , "entry_hash":"h2", "entry_hash": "h"}"#;
+        let reencoded =
+            r#"{ "prev_hash":"p","b":"é\/","a":1E5 , "entry_hash":"h2", "entry_hash": "h"}"#;
         let (Analysis::Entry(a), Analysis::Entry(b)) = (slow(canonical), slow(reencoded)) else {
             panic!("both parse")
         };

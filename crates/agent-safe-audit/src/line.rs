@@ -171,7 +171,8 @@ mod tests {
     use time::macros::datetime;
 
     fn event() -> AuditEvent {
-        let Value::Object(params) = json!({"z": 1, "a": "é😀\u{1}", "m": {"y": [1.5, 1e-5, null], "x": true}})
+        let Value::Object(params) =
+            json!({"z": 1, "a": "é😀\u{1}", "m": {"y": [1.5, 1e-5, null], "x": true}})
         else {
             unreachable!()
         };

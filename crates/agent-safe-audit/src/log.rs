@@ -55,6 +55,8 @@ pub struct AuditLog {
     sync_file: File,
     /// Appends completed (written) so far; a ticket for group commit.
     written: AtomicU64,
+    /// fsyncs run so far (for the benchmark figures).
+    pub(crate) fsyncs: AtomicU64,
     sync: Mutex<SyncState>,
     synced: Condvar,
 }
@@ -100,7 +102,7 @@ impl AuditLog {
                 Err(e) => return Err(io_err(e)),
             };
         if created && options.durability == Durability::Fsync {
-            sync_parent_dir(path).map_err(io_err)?;
+            crate::repair::sync_dir_of(path).map_err(io_err)?;
         }
         // A shared lock: no locked writer is half-way through a line while we read the end.
         file.lock_shared().map_err(io_err)?;
@@ -114,6 +116,7 @@ impl AuditLog {
             writer: Mutex::new(Writer { file, head, buf: Vec::with_capacity(4096) }),
             sync_file,
             written: AtomicU64::new(0),
+            fsyncs: AtomicU64::new(0),
             sync: Mutex::new(SyncState::default()),
             synced: Condvar::new(),
         })
@@ -142,7 +145,10 @@ impl AuditLog {
         let (receipt, ticket) = {
             let mut w = lock(&self.writer);
             if let Some(message) = &lock(&self.sync).failed {
-                return Err(AuditError::SyncFailed { path: self.path.clone(), message: message.clone() });
+                return Err(AuditError::SyncFailed {
+                    path: self.path.clone(),
+                    message: message.clone(),
+                });
             }
             w.file.lock().map_err(|e| self.io(e))?;
             let result = self.append_locked(&mut w, &prepared);
@@ -169,7 +175,11 @@ impl AuditLog {
         AuditError::Io { path: self.path.clone(), source }
     }
 
-    fn append_locked(&self, w: &mut Writer, prepared: &PreparedLine) -> Result<AppendReceipt, AuditError> {
+    fn append_locked(
+        &self,
+        w: &mut Writer,
+        prepared: &PreparedLine,
+    ) -> Result<AppendReceipt, AuditError> {
         let len = w.file.metadata().map_err(|e| self.io(e))?.len();
         if len != w.head.len {
             let caught_up = if len > w.head.len {
@@ -208,10 +218,13 @@ impl AuditLog {
     fn wait_durable(&self, ticket: u64) -> Result<(), AuditError> {
         let mut s = lock(&self.sync);
         loop {
-            if let Some(message) = &s.failed {
-                if s.durable < ticket {
-                    return Err(AuditError::SyncFailed { path: self.path.clone(), message: message.clone() });
-                }
+            if let Some(message) = &s.failed
+                && s.durable < ticket
+            {
+                return Err(AuditError::SyncFailed {
+                    path: self.path.clone(),
+                    message: message.clone(),
+                });
             }
             if s.durable >= ticket {
                 return Ok(());
@@ -225,6 +238,7 @@ impl AuditLog {
             let target = self.written.load(Ordering::SeqCst);
             drop(s);
             let result = self.sync_file.sync_data();
+            self.fsyncs.fetch_add(1, Ordering::Relaxed);
             s = lock(&self.sync);
             s.in_flight = false;
             match result {
@@ -258,24 +272,9 @@ pub(crate) fn tail_error(path: &Path, e: TailError) -> AuditError {
     match e {
         TailError::Io(source) => AuditError::Io { path: path.to_owned(), source },
         TailError::Torn { line } => AuditError::TornTail { path: path.to_owned(), line },
-        TailError::Corrupt { line, message } => AuditError::Corrupt { path: path.to_owned(), line, message },
-    }
-}
-
-/// Makes a newly created file's directory entry durable.
-fn sync_parent_dir(path: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        File::open(parent)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        Ok(())
+        TailError::Corrupt { line, message } => {
+            AuditError::Corrupt { path: path.to_owned(), line, message }
+        }
     }
 }
 

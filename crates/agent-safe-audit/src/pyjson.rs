@@ -256,7 +256,8 @@ fn match_number(b: &[u8], start: usize) -> Result<(PyValue, usize), Fail> {
     let value = if is_float {
         PyValue::Float(text.parse::<f64>().unwrap_or(f64::NAN))
     } else {
-        let digits = text.strip_prefix("-0").map_or(text, |rest| if rest.is_empty() { "0" } else { text });
+        let digits =
+            text.strip_prefix("-0").map_or(text, |rest| if rest.is_empty() { "0" } else { text });
         PyValue::Int(digits.to_owned())
     };
     Ok((value, idx))
@@ -322,11 +323,7 @@ fn scanstring(b: &[u8], end: usize) -> Result<(Vec<u8>, usize), ParseError> {
         let Some(mut c) = hex4(b, next + 1) else {
             return Err(err("Invalid \\uXXXX escape", next));
         };
-        if (0xd800..0xdc00).contains(&c)
-            && end + 6 < len
-            && b[end] == b'\\'
-            && b[end + 1] == b'u'
-        {
+        if (0xd800..0xdc00).contains(&c) && end + 6 < len && b[end] == b'\\' && b[end + 1] == b'u' {
             let Some(c2) = hex4(b, end + 2) else {
                 return Err(err("Invalid \\uXXXX escape", end + 1));
             };
@@ -467,26 +464,38 @@ mod tests {
     #[test]
     fn reads_values_like_python() {
         check(r#" {"b": 1, "a": [true, false, null]} "#, r#"{"a": [true, false, null], "b": 1}"#);
-        check("[1E5, -0, 1e400, -1e400, 1e-400, NaN, -Infinity, 1.50, 0.1e1]",
-            "[100000.0, 0, Infinity, -Infinity, 0.0, NaN, -Infinity, 1.5, 1.0]");
+        check(
+            "[1E5, -0, 1e400, -1e400, 1e-400, NaN, -Infinity, 1.50, 0.1e1]",
+            "[100000.0, 0, Infinity, -Infinity, 0.0, NaN, -Infinity, 1.5, 1.0]",
+        );
         check("123456789012345678901234567890", "123456789012345678901234567890");
         check("-123456789012345678901234567890", "-123456789012345678901234567890");
         check(r#"{"a": 1, "a": 2, "b": 3, "a": 4}"#, r#"{"a": 4, "b": 3}"#);
-        check(r#""\ud83d\ude00 \ud83d \ude00x \ud800\ud800\udc00 \u00E9\/é""#,
-            r#""\ud83d\ude00 \ud83d \ude00x \ud800\ud800\udc00 \u00e9/\u00e9""#);
+        check(
+            r#""\ud83d\ude00 \ud83d \ude00x \ud800\ud800\udc00 \u00E9\/é""#,
+            r#""\ud83d\ude00 \ud83d \ude00x \ud800\ud800\udc00 \u00e9/\u00e9""#,
+        );
         check("\"\u{7f}\u{10ffff}\"", r#""\u007f\udbff\udfff""#);
-        check(r#"{"\ud800": 1, "\ue000": 2, "😀": 3, "\uffff": 4}"#,
-            r#"{"\ud800": 1, "\ue000": 2, "\uffff": 4, "\ud83d\ude00": 3}"#);
+        check(
+            r#"{"\ud800": 1, "\ue000": 2, "😀": 3, "\uffff": 4}"#,
+            r#"{"\ud800": 1, "\ue000": 2, "\uffff": 4, "\ud83d\ude00": 3}"#,
+        );
     }
 
     #[test]
     fn reports_errors_like_python() {
         check("", "error: Expecting value: line 1 column 1 (char 0)");
-        check("{", "error: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)");
+        check(
+            "{",
+            "error: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        );
         check(r#"{"a""#, "error: Expecting ':' delimiter: line 1 column 5 (char 4)");
         check(r#"{"a":"#, "error: Expecting value: line 1 column 6 (char 5)");
         check(r#"{"a": 1"#, "error: Expecting ',' delimiter: line 1 column 8 (char 7)");
-        check(r#"{"a": 1, }"#, "error: Expecting property name enclosed in double quotes: line 1 column 10 (char 9)");
+        check(
+            r#"{"a": 1, }"#,
+            "error: Expecting property name enclosed in double quotes: line 1 column 10 (char 9)",
+        );
         check(r#"{"a": 1}}"#, "error: Extra data: line 1 column 9 (char 8)");
         check("[1,]", "error: Expecting value: line 1 column 4 (char 3)");
         check("[", "error: Expecting value: line 1 column 2 (char 1)");
@@ -502,7 +511,10 @@ mod tests {
         check(".5", "error: Expecting value: line 1 column 1 (char 0)");
         check("nul", "error: Expecting value: line 1 column 1 (char 0)");
         check(r#"{"é": "\x"}"#, "error: Invalid \\escape: line 1 column 8 (char 7)");
-        check("\u{feff}{}", "error: Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)");
+        check(
+            "\u{feff}{}",
+            "error: Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)",
+        );
         check(r#"{"a": -}"#, "error: Expecting value: line 1 column 7 (char 6)");
         check(r#"{"é": 1, "a" 2}"#, "error: Expecting ':' delimiter: line 1 column 14 (char 13)");
         check(r#"{"a": "b\"}"#, "error: Unterminated string starting at: line 1 column 7 (char 6)");

@@ -83,7 +83,12 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn parse(path: &Path, line: &Line<'_>, n: usize, is_final: bool) -> Result<StoredEvent, AuditError> {
+fn parse(
+    path: &Path,
+    line: &Line<'_>,
+    n: usize,
+    is_final: bool,
+) -> Result<StoredEvent, AuditError> {
     match serde_json::from_slice::<Wire>(line.text) {
         Ok(w) => Ok(StoredEvent {
             event: w.event,

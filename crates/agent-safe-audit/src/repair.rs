@@ -57,7 +57,11 @@ fn repair_locked(file: &File, path: &Path) -> Result<RepairReport, AuditError> {
     file.set_len(torn.start).map_err(io_err)?;
     file.sync_all().map_err(io_err)?;
     let kept = count_lines(file, torn.start).map_err(io_err)?;
-    Ok(RepairReport { kept_entries: to_usize(kept), removed_bytes: len - torn.start, backup: Some(backup) })
+    Ok(RepairReport {
+        kept_entries: to_usize(kept),
+        removed_bytes: len - torn.start,
+        backup: Some(backup),
+    })
 }
 
 fn to_usize(n: u64) -> usize {
@@ -83,11 +87,15 @@ fn write_backup(path: &Path, bytes: &[u8]) -> Result<PathBuf, AuditError> {
     }
     Err(AuditError::Io {
         path: path.to_owned(),
-        source: io::Error::new(io::ErrorKind::AlreadyExists, "no free `.torn-<n>` backup name (1 to 10000 exist)"),
+        source: io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "no free `.torn-<n>` backup name (1 to 10000 exist)",
+        ),
     })
 }
 
-fn sync_dir_of(path: &Path) -> io::Result<()> {
+/// Makes a newly created file's directory entry durable.
+pub(crate) fn sync_dir_of(path: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         let parent = match path.parent() {

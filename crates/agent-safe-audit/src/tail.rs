@@ -24,9 +24,14 @@ pub(crate) struct Head {
 pub(crate) enum TailError {
     Io(io::Error),
     /// The last line has no newline and does not parse.
-    Torn { line: usize },
+    Torn {
+        line: usize,
+    },
     /// The last complete line is not a usable entry.
-    Corrupt { line: usize, message: String },
+    Corrupt {
+        line: usize,
+        message: String,
+    },
 }
 
 impl From<io::Error> for TailError {
@@ -60,7 +65,10 @@ pub(crate) fn read_range(file: &File, start: u64, len: u64) -> io::Result<Vec<u8
     let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     f.take(len).read_to_end(&mut buf)?;
     if (buf.len() as u64) < len {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the log shrank while being read"));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the log shrank while being read",
+        ));
     }
     Ok(buf)
 }
@@ -77,14 +85,14 @@ pub(crate) fn last_line(file: &File, len: u64) -> io::Result<Option<LastLine>> {
         } else {
             buf.iter().position(|&b| b == b'\n' || b == b'\r').map(|p| p + 1)
         };
-        if let Some(skip) = skip {
-            if let Some(line) = non_blank(&buf[skip..]).last() {
-                return Ok(Some(LastLine {
-                    text: line.text.to_vec(),
-                    start: start + (skip + line.start) as u64,
-                    lf: line.term.is_lf(),
-                }));
-            }
+        if let Some(skip) = skip
+            && let Some(line) = non_blank(&buf[skip..]).last()
+        {
+            return Ok(Some(LastLine {
+                text: line.text.to_vec(),
+                start: start + (skip + line.start) as u64,
+                lf: line.term.is_lf(),
+            }));
         }
         if start == 0 {
             return Ok(None);
@@ -118,7 +126,8 @@ fn ends_without_newline(file: &File, len: u64) -> io::Result<bool> {
 
 /// What the last line says about the head: `(entry_hash, seq)`.
 fn interpret(file: &File, last: &LastLine) -> Result<(String, Option<u64>), TailError> {
-    let line_no = || count_lines(file, last.start).map(|n| usize::try_from(n + 1).unwrap_or(usize::MAX));
+    let line_no =
+        || count_lines(file, last.start).map(|n| usize::try_from(n + 1).unwrap_or(usize::MAX));
     let corrupt = |message: String| -> Result<(String, Option<u64>), TailError> {
         Err(TailError::Corrupt { line: line_no()?, message })
     };
@@ -131,8 +140,12 @@ fn interpret(file: &File, last: &LastLine) -> Result<(String, Option<u64>), Tail
             Err(TailError::Torn { line: line_no()? })
         }
         Analysis::NotJson(msg) => corrupt(format!("the last entry is not valid JSON: {msg}")),
-        Analysis::BadUtf8(at) => corrupt(format!("the last entry is not valid UTF-8 (byte {})", at + 1)),
-        Analysis::NotObject(ty) => corrupt(format!("the last line is not a JSON object (a JSON {ty})")),
+        Analysis::BadUtf8(at) => {
+            corrupt(format!("the last entry is not valid UTF-8 (byte {})", at + 1))
+        }
+        Analysis::NotObject(ty) => {
+            corrupt(format!("the last line is not a JSON object (a JSON {ty})"))
+        }
     }
 }
 
@@ -156,7 +169,8 @@ pub(crate) fn resume(file: &File) -> Result<Head, TailError> {
 /// `new_len` bytes and `head.len` was at a line end).
 pub(crate) fn catch_up(file: &File, head: &Head, new_len: u64) -> Result<Head, TailError> {
     let region = read_range(file, head.len, new_len - head.len)?;
-    let needs_newline = region.last().is_some_and(|&b| b != b'\n') || (region.is_empty() && head.needs_newline);
+    let needs_newline =
+        region.last().is_some_and(|&b| b != b'\n') || (region.is_empty() && head.needs_newline);
     let mut added = 0u64;
     let mut last = None;
     for line in Lines::new(&region).filter(|l| !l.text.is_empty()) {
@@ -166,7 +180,16 @@ pub(crate) fn catch_up(file: &File, head: &Head, new_len: u64) -> Result<Head, T
     let Some(line) = last else {
         return Ok(Head { len: new_len, needs_newline, ..head.clone() });
     };
-    let last = LastLine { text: line.text.to_vec(), start: head.len + line.start as u64, lf: line.term.is_lf() };
+    let last = LastLine {
+        text: line.text.to_vec(),
+        start: head.len + line.start as u64,
+        lf: line.term.is_lf(),
+    };
     let (hash, seq) = interpret(file, &last)?;
-    Ok(Head { len: new_len, seq: seq.unwrap_or(head.seq.saturating_add(added)), hash, needs_newline })
+    Ok(Head {
+        len: new_len,
+        seq: seq.unwrap_or(head.seq.saturating_add(added)),
+        hash,
+        needs_newline,
+    })
 }

@@ -165,7 +165,11 @@ impl Chain {
                 );
             }
             Analysis::NotJson(err) => {
-                return self.error(n, IssueKind::InvalidJson, format!("Line {n}: invalid JSON: {err}"));
+                return self.error(
+                    n,
+                    IssueKind::InvalidJson,
+                    format!("Line {n}: invalid JSON: {err}"),
+                );
             }
             Analysis::BadUtf8(at) => {
                 let kind = if torn { IssueKind::TornTail } else { IssueKind::InvalidUtf8 };
@@ -180,7 +184,10 @@ impl Chain {
             }
         };
         self.entry(n, &entry);
-        if !entry.canonical || line.raw.len() != line.text.len() || !matches!(line.term, Term::Lf | Term::Eof) {
+        if !entry.canonical
+            || line.raw.len() != line.text.len()
+            || !matches!(line.term, Term::Lf | Term::Eof)
+        {
             self.warning(
                 n,
                 IssueKind::NonCanonical,
@@ -221,14 +228,18 @@ impl Chain {
                     None => n as u128,
                 };
                 if u128::from(*s) != expected {
-                    let msg = format!("Line {n}: sequence broken \u{2014} expected seq {expected}, got {s}");
+                    let msg = format!(
+                        "Line {n}: sequence broken \u{2014} expected seq {expected}, got {s}"
+                    );
                     self.error(n, IssueKind::SeqBroken, msg);
                 }
                 self.last_seq = Some((*s, n));
             }
             SeqVal::Other(text) => {
                 let shown: String = text.chars().take(40).collect();
-                let msg = format!("Line {n}: invalid seq \u{2014} expected a non-negative integer, got {shown}");
+                let msg = format!(
+                    "Line {n}: invalid seq \u{2014} expected a non-negative integer, got {shown}"
+                );
                 self.error(n, IssueKind::InvalidSeq, msg);
             }
         }
@@ -246,9 +257,12 @@ fn analyze_all(lines: &[Line<'_>]) -> Vec<Analysis> {
         let handles: Vec<_> = lines
             .chunks(per)
             .skip(1)
-            .map(|chunk| scope.spawn(move || chunk.iter().map(|l| analyze(l.text)).collect::<Vec<_>>()))
+            .map(|chunk| {
+                scope.spawn(move || chunk.iter().map(|l| analyze(l.text)).collect::<Vec<_>>())
+            })
             .collect();
-        let mut out: Vec<Analysis> = lines[..per.min(lines.len())].iter().map(|l| analyze(l.text)).collect();
+        let mut out: Vec<Analysis> =
+            lines[..per.min(lines.len())].iter().map(|l| analyze(l.text)).collect();
         for h in handles {
             match h.join() {
                 Ok(part) => out.extend(part),
