@@ -3,7 +3,7 @@
 mod hints;
 mod load;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,8 @@ pub struct RegisteredAction {
     source: PathBuf,
     /// `patterns[i]` is the compiled `pattern` of `definition.parameters[i]`.
     patterns: Vec<Option<Regex>>,
+    /// The names of `definition.parameters` (unique: duplicates are a load error).
+    declared: HashSet<String>,
 }
 
 /// The registry could not be loaded. Loading is all-or-nothing: the first error wins.
@@ -228,7 +230,7 @@ impl RegisteredAction {
     /// );
     /// ```
     pub fn validate_params(&self, params: &Params) -> Vec<String> {
-        crate::validate::validate_params(&self.definition, &self.patterns, params)
+        crate::validate::validate_params(&self.definition, &self.patterns, &self.declared, params)
     }
 }
 

@@ -2,6 +2,7 @@
 //! patterns compiled once at load.
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 
 use agent_safe_core::Params;
 use regex::{Regex, RegexBuilder};
@@ -10,8 +11,9 @@ use serde_json::Value;
 use crate::model::{ActionDefinition, ParamType, Parameter};
 use crate::python_repr;
 
-/// The largest compiled size of a `pattern`, in bytes; bigger patterns are a load error.
-const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+/// The largest compiled size of a `pattern`, in bytes (the `regex` crate's default); bigger
+/// patterns are a load error. `\w{1,63}` fits; `\w{1,255}` (Unicode classes are large) does not.
+const PATTERN_SIZE_LIMIT: usize = 10 << 20;
 
 /// Compiles a `pattern` constraint for whole-string matching (Python's `re.fullmatch`).
 ///
@@ -36,17 +38,21 @@ fn describe_regex_error(err: &regex::Error) -> String {
             .or_else(|| text.lines().last())
             .unwrap_or("invalid syntax")
             .to_owned(),
-        regex::Error::CompiledTooBig(limit) => {
-            format!("the compiled pattern is larger than the limit of {limit} bytes")
-        }
+        regex::Error::CompiledTooBig(limit) => format!(
+            "the compiled pattern is larger than the limit of {limit} bytes (a Unicode class \
+             such as `\\w` repeated many times is large; an ASCII class such as \
+             `[A-Za-z0-9_]` is not)"
+        ),
         other => other.to_string(),
     }
 }
 
-/// SPEC §1.3 steps 2–5. `patterns[i]` is the compiled pattern of `action.parameters[i]`.
+/// SPEC §1.3 steps 2–5. `patterns[i]` is the compiled pattern of `action.parameters[i]`;
+/// `declared` holds the names of `action.parameters`.
 pub(crate) fn validate_params(
     action: &ActionDefinition,
     patterns: &[Option<Regex>],
+    declared: &HashSet<String>,
     params: &Params,
 ) -> Vec<String> {
     let mut errors = Vec::new();
@@ -58,7 +64,7 @@ pub(crate) fn validate_params(
     }
     // 3. Unknown parameters, in the request's key order.
     for key in params.keys() {
-        if !action.parameters.iter().any(|p| p.name == *key) {
+        if !declared.contains(key) {
             errors.push(format!("Unknown parameter: {key}"));
         }
     }

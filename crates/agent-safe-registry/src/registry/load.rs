@@ -1,5 +1,6 @@
 //! Loading action files: parse, check each definition, then check references across files.
 
+use std::collections::HashSet;
 use std::collections::btree_map::Entry;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,7 @@ pub(super) fn from_sources<'a>(
         let doc = Document::parse(path, text)?;
         let definition: ActionDefinition = doc.deserialize(&ActionHints)?;
         let patterns = check_definition(&doc, &definition)?;
+        let declared = definition.parameters.iter().map(|p| p.name.clone()).collect();
         let name = definition.name.clone();
         match registry.actions.entry(name.clone()) {
             Entry::Occupied(existing) => {
@@ -68,6 +70,7 @@ pub(super) fn from_sources<'a>(
                     sha256: yaml::hex(&yaml::sha256(bytes)),
                     source: path.to_owned(),
                     patterns,
+                    declared,
                 });
             }
         }
@@ -114,12 +117,13 @@ fn check_definition(
         ));
     }
     let mut patterns = Vec::with_capacity(def.parameters.len());
+    let mut declared = HashSet::with_capacity(def.parameters.len());
     for (i, param) in def.parameters.iter().enumerate() {
         let at = |field: &str| -> Vec<PathSegment> {
             vec!["parameters".into(), i.into(), "constraints".into(), field.into()]
         };
         let pname = &param.name;
-        if def.parameters[..i].iter().any(|p| p.name == *pname) {
+        if !declared.insert(pname.as_str()) {
             return Err(err(
                 &["parameters".into(), i.into()],
                 format!("duplicate parameter `{pname}` in action `{name}`"),
@@ -198,7 +202,7 @@ fn check_definition(
                 ));
             }
         };
-        if source.starts_with("params.") && !def.parameters.iter().any(|p| p.name == field) {
+        if source.starts_with("params.") && !declared.contains(field) {
             let hint = did_you_mean(field, def.parameters.iter().map(|p| p.name.as_str()))
                 .map(|s| format!("; did you mean `params.{s}`?"))
                 .unwrap_or_default();

@@ -347,7 +347,7 @@ fn semantic_errors_name_file_line_and_field() {
             "scale",
             "parameters:\n  - name: a\n    type: string\n    constraints: {pattern: 'a{1000}{1000}'}\n",
         ),
-        "actions/a.yaml:9: invalid `pattern` `a{1000}{1000}` on parameter `a` in action `scale`: the compiled pattern is larger than the limit of 1048576 bytes (patterns use Rust `regex` syntax, which has no look-around or backreferences)",
+        "actions/a.yaml:9: invalid `pattern` `a{1000}{1000}` on parameter `a` in action `scale`: the compiled pattern is larger than the limit of 10485760 bytes (a Unicode class such as `\\w` repeated many times is large; an ASCII class such as `[A-Za-z0-9_]` is not) (patterns use Rust `regex` syntax, which has no look-around or backreferences)",
     );
     check_err(
         &action(

@@ -222,6 +222,41 @@ fn every_error_is_collected() {
     );
 }
 
+#[test]
+fn patterns_use_python_compatible_syntax_and_whole_string_matching() {
+    let text = "name: p\nversion: 1.0.0\ndescription: d\nrisk_class: low\ntarget_types: [x]\n\
+        parameters:\n\
+        \x20 - {name: word, type: string, required: false, constraints: {pattern: '[\\w.-]{1,63}'}}\n\
+        \x20 - {name: named, type: string, required: false, constraints: {pattern: '(?P<env>dev|prod)-\\d+'}}\n\
+        \x20 - {name: anchored, type: string, required: false, constraints: {pattern: '^(?i)[a-z]+$'}}\n";
+    let r = Registry::from_sources([(PathBuf::from("p.yaml"), text.as_bytes())]).unwrap();
+    let a = r.get("p").unwrap();
+    // `\w` is Unicode-aware, as in Python 3.
+    check(a, json!({"word": "héllo.wörld-1"}), &[]);
+    check(
+        a,
+        json!({"word": "a b"}),
+        &["Parameter 'word': value does not match pattern '[\\w.-]{1,63}'"],
+    );
+    check(a, json!({"named": "prod-12"}), &[]);
+    check(
+        a,
+        json!({"named": "prod-12x"}),
+        &["Parameter 'named': value does not match pattern '(?P<env>dev|prod)-\\d+'"],
+    );
+    check(
+        a,
+        json!({"named": "xprod-1"}),
+        &["Parameter 'named': value does not match pattern '(?P<env>dev|prod)-\\d+'"],
+    );
+    check(a, json!({"anchored": "MiXeD"}), &[]);
+    check(
+        a,
+        json!({"anchored": ""}),
+        &["Parameter 'anchored': value does not match pattern '^(?i)[a-z]+$'"],
+    );
+}
+
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
