@@ -429,7 +429,7 @@ fn deep_nesting_is_an_error() {
             "scale",
             &format!("parameters:\n  - name: a\n    type: array\n    default: {deep}\n"),
         ),
-        "actions/a.yaml:9: the document is nested too deeply (the limit is 128 levels)",
+        "actions/a.yaml:9: the document is nested too deeply (more than 128 unclosed `[` or `{`)",
     );
 }
 
@@ -453,7 +453,10 @@ fn alias_bombs_are_errors() {
     let aliases = vec!["*big"; 2000].join(",");
     let wide = format!("big: &big [{items}]\nmany: [{aliases}]\n");
     let err = load(&[("wide.yaml", &wide)]).unwrap_err().to_string();
-    assert!(err.contains("too many nodes (an alias bomb?)"), "{err}");
+    assert_eq!(
+        err,
+        "wide.yaml:1: the document expands to too many nodes (an alias bomb?); refusing to expand it"
+    );
 }
 
 #[test]

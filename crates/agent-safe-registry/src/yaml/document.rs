@@ -15,6 +15,12 @@ use super::{Hints, YamlError, message};
 /// Nodes a document may expand to beyond one per input byte (aliases included).
 const NODE_ALLOWANCE: usize = 10_000;
 
+/// The most `[` / `{` that may be open at once. `serde_yaml` stops at 128 levels anyway, but
+/// only after libyaml has scanned the whole text, and libyaml's scanner takes time quadratic
+/// in the flow depth (100 000 nested `[` take about 20 s). Brackets inside quoted strings and
+/// comments are counted too, which can only make this check stricter than the real nesting.
+const MAX_FLOW_DEPTH: usize = 128;
+
 /// Marks the error the location probe raises on purpose.
 const PROBE: &str = "\u{0}probe";
 
@@ -78,6 +84,7 @@ impl<'a> Document<'a> {
     /// Parses `text` (from file `path`): YAML syntax, single document, top-level mapping (or
     /// nothing), no duplicate keys, nesting and alias-expansion limits.
     pub fn parse(path: &'a Path, text: &'a str) -> Result<Self, YamlError> {
+        check_flow_depth(path, text)?;
         let budget = Cell::new(text.len().saturating_add(NODE_ALLOWANCE));
         let tree = TreeSeed { budget: &budget }
             .deserialize(serde_yaml::Deserializer::from_str(text))
@@ -156,6 +163,33 @@ impl<'a> Document<'a> {
             }
         })
     }
+}
+
+/// Refuses text with more than [`MAX_FLOW_DEPTH`] unclosed `[` / `{`, before libyaml sees it.
+fn check_flow_depth(path: &Path, text: &str) -> Result<(), YamlError> {
+    let mut depth = 0usize;
+    let mut line = 1;
+    for b in text.bytes() {
+        match b {
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Err(YamlError::new(
+                        path,
+                        Some(line),
+                        format!(
+                            "the document is nested too deeply (more than {MAX_FLOW_DEPTH} \
+                             unclosed `[` or `{{`)"
+                        ),
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'\n' => line += 1,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -168,6 +168,10 @@ fn rewrite(at: &[PathSegment], msg: &str, doc: Option<&Document<'_>>, hints: &dy
         let phrase = node_phrase(at, doc, hints).unwrap_or_else(|| generic_phrase(at));
         return format!("{msg} {phrase}");
     }
+    if msg.starts_with(TOO_MANY_NODES) {
+        // Where the budget ran out says nothing useful.
+        return msg.to_owned();
+    }
     let prefix = value_prefix(at, doc, hints);
     if let Some((variant, expected)) =
         msg.strip_prefix("unknown variant `").and_then(split_expected)

@@ -127,6 +127,30 @@ fn empty_documents_fit_types_that_accept_them() {
 }
 
 #[test]
+fn nesting_is_limited() {
+    // Flow nesting is refused before parsing, at the line where it gets too deep.
+    let deep = format!("rules: []\nx:\n  {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    check_err(
+        &deep,
+        "policies/prod.yaml:3: the document is nested too deeply (more than 128 unclosed `[` or `{`)",
+    );
+    let ok = format!("rules: []\nx: {}{}\n", "[{a: ".repeat(60), "}]".repeat(60));
+    assert!(parse(&ok).is_err_and(|e| e.message().starts_with("unknown field `x`")));
+    // Brackets in strings count, but balanced ones (as in regexes) do not add up.
+    let patterns = format!("rules: []\nx: '{}'\n", "[a-z]".repeat(1000));
+    assert!(parse(&patterns).is_err_and(|e| e.message().starts_with("unknown field `x`")));
+    // Block nesting beyond serde_yaml's limit.
+    let mut block = String::from("rules: []\nx:\n");
+    for i in 1..200 {
+        block.push_str(&format!("{}k:\n", "  ".repeat(i)));
+    }
+    check_err(
+        &block,
+        "policies/prod.yaml:130: the document is nested too deeply (the limit is 128 levels)",
+    );
+}
+
+#[test]
 fn a_bom_is_accepted() {
     let policy: Policy = from_slice(Path::new("p.yaml"), b"\xef\xbb\xbfrules: []\n").unwrap();
     assert!(policy.rules.is_empty());
