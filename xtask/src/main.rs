@@ -1,3 +1,89 @@
-//! Project automation, run as `cargo xtask <command>`.
+//! Project automation, run as `cargo xtask <command>`:
+//!
+//! - `ci`: everything CI runs (fmt, clippy, tests with all features, policy tests, crate
+//!   boundary checks, cargo-deny).
+//! - `test-policies`: validate `catalog/` and every example config, then run every policy
+//!   test directory in the repository; a table of expected vs actual; non-zero on mismatch.
+//! - `bench`: release-mode figures as JSON.
+//! - `tidy`: repository hygiene checks (also run as a test in `tests/`).
 
-fn main() {}
+#![expect(clippy::print_stdout, reason = "xtask reports to the terminal")]
+
+mod ci;
+mod policies;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context as _, bail};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = project_root();
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("ci") => ci::ci(&root),
+        Some("test-policies") => policies::test_policies(&root),
+        Some("bench") => ci::bench(&root, args.get(1).map(String::as_str) == Some("--json")),
+        Some("tidy") => ci::tidy(&root),
+        Some("help" | "--help" | "-h") | None => {
+            println!("usage: cargo xtask <ci | test-policies | bench [--json] | tidy>");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command `{other}`; try `cargo xtask help`"),
+    }
+}
+
+/// The workspace root (the parent of this crate's directory).
+pub(crate) fn project_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
+}
+
+/// The cargo binary that runs us.
+pub(crate) fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+/// Runs a command, echoing it, failing on a non-zero exit.
+pub(crate) fn run_cmd(cmd: &mut Command) -> anyhow::Result<()> {
+    eprintln!("$ {}", display(cmd));
+    let status = cmd.status().with_context(|| format!("cannot start `{}`", display(cmd)))?;
+    if !status.success() {
+        bail!("`{}` failed with {status}", display(cmd));
+    }
+    Ok(())
+}
+
+/// Runs a command and returns its stdout, failing on a non-zero exit.
+pub(crate) fn output(cmd: &mut Command) -> anyhow::Result<String> {
+    let out = cmd.output().with_context(|| format!("cannot start `{}`", display(cmd)))?;
+    if !out.status.success() {
+        bail!(
+            "`{}` failed with {}:\n{}",
+            display(cmd),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn display(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}

@@ -13,15 +13,17 @@ mod ids;
 pub mod pyrepr;
 pub mod random;
 mod risk;
-pub mod timefmt;
 mod target;
+pub mod timefmt;
 
 pub use caller::{CallerIdentity, DelegationLink};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use decision::{Decision, ExecutionTicket};
 pub use event::{AuditEvent, EventType};
 pub use ids::{ActionName, AgentId, AuditId, TargetId};
-pub use risk::{DecisionResult, Environment, ParseEnumError, RiskClass, Sensitivity, effective_risk};
+pub use risk::{
+    DecisionResult, Environment, ParseEnumError, RiskClass, Sensitivity, effective_risk,
+};
 pub use target::Target;
 
 /// Request parameters: a JSON object whose key order is the request's order.

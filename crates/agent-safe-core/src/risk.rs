@@ -125,7 +125,10 @@ pub const fn effective_risk(action: RiskClass, sensitivity: Sensitivity) -> Risk
     match (action, sensitivity) {
         (Low, S::Public) | (Low, S::Internal) | (Medium, S::Public) => Low,
         (Low, S::Restricted) | (Medium, S::Internal) | (High, S::Public) => Medium,
-        (Low, S::Critical) | (Medium, S::Restricted) | (High, S::Internal) | (Critical, S::Public) => High,
+        (Low, S::Critical)
+        | (Medium, S::Restricted)
+        | (High, S::Internal)
+        | (Critical, S::Public) => High,
         (Medium, S::Critical)
         | (High, S::Restricted)
         | (High, S::Critical)
@@ -184,6 +187,9 @@ mod tests {
             err.to_string(),
             "invalid risk class `extreme`; expected one of `low`, `medium`, `high`, `critical`"
         );
-        assert_eq!("require_approval".parse::<DecisionResult>(), Ok(DecisionResult::RequireApproval));
+        assert_eq!(
+            "require_approval".parse::<DecisionResult>(),
+            Ok(DecisionResult::RequireApproval)
+        );
     }
 }

@@ -90,10 +90,19 @@ mod tests {
 
     #[test]
     fn formats_like_pydantic() {
-        assert_eq!(format_utc(datetime!(2026-11-26 09:27:07.420959 UTC)), "2026-11-26T09:27:07.420959Z");
-        assert_eq!(format_utc(datetime!(2026-11-26 11:27:07.420959 +2)), "2026-11-26T09:27:07.420959Z");
+        assert_eq!(
+            format_utc(datetime!(2026-11-26 09:27:07.420959 UTC)),
+            "2026-11-26T09:27:07.420959Z"
+        );
+        assert_eq!(
+            format_utc(datetime!(2026-11-26 11:27:07.420959 +2)),
+            "2026-11-26T09:27:07.420959Z"
+        );
         // Nanoseconds are truncated, not rounded.
-        assert_eq!(format_utc(datetime!(2026-11-26 09:27:07.000000999 UTC)), "2026-11-26T09:27:07Z");
+        assert_eq!(
+            format_utc(datetime!(2026-11-26 09:27:07.000000999 UTC)),
+            "2026-11-26T09:27:07Z"
+        );
     }
 
     #[test]

@@ -1,1 +1,434 @@
-//! agent-safe SDK: the AgentSafe facade wiring registry, policies, audit and tickets.
+//! The agent-safe SDK: one [`AgentSafe`] value wires the action registry, the target
+//! inventory, the policy decision point, the audit log and execution tickets.
+//!
+//! ```no_run
+//! use agent_safe::{AgentSafe, CheckRequest};
+//!
+//! # fn main() -> Result<(), agent_safe::Error> {
+//! let safe = AgentSafe::builder()
+//!     .registry("actions")
+//!     .policies("policies")
+//!     .inventory("inventory.yaml")
+//!     .audit_log("audit.jsonl")
+//!     .build()?;
+//! let decision = safe.check(
+//!     &CheckRequest::new("restart-deployment")
+//!         .target("dev/test-app")
+//!         .caller("deploy-bot")
+//!         .param("namespace", "dev")
+//!         .param("deployment", "test-app"),
+//! )?;
+//! println!("{}: {}", decision.result, decision.reason);
+//! # Ok(())
+//! # }
+//! ```
+
+mod config;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use agent_safe_core::{AuditEvent, CallerIdentity, EventType};
+pub use agent_safe_core::{Clock, Decision, DecisionResult, ManualClock, Params, SystemClock};
+use agent_safe_pdp::{Caller, Pdp, PdpConfig, Request};
+use agent_safe_registry::{Inventory, Registry};
+use agent_safe_tickets::{IdentityManager, SigningKey, TicketIssuer};
+pub use config::{CONFIG_FILE_NAME, ConfigError, ConfigFile, DurabilityMode, IdentityMode, Secret};
+
+pub use agent_safe_audit as audit;
+pub use agent_safe_core as core;
+pub use agent_safe_pdp as pdp;
+pub use agent_safe_registry as registry;
+pub use agent_safe_tickets as tickets;
+
+/// Everything that can stop the SDK from being built or from recording a decision.
+/// A denial is never an error: it is a [`Decision`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `agent-safe.yaml` could not be used.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// Neither an explicit path nor the config names the registry or the policies.
+    #[error(
+        "registry and policies are required: pass them explicitly or create an agent-safe.yaml"
+    )]
+    MissingPaths,
+    /// The action registry could not be loaded.
+    #[error("{0}")]
+    Registry(#[from] agent_safe_registry::LoadError),
+    /// The inventory could not be loaded.
+    #[error("{0}")]
+    Inventory(#[from] agent_safe_registry::InventoryError),
+    /// The policies could not be loaded.
+    #[error("{0}")]
+    Policy(#[from] agent_safe_pdp::PolicyLoadError),
+    /// The audit log could not be opened or written. A decision that cannot be recorded
+    /// is not returned.
+    #[error("{0}")]
+    Audit(#[from] agent_safe_audit::AuditError),
+    /// A signing key could not be used.
+    #[error("{0}")]
+    Key(#[from] agent_safe_tickets::KeyError),
+    /// An execution ticket could not be issued.
+    #[error("cannot issue execution ticket: {0}")]
+    Ticket(agent_safe_tickets::TokenError),
+}
+
+/// One request to check.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckRequest {
+    /// Action name.
+    pub action: String,
+    /// Target id.
+    pub target: Option<String>,
+    /// Caller: a plain agent id, or an identity token (verified with the signing key).
+    pub caller: Option<String>,
+    /// Parameters.
+    pub params: Params,
+    /// External change-ticket id (JIRA, ServiceNow…).
+    pub ticket_id: Option<String>,
+}
+
+impl CheckRequest {
+    /// A request for `action` with no target, caller or params.
+    pub fn new(action: impl Into<String>) -> Self {
+        Self { action: action.into(), ..Self::default() }
+    }
+
+    /// Sets the target id.
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = Some(target.into());
+        self
+    }
+
+    /// Sets the caller (agent id or identity token).
+    pub fn caller(mut self, caller: impl Into<String>) -> Self {
+        self.caller = Some(caller.into());
+        self
+    }
+
+    /// Adds one parameter.
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.params.insert(name.into(), value.into());
+        self
+    }
+
+    /// Replaces all parameters.
+    pub fn params(mut self, params: Params) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// Sets the external change-ticket id.
+    pub fn ticket_id(mut self, id: impl Into<String>) -> Self {
+        self.ticket_id = Some(id.into());
+        self
+    }
+}
+
+/// Builds an [`AgentSafe`]. Explicit settings win over the config file.
+#[derive(Debug, Default)]
+pub struct Builder {
+    registry: Option<PathBuf>,
+    policies: Option<PathBuf>,
+    inventory: Option<PathBuf>,
+    audit_log: Option<PathBuf>,
+    signing_key: Option<SigningKey>,
+    issuer: Option<String>,
+    identity: Option<IdentityMode>,
+    durability: Option<DurabilityMode>,
+    clock: Option<Arc<dyn Clock>>,
+    config: Option<ConfigFile>,
+}
+
+impl Builder {
+    /// Actions directory.
+    pub fn registry(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.registry = Some(dir.into());
+        self
+    }
+
+    /// Policies directory.
+    pub fn policies(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.policies = Some(dir.into());
+        self
+    }
+
+    /// Inventory file. A configured inventory that does not exist is an error.
+    pub fn inventory(mut self, file: impl Into<PathBuf>) -> Self {
+        self.inventory = Some(file.into());
+        self
+    }
+
+    /// Audit log file; every decision is appended before it is returned.
+    pub fn audit_log(mut self, file: impl Into<PathBuf>) -> Self {
+        self.audit_log = Some(file.into());
+        self
+    }
+
+    /// Signing key: enables identity-token verification and execution tickets.
+    pub fn signing_key(mut self, key: SigningKey) -> Self {
+        self.signing_key = Some(key);
+        self
+    }
+
+    /// Token issuer (default `agent-safe`).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Identity mode.
+    pub fn identity(mut self, mode: IdentityMode) -> Self {
+        self.identity = Some(mode);
+        self
+    }
+
+    /// Audit durability.
+    pub fn durability(mut self, mode: DurabilityMode) -> Self {
+        self.durability = Some(mode);
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Uses the settings of this `agent-safe.yaml` where none were given explicitly.
+    pub fn config_file(mut self, path: &Path) -> Result<Self, Error> {
+        self.config = Some(ConfigFile::load(path)?);
+        Ok(self)
+    }
+
+    /// Looks for `agent-safe.yaml` in `start` and its ancestors; uses it when found.
+    pub fn discover(self, start: &Path) -> Result<Self, Error> {
+        match ConfigFile::discover(start) {
+            Some(path) => self.config_file(&path),
+            None => Ok(self),
+        }
+    }
+
+    /// Loads everything and returns the SDK.
+    pub fn build(self) -> Result<AgentSafe, Error> {
+        let cfg = self.config.unwrap_or_default();
+        let registry_dir = self.registry.or(cfg.registry).ok_or(Error::MissingPaths)?;
+        let policies_dir = self.policies.or(cfg.policies).ok_or(Error::MissingPaths)?;
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let registry = Arc::new(Registry::load_dir(&registry_dir)?);
+        let inventory = match self.inventory.or(cfg.inventory) {
+            Some(path) => Inventory::load(&path)?,
+            None => Inventory::empty(),
+        };
+        let identity_mode = self.identity.unwrap_or(cfg.identity);
+        let rules = agent_safe_pdp::policy::load_dir(&policies_dir)?;
+        let pdp = Pdp::new(
+            registry,
+            Arc::new(inventory),
+            rules,
+            PdpConfig { identity_required: identity_mode == IdentityMode::Required },
+        )?;
+        let durability = match self.durability.unwrap_or(cfg.audit_durability) {
+            DurabilityMode::Fsync => agent_safe_audit::Durability::Fsync,
+            DurabilityMode::Buffered => agent_safe_audit::Durability::Buffered,
+        };
+        let audit = self
+            .audit_log
+            .or(cfg.audit_log)
+            .map(|path| {
+                agent_safe_audit::AuditLog::open(
+                    &path,
+                    agent_safe_audit::AuditOptions { durability },
+                )
+            })
+            .transpose()?;
+        let signing_key = match (self.signing_key, cfg.signing_key, cfg.signing_key_file) {
+            (Some(key), _, _) => Some(key),
+            (None, Some(secret), _) => Some(SigningKey::hs256_from_str(secret.expose())?),
+            (None, None, Some(file)) => Some(agent_safe_tickets::load_key_file(&file)?),
+            (None, None, None) => None,
+        };
+        let issuer = self.issuer.or(cfg.issuer).unwrap_or_else(|| "agent-safe".to_owned());
+        let identity = signing_key
+            .as_ref()
+            .map(|k| IdentityManager::new(k.clone(), issuer.clone(), clock.clone()));
+        let tickets = signing_key.map(|k| TicketIssuer::new(k, issuer.clone(), clock.clone()));
+        Ok(AgentSafe { inner: Arc::new(Inner { pdp, audit, identity, tickets, clock }) })
+    }
+}
+
+/// The SDK facade. Cheap to clone, `Send + Sync`: share one between threads.
+#[derive(Debug, Clone)]
+pub struct AgentSafe {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pdp: Pdp,
+    audit: Option<agent_safe_audit::AuditLog>,
+    identity: Option<IdentityManager>,
+    tickets: Option<TicketIssuer>,
+    clock: Arc<dyn Clock>,
+}
+
+/// Whether a caller string is shaped like a compact JWT (three base64url segments).
+fn looks_like_token(s: &str) -> bool {
+    let mut parts = s.split('.');
+    let segments_ok = parts.by_ref().take(3).all(|p| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    segments_ok && s.matches('.').count() == 2 && s.starts_with("eyJ")
+}
+
+impl AgentSafe {
+    /// A builder with nothing set.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The policy decision point.
+    pub fn pdp(&self) -> &Pdp {
+        &self.inner.pdp
+    }
+
+    /// The action registry.
+    pub fn registry(&self) -> &Registry {
+        self.inner.pdp.registry()
+    }
+
+    /// The audit log, when configured.
+    pub fn audit_log(&self) -> Option<&agent_safe_audit::AuditLog> {
+        self.inner.audit.as_ref()
+    }
+
+    /// The clock decisions use.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Checks one request: evaluates it, records it in the audit log (before returning),
+    /// and attaches an execution ticket to an ALLOW when a signing key is configured.
+    pub fn check(&self, req: &CheckRequest) -> Result<Decision, Error> {
+        let now = self.inner.clock.now();
+        let resolved = self.resolve_caller(req.caller.as_deref());
+        let caller = match &resolved {
+            ResolvedCaller::Anonymous => Caller::Anonymous,
+            ResolvedCaller::Identity(c) => Caller::Identity(c),
+            ResolvedCaller::Rejected(reason) => Caller::Rejected(reason),
+        };
+        let request = Request {
+            action: &req.action,
+            target: req.target.as_deref(),
+            caller,
+            params: &req.params,
+            ticket_id: req.ticket_id.as_deref(),
+        };
+        let evaluation = self.inner.pdp.evaluate(&request, now);
+        let mut decision = evaluation.decision;
+        if let Some(log) = &self.inner.audit {
+            let event = AuditEvent {
+                event_id: decision.audit_id.clone(),
+                timestamp: now,
+                event_type: EventType::Decision,
+                action: req.action.clone(),
+                target: decision.target.to_string(),
+                caller: decision.caller.to_string(),
+                params: self.redacted(&req.action, &req.params),
+                decision: decision.result,
+                reason: decision.reason.clone(),
+                policy_matched: decision.policy_matched.clone(),
+                risk_class: decision.risk_class,
+                effective_risk: decision.effective_risk,
+                correlation_id: None,
+                ticket_id: decision.ticket_id.clone(),
+                context: evaluation.context,
+            };
+            log.append(&event)?;
+        }
+        if decision.result == DecisionResult::Allow
+            && let Some(issuer) = &self.inner.tickets
+        {
+            let ticket = issuer
+                .issue(
+                    decision.action.as_str(),
+                    decision.target.as_str(),
+                    decision.caller.as_str(),
+                    &req.params,
+                    decision.audit_id.as_str(),
+                )
+                .map_err(Error::Ticket)?;
+            decision.ticket = Some(ticket);
+        }
+        Ok(decision)
+    }
+
+    /// Checks each step in order (rate limits and cumulative risk accumulate across steps).
+    pub fn check_plan(&self, steps: &[CheckRequest]) -> Result<Vec<Decision>, Error> {
+        steps.iter().map(|s| self.check(s)).collect()
+    }
+
+    /// Verifies the configured audit log; `None` when no audit log is configured.
+    pub fn verify_audit(&self) -> Option<Result<agent_safe_audit::VerifyReport, Error>> {
+        self.inner
+            .audit
+            .as_ref()
+            .map(|log| agent_safe_audit::verify(log.path()).map_err(Error::from))
+    }
+
+    /// Params as they go into the audit log: values of parameters declared
+    /// `sensitive: true` are replaced by `[redacted]`.
+    fn redacted(&self, action: &str, params: &Params) -> Params {
+        let Some(def) = self.registry().get(action) else { return params.clone() };
+        let sensitive: Vec<&str> = def
+            .definition()
+            .parameters
+            .iter()
+            .filter(|p| p.sensitive)
+            .map(|p| p.name.as_str())
+            .collect();
+        if sensitive.is_empty() {
+            return params.clone();
+        }
+        params
+            .iter()
+            .map(|(k, v)| {
+                let v = if sensitive.contains(&k.as_str()) {
+                    serde_json::Value::String("[redacted]".to_owned())
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect()
+    }
+
+    fn resolve_caller(&self, caller: Option<&str>) -> ResolvedCaller {
+        let Some(caller) = caller.filter(|c| !c.is_empty()) else {
+            return ResolvedCaller::Anonymous;
+        };
+        if !looks_like_token(caller) {
+            return ResolvedCaller::Identity(CallerIdentity::unverified(caller));
+        }
+        match &self.inner.identity {
+            None => ResolvedCaller::Rejected(
+                "an identity token was presented but no signing key is configured to verify it"
+                    .to_owned(),
+            ),
+            Some(manager) => match manager.validate(caller) {
+                Ok(identity) => ResolvedCaller::Identity(identity),
+                Err(e) => ResolvedCaller::Rejected(e.to_string()),
+            },
+        }
+    }
+}
+
+enum ResolvedCaller {
+    Anonymous,
+    Identity(CallerIdentity),
+    Rejected(String),
+}
+
+#[cfg(test)]
+mod tests;

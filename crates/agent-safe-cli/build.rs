@@ -1,0 +1,43 @@
+//! Embeds the bundled example configuration (`catalog/`) into the binary for `agent-safe demo`
+//! and `agent-safe init`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+fn main() {
+    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let catalog = manifest.join("../../catalog");
+    println!("cargo::rerun-if-changed={}", catalog.display());
+    let mut files = Vec::new();
+    collect(&catalog, &catalog, &mut files);
+    files.sort();
+    let mut out = String::from(
+        "/// Files of the bundled catalog: (path relative to `catalog/`, contents).\n",
+    );
+    out.push_str("pub(crate) static CATALOG: &[(&str, &str)] = &[\n");
+    for rel in &files {
+        let abs = catalog.join(rel);
+        println!("cargo::rerun-if-changed={}", abs.display());
+        let _ = writeln!(out, "    ({rel:?}, include_str!({:?})),", abs.display().to_string());
+    }
+    out.push_str("];\n");
+    let dest = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default()).join("catalog.rs");
+    if let Err(e) = std::fs::write(&dest, out) {
+        println!("cargo::error=cannot write {}: {e}", dest.display());
+    }
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            println!("cargo::rerun-if-changed={}", path.display());
+            collect(root, &path, out);
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+            && let Ok(rel) = path.strip_prefix(root)
+        {
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+}

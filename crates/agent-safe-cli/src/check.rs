@@ -1,0 +1,111 @@
+//! `agent-safe check`: evaluate one request, record it, print the decision.
+
+use std::path::PathBuf;
+
+use agent_safe::tickets::SigningKey;
+use agent_safe::{CheckRequest, Decision, DecisionResult, Params};
+use anyhow::Context as _;
+
+use crate::output::{bold, line, result_label};
+use crate::setup::{self, ConfigArgs};
+use crate::{Cli, exit};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The action to check, e.g. restart-deployment.
+    action: String,
+    /// Target id from the inventory, e.g. prod/api-server.
+    #[arg(short, long)]
+    target: Option<String>,
+    /// Caller: an agent id, or an identity token (verified with the signing key).
+    #[arg(short, long)]
+    caller: Option<String>,
+    /// Parameters as a JSON object, e.g. '{"namespace": "dev"}'.
+    #[arg(short, long, value_name = "JSON")]
+    params: Option<String>,
+    /// External change ticket (JIRA, ServiceNow…).
+    #[arg(long)]
+    ticket_id: Option<String>,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Audit log [default: from agent-safe.yaml, else ./audit.jsonl]
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    /// HS256 signing secret: verifies identity tokens and issues execution tickets.
+    #[arg(long, env = "AGENT_SAFE_SIGNING_KEY", hide_env_values = true, value_name = "SECRET")]
+    signing_key: Option<String>,
+    /// Signing key file written by `agent-safe keys generate`.
+    #[arg(long, value_name = "FILE", conflicts_with = "signing_key")]
+    signing_key_file: Option<PathBuf>,
+    /// Print the decision as JSON.
+    #[arg(long)]
+    json_output: bool,
+}
+
+pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
+    let params: Params = match &args.params {
+        None => Params::new(),
+        Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(map)) => map,
+            Ok(_) => anyhow::bail!("invalid JSON in --params: expected an object"),
+            Err(e) => anyhow::bail!("invalid JSON in --params: {e}"),
+        },
+    };
+    let config = setup::config_file(cli)?;
+    let paths = setup::paths(config.as_ref(), &args.config);
+    let mut builder = setup::builder(config.as_ref(), &paths)?;
+    let configured_log = config.as_ref().and_then(|c| c.audit_log.clone());
+    let audit_log =
+        args.audit_log.clone().or(configured_log).unwrap_or_else(|| PathBuf::from("audit.jsonl"));
+    builder = builder.audit_log(audit_log);
+    if let Some(secret) = &args.signing_key {
+        builder = builder.signing_key(SigningKey::hs256_from_str(secret)?);
+    } else if let Some(file) = &args.signing_key_file {
+        builder = builder.signing_key(agent_safe::tickets::load_key_file(file)?);
+    }
+    let safe = builder.build().context("cannot load configuration")?;
+
+    let mut request = CheckRequest::new(&args.action).params(params);
+    request.target = args.target.clone();
+    request.caller = args.caller.clone();
+    request.ticket_id = args.ticket_id.clone();
+    let decision = safe.check(&request)?;
+
+    if args.json_output {
+        crate::output::json(&decision)?;
+    } else {
+        print_text(&decision);
+    }
+    Ok(exit_code(decision.result))
+}
+
+/// The exit code for a decision.
+pub(crate) fn exit_code(result: DecisionResult) -> u8 {
+    match result {
+        DecisionResult::Allow => exit::OK,
+        DecisionResult::Deny => exit::DENY_OR_FAILED,
+        DecisionResult::RequireApproval => exit::REQUIRE_APPROVAL,
+    }
+}
+
+/// Prints a decision in the human form.
+pub(crate) fn print_text(d: &Decision) {
+    line(&format!("{} — {}", bold(&result_label(d.result)), d.reason));
+    line(&format!("  action:    {}", d.action));
+    line(&format!("  target:    {}", d.target));
+    line(&format!("  caller:    {}", d.caller));
+    line(&format!("  risk:      {} (effective: {})", d.risk_class, d.effective_risk));
+    line(&format!("  audit id:  {}", d.audit_id));
+    if let Some(id) = &d.ticket_id {
+        line(&format!("  change:    {id}"));
+    }
+    if let Some(policy) = &d.policy_matched {
+        line(&format!("  policy:    {policy}"));
+    }
+    if let Some(ticket) = &d.ticket {
+        let shown: String = ticket.token.chars().take(40).collect();
+        line(&format!("  ticket:    {shown}…"));
+        line(&format!("  nonce:     {}", ticket.nonce));
+        line(&format!("  expires:   {}", agent_safe::core::timefmt::format_utc(ticket.expires_at)));
+    }
+}

@@ -1,0 +1,169 @@
+//! `agent-safe demo`: a scripted tour of decisions on the bundled example configuration,
+//! ending with the audit chain verifying and a tampered copy failing verification.
+
+use std::sync::Arc;
+
+use agent_safe::tickets::{IdentityManager, SigningKey};
+use agent_safe::{AgentSafe, CheckRequest, Clock, SystemClock};
+use anyhow::Context as _;
+use serde_json::json;
+
+use crate::output::{bold, line};
+use crate::{check, exit};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Keep the generated demo directory and print its path.
+    #[arg(long)]
+    keep: bool,
+}
+
+struct Step {
+    title: &'static str,
+    request: CheckRequest,
+}
+
+pub(crate) fn run(args: &Args) -> anyhow::Result<u8> {
+    let dir = tempfile::Builder::new().prefix("agent-safe-demo-").tempdir()?;
+    let key_text = agent_safe::core::random::hex(32);
+    for (rel, text) in crate::init::scaffold_files(&key_text) {
+        let path = dir.path().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, text)?;
+    }
+    let config = dir.path().join("agent-safe.yaml");
+    let safe = AgentSafe::builder().config_file(&config)?.build().context("demo configuration")?;
+
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let identity =
+        IdentityManager::new(SigningKey::hs256_from_str(&key_text)?, "agent-safe", clock);
+    let hour = time::Duration::hours(1);
+    let deployer =
+        identity.create_token("deploy-bot", "Deploy bot", &["deployer".to_owned()], &[], hour)?;
+    let forged = {
+        let other = IdentityManager::new(
+            SigningKey::hs256_from_str(&agent_safe::core::random::hex(32))?,
+            "agent-safe",
+            Arc::new(SystemClock),
+        );
+        other.create_token("deploy-bot", "", &["admin".to_owned()], &[], hour)?
+    };
+
+    let steps = [
+        Step {
+            title: "Development is unrestricted: restart a deployment in dev",
+            request: CheckRequest::new("restart-deployment")
+                .target("dev/test-app")
+                .caller("deploy-bot")
+                .param("namespace", "dev")
+                .param("deployment", "test-app"),
+        },
+        Step {
+            title: "Staging needs the deployer role, which only a signed identity token carries",
+            request: CheckRequest::new("scale-deployment")
+                .target("staging/api-server")
+                .caller(deployer.clone())
+                .param("namespace", "staging")
+                .param("deployment", "api-server")
+                .param("replicas", 3),
+        },
+        Step {
+            title: "The same request with a plain caller id has no roles: default deny",
+            request: CheckRequest::new("scale-deployment")
+                .target("staging/api-server")
+                .caller("deploy-bot")
+                .param("namespace", "staging")
+                .param("deployment", "api-server")
+                .param("replicas", 3),
+        },
+        Step {
+            title: "A token signed with another key is rejected, not trusted as a name",
+            request: CheckRequest::new("restart-deployment")
+                .target("dev/test-app")
+                .caller(forged)
+                .param("namespace", "dev")
+                .param("deployment", "test-app"),
+        },
+        Step {
+            title: "Production changes need a human",
+            request: CheckRequest::new("restart-deployment")
+                .target("prod/api-server")
+                .caller(deployer)
+                .param("namespace", "prod")
+                .param("deployment", "api-server"),
+        },
+        Step {
+            title: "An ALLOW for a dev target cannot be aimed at a production namespace",
+            request: CheckRequest::new("restart-deployment")
+                .target("dev/test-app")
+                .caller("deploy-bot")
+                .param("namespace", "prod")
+                .param("deployment", "test-app"),
+        },
+        Step {
+            title: "Parameters are validated against the action definition",
+            request: CheckRequest::new("scale-deployment")
+                .target("dev/test-app")
+                .caller("deploy-bot")
+                .param("namespace", "dev")
+                .param("deployment", "test-app")
+                .param("replicas", 500),
+        },
+        Step {
+            title: "Unknown actions are denied",
+            request: CheckRequest::new("drop-database")
+                .target("prod/api-server")
+                .caller("deploy-bot"),
+        },
+    ];
+
+    line(&bold("agent-safe demo — decisions on the bundled example configuration"));
+    for (i, step) in steps.iter().enumerate() {
+        line("");
+        line(&bold(&format!("{}. {}", i + 1, step.title)));
+        let params = serde_json::Value::Object(step.request.params.clone());
+        let caller = step.request.caller.as_deref().unwrap_or("-");
+        let caller =
+            if caller.len() > 24 { format!("{}…", &caller[..20]) } else { caller.to_owned() };
+        line(&format!(
+            "   $ agent-safe check {} --target {} --caller {caller} --params '{}'",
+            step.request.action,
+            step.request.target.as_deref().unwrap_or("-"),
+            params
+        ));
+        let decision = safe.check(&step.request)?;
+        check::print_text(&decision);
+    }
+
+    line("");
+    line(&bold("Every decision above is in the hash-chained audit log:"));
+    let log = dir.path().join("audit.jsonl");
+    let report = agent_safe::audit::verify(&log)?;
+    line(&format!(
+        "   VALID={} — {} entries, {} error(s)",
+        report.errors.is_empty(),
+        report.entries,
+        report.errors.len()
+    ));
+
+    line("");
+    line(&bold("Tampering with one entry is detected:"));
+    let text = std::fs::read_to_string(&log)?;
+    let tampered = text.replacen("\"decision\": \"deny\"", "\"decision\": \"allow\"", 1);
+    let tampered_path = dir.path().join("audit-tampered.jsonl");
+    std::fs::write(&tampered_path, tampered)?;
+    let report = agent_safe::audit::verify(&tampered_path)?;
+    for e in &report.errors {
+        line(&format!("   - {}", e.message));
+    }
+    let summary = json!({"tampered_entries_detected": report.errors.len()});
+    line(&format!("   {summary}"));
+
+    if args.keep {
+        let kept = dir.keep();
+        line(&format!("\nDemo files kept in `{}`.", kept.display()));
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,107 @@
+//! `agent-safe init`: scaffold a project from the bundled catalog.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::exit;
+use crate::output::{green, line};
+
+include!(concat!(env!("OUT_DIR"), "/catalog.rs"));
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Directory to scaffold.
+    #[arg(default_value = ".")]
+    directory: PathBuf,
+}
+
+/// The files `init` writes: (relative path, contents). Actions, policies and inventory come
+/// from the bundled catalog.
+pub(crate) fn scaffold_files(signing_key: &str) -> Vec<(PathBuf, String)> {
+    let mut files: Vec<(PathBuf, String)> = CATALOG
+        .iter()
+        .filter_map(|(rel, text)| {
+            let out = if let Some(name) = rel.strip_prefix("actions/") {
+                Path::new("actions").join(name)
+            } else if let Some(name) = rel.strip_prefix("policies/") {
+                Path::new("policies").join(name)
+            } else if *rel == "inventory.yaml" {
+                PathBuf::from("inventory.yaml")
+            } else {
+                return None;
+            };
+            Some((out, (*text).to_owned()))
+        })
+        .collect();
+    files.push((
+        PathBuf::from("agent-safe.yaml"),
+        format!(
+            "# agent-safe configuration (found by walking up from the current directory).\n\
+             # Paths are relative to this file. Keep this file out of version control:\n\
+             # it holds the signing key.\n\
+             registry: actions\n\
+             policies: policies\n\
+             inventory: inventory.yaml\n\
+             audit_log: audit.jsonl\n\
+             signing_key: \"{signing_key}\"\n"
+        ),
+    ));
+    files.push((
+        PathBuf::from(".gitignore"),
+        "agent-safe.yaml\naudit.jsonl\naudit.jsonl.*\napprovals.jsonl\n*.log\n".to_owned(),
+    ));
+    files
+}
+
+pub(crate) fn run(args: &Args) -> anyhow::Result<u8> {
+    let dir = &args.directory;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    let key = agent_safe::core::random::hex(32);
+    let mut created = Vec::new();
+    for (rel, text) in scaffold_files(&key) {
+        let path = dir.join(&rel);
+        if path.exists() {
+            line(&format!("  skip  {} (already exists)", rel.display()));
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create `{}`", parent.display()))?;
+        }
+        write_new(&path, &text)?;
+        created.push(rel);
+    }
+    if created.is_empty() {
+        line("Nothing to create — all files already exist.");
+        return Ok(exit::OK);
+    }
+    line("Created:");
+    for rel in &created {
+        line(&format!("  {}  {}", green("+"), rel.display()));
+    }
+    line("\nNext steps:");
+    line(&format!("  cd {}", dir.display()));
+    line("  agent-safe validate");
+    line("  agent-safe check restart-deployment --target dev/test-app --caller my-agent \\");
+    line("      --params '{\"namespace\": \"dev\", \"deployment\": \"test-app\"}'");
+    Ok(exit::OK)
+}
+
+/// Creates `path` with `text`; never overwrites. Private files (the config holding the
+/// signing key) are created with mode 0600 on Unix.
+fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if path.file_name().is_some_and(|n| n == "agent-safe.yaml") {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file =
+        options.open(path).with_context(|| format!("cannot create `{}`", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! The `agent-safe` command-line tool.
+
+mod audit_cmd;
+mod check;
+mod demo;
+mod init;
+mod output;
+mod setup;
+mod test_cmd;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, fixed and documented in `--help`.
+pub(crate) mod exit {
+    /// Allow, or the command succeeded.
+    pub const OK: u8 = 0;
+    /// Deny, or a check failed (verify, validate, test).
+    pub const DENY_OR_FAILED: u8 = 1;
+    /// Usage or configuration error.
+    pub const USAGE: u8 = 2;
+    /// The decision requires approval.
+    pub const REQUIRE_APPROVAL: u8 = 3;
+}
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  allow, or the command succeeded
+  1  deny, or a check failed (audit verify, validate, test)
+  2  usage or configuration error
+  3  require approval";
+
+/// Governance for AI agents acting on infrastructure: policy decisions, execution tickets
+/// and a tamper-evident audit log.
+#[derive(Debug, Parser)]
+#[command(name = "agent-safe", version, after_help = EXIT_CODES, disable_help_subcommand = true)]
+pub(crate) struct Cli {
+    /// Use this agent-safe.yaml instead of discovering one from the current directory.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Disable colours (also: the NO_COLOR environment variable).
+    #[arg(long, global = true)]
+    no_color: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Scaffold a project: actions, policies, inventory and agent-safe.yaml.
+    Init(init::Args),
+    /// Evaluate whether an action is allowed (and record the decision in the audit log).
+    #[command(after_help = EXIT_CODES)]
+    Check(check::Args),
+    /// List the registered actions.
+    ListActions(validate::ListArgs),
+    /// Validate the configuration files and their cross-references.
+    #[command(after_help = EXIT_CODES)]
+    Validate(validate::Args),
+    /// Run policy test cases (a YAML file or a directory of them).
+    #[command(after_help = EXIT_CODES)]
+    Test(test_cmd::Args),
+    /// Inspect, verify and repair the audit log.
+    #[command(subcommand)]
+    Audit(audit_cmd::Command),
+    /// A short guided tour on the bundled example configuration.
+    Demo(demo::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    output::init_color(cli.no_color);
+    let result = match &cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Check(args) => check::run(&cli, args),
+        Command::ListActions(args) => validate::list_actions(&cli, args),
+        Command::Validate(args) => validate::run(&cli, args),
+        Command::Test(args) => test_cmd::run(&cli, args),
+        Command::Audit(cmd) => audit_cmd::run(&cli, cmd),
+        Command::Demo(args) => demo::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            output::error(&format!("{err:#}"));
+            ExitCode::from(exit::USAGE)
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! `agent-safe.yaml`: the project configuration file and its discovery (SPEC Appendix A).
+
+use std::path::{Path, PathBuf};
+
+use agent_safe_registry::yaml::{self, YamlError};
+use serde::Deserialize;
+
+/// The file name looked for by discovery.
+pub const CONFIG_FILE_NAME: &str = "agent-safe.yaml";
+
+/// Whether callers must present a verified identity token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentityMode {
+    /// Plain caller ids are accepted (without roles or groups), as in the Python version.
+    #[default]
+    Optional,
+    /// Only callers with a verified identity token may be allowed.
+    Required,
+}
+
+/// How the audit log makes appends durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilityMode {
+    /// fsync before a decision is returned (group-committed).
+    #[default]
+    Fsync,
+    /// Written to the OS, not synced: faster, may lose the tail on power loss.
+    Buffered,
+}
+
+/// The parsed `agent-safe.yaml`, with paths resolved against the file's directory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigFile {
+    /// Where the file was read from.
+    pub path: PathBuf,
+    /// Actions directory.
+    pub registry: Option<PathBuf>,
+    /// Policies directory.
+    pub policies: Option<PathBuf>,
+    /// Inventory file.
+    pub inventory: Option<PathBuf>,
+    /// Audit log file.
+    pub audit_log: Option<PathBuf>,
+    /// HS256 signing secret (text); see also `signing_key_file`.
+    pub signing_key: Option<Secret>,
+    /// Key file written by `agent-safe keys generate`.
+    pub signing_key_file: Option<PathBuf>,
+    /// Token issuer.
+    pub issuer: Option<String>,
+    /// Identity mode.
+    pub identity: IdentityMode,
+    /// Audit durability.
+    pub audit_durability: DurabilityMode,
+    /// `rate_limit:` map, kept raw until rate limiting is configured from it.
+    pub rate_limit: Option<serde_json::Value>,
+    /// `cumulative_risk:` map, kept raw.
+    pub cumulative_risk: Option<serde_json::Value>,
+}
+
+/// A secret string whose `Debug` does not print it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret text. Call only where the secret is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    registry: Option<PathBuf>,
+    #[serde(default)]
+    policies: Option<PathBuf>,
+    #[serde(default)]
+    inventory: Option<PathBuf>,
+    #[serde(default)]
+    audit_log: Option<PathBuf>,
+    #[serde(default)]
+    signing_key: Option<Secret>,
+    #[serde(default)]
+    signing_key_file: Option<PathBuf>,
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    identity: IdentityMode,
+    #[serde(default)]
+    audit_durability: DurabilityMode,
+    #[serde(default)]
+    rate_limit: Option<serde_json::Value>,
+    #[serde(default)]
+    cumulative_risk: Option<serde_json::Value>,
+}
+
+/// Why the configuration file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// An explicitly named config file does not exist.
+    #[error("config file not found: `{}`", .0.display())]
+    NotFound(PathBuf),
+    /// The file is not a valid config document.
+    #[error(transparent)]
+    Yaml(#[from] YamlError),
+}
+
+impl ConfigFile {
+    /// Reads and parses `path`; relative paths inside are resolved against its directory.
+    /// Empty strings count as absent (as in the Python version).
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        if !path.is_file() {
+            return Err(ConfigError::NotFound(path.to_path_buf()));
+        }
+        let (raw, _): (Option<RawConfig>, _) = yaml::read(path)?;
+        let raw = raw.unwrap_or(RawConfig {
+            registry: None,
+            policies: None,
+            inventory: None,
+            audit_log: None,
+            signing_key: None,
+            signing_key_file: None,
+            issuer: None,
+            identity: IdentityMode::Optional,
+            audit_durability: DurabilityMode::Fsync,
+            rate_limit: None,
+            cumulative_risk: None,
+        });
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: Option<PathBuf>| {
+            p.filter(|p| !p.as_os_str().is_empty())
+                .map(|p| if p.is_absolute() { p } else { base.join(p) })
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            registry: resolve(raw.registry),
+            policies: resolve(raw.policies),
+            inventory: resolve(raw.inventory),
+            audit_log: resolve(raw.audit_log),
+            signing_key: raw.signing_key.filter(|k| !k.0.is_empty()),
+            signing_key_file: resolve(raw.signing_key_file),
+            issuer: raw.issuer.filter(|i| !i.is_empty()),
+            identity: raw.identity,
+            audit_durability: raw.audit_durability,
+            rate_limit: raw.rate_limit,
+            cumulative_risk: raw.cumulative_risk,
+        })
+    }
+
+    /// Finds `agent-safe.yaml` in `start` or the nearest ancestor directory.
+    pub fn discover(start: &Path) -> Option<PathBuf> {
+        start.ancestors().map(|dir| dir.join(CONFIG_FILE_NAME)).find(|p| p.is_file())
+    }
+}

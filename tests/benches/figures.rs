@@ -1,0 +1,126 @@
+//! Performance figures for `cargo xtask bench` (release build). Prints one JSON object.
+//! No assertions: figures are reported, goals are named in the issues and docs/performance.md.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use agent_safe::core::{CallerIdentity, Params};
+use agent_safe::pdp::{Caller, Pdp, PdpConfig, Request, policy};
+use agent_safe::registry::{Inventory, Registry};
+use agent_safe::{Clock, SystemClock};
+use serde_json::json;
+
+fn catalog() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../catalog")
+}
+
+/// Latency percentiles (ns) of `f` over `n` calls after a warm-up.
+fn percentiles(n: usize, mut f: impl FnMut()) -> (u64, u64) {
+    for _ in 0..n / 10 {
+        f();
+    }
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        f();
+        samples.push(u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
+    }
+    samples.sort_unstable();
+    (samples[n / 2], samples[n * 99 / 100])
+}
+
+fn check_figures(
+    pdp: &Pdp,
+    caller: &CallerIdentity,
+    action: &str,
+    target: &str,
+    params: &Params,
+) -> (u64, u64) {
+    let now = SystemClock.now();
+    let request = Request {
+        action,
+        target: Some(target),
+        caller: Caller::Identity(caller),
+        params,
+        ticket_id: None,
+    };
+    percentiles(200_000, || {
+        std::hint::black_box(pdp.evaluate(std::hint::black_box(&request), now));
+    })
+}
+
+fn generated_rules(registry: &Registry, count: usize) -> String {
+    let actions: Vec<&str> = registry.names().collect();
+    let envs = ["dev", "staging", "prod"];
+    let mut out = String::from("rules:\n");
+    for i in 0..count {
+        let action = actions[i % actions.len()];
+        let env = envs[i % envs.len()];
+        let callers = if i % 10 == 0 {
+            format!("{{roles: [role-{i}]}}")
+        } else {
+            format!("{{agent_ids: [agent-{i}]}}")
+        };
+        let decision = ["allow", "deny", "require_approval"][i % 3];
+        out.push_str(&format!(
+            "  - {{name: gen-{i}, priority: {}, match: {{actions: [{action}], targets: {{environments: [{env}]}}, callers: {callers}}}, decision: {decision}, reason: generated}}\n",
+            i % 997
+        ));
+    }
+    out
+}
+
+/// Unwraps or ends the bench with a message (benches are not tests: no `expect`).
+fn or_exit<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("bench setup failed: {what}: {e}");
+            std::process::exit(2)
+        }
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the bench prints its figures")]
+fn main() {
+    let registry =
+        Arc::new(or_exit(Registry::load_dir(&catalog().join("actions")), "catalog actions"));
+    let inventory =
+        Arc::new(or_exit(Inventory::load(&catalog().join("inventory.yaml")), "catalog inventory"));
+    let rules = or_exit(policy::load_dir(&catalog().join("policies")), "catalog policies");
+    let pdp = or_exit(
+        Pdp::new(registry.clone(), inventory.clone(), rules.clone(), PdpConfig::default()),
+        "pdp",
+    );
+
+    let caller = CallerIdentity {
+        roles: vec!["deployer".into()],
+        verified: true,
+        ..CallerIdentity::unverified("deploy-bot")
+    };
+    let mut params = Params::new();
+    params.insert("namespace".into(), json!("staging"));
+    params.insert("deployment".into(), json!("api-server"));
+    params.insert("replicas".into(), json!(3));
+    let (p50, p99) =
+        check_figures(&pdp, &caller, "scale-deployment", "staging/api-server", &params);
+
+    let generated = generated_rules(&registry, 10_000);
+    let mut many = rules;
+    many.extend(or_exit(
+        policy::load_sources([(PathBuf::from("generated.yaml"), generated.as_str())]),
+        "generated rules",
+    ));
+    let big = or_exit(Pdp::new(registry, inventory, many, PdpConfig::default()), "pdp 10k");
+    let agent = CallerIdentity { verified: true, ..CallerIdentity::unverified("agent-5001") };
+    let (_, p99_10k) =
+        check_figures(&big, &agent, "scale-deployment", "staging/api-server", &params);
+
+    let mut figures = serde_json::Map::new();
+    figures.insert("pdp_check_p50_ns".into(), json!(p50));
+    figures.insert("pdp_check_p99_ns".into(), json!(p99));
+    figures.insert("pdp_check_10k_rules_p99_ns".into(), json!(p99_10k));
+    figures.insert("pdp_10k_rule_count".into(), json!(big.rule_count()));
+    println!("{}", serde_json::Value::Object(figures));
+}

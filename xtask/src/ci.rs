@@ -1,0 +1,229 @@
+//! `cargo xtask ci`, `bench` and `tidy`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+
+use crate::{cargo, output, run_cmd};
+
+/// Everything CI runs, in order; stops at the first failure.
+pub(crate) fn ci(root: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    step("format", || run_cmd(Command::new(cargo()).args(["fmt", "--all", "--check"])))?;
+    step("clippy", || {
+        run_cmd(Command::new(cargo()).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    step("crate boundaries", || boundaries(root))?;
+    step("tests", || {
+        run_cmd(Command::new(cargo()).args([
+            "test",
+            "--workspace",
+            "--all-features",
+            "--no-fail-fast",
+        ]))
+    })?;
+    step("policy tests", || crate::policies::test_policies(root))?;
+    step("cargo deny", || deny(root))?;
+    eprintln!("\nxtask ci: all steps passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn step(name: &str, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    eprintln!("\n==> {name}");
+    let t = Instant::now();
+    f().with_context(|| format!("step `{name}` failed"))?;
+    eprintln!("<== {name} ({:.1?})", t.elapsed());
+    Ok(())
+}
+
+/// ARCHITECTURE.md: core, registry and pdp pull in neither tokio, kube nor aws crates.
+fn boundaries(_root: &Path) -> anyhow::Result<()> {
+    for krate in ["agent-safe-core", "agent-safe-registry", "agent-safe-pdp"] {
+        let tree =
+            output(Command::new(cargo()).args([
+                "tree", "-p", krate, "-e", "normal", "--prefix", "none", "--format", "{p}",
+            ]))?;
+        let forbidden: Vec<&str> = tree
+            .lines()
+            .filter(|l| {
+                let name = l.split_whitespace().next().unwrap_or("");
+                name == "tokio" || name.starts_with("kube") || name.starts_with("aws-")
+            })
+            .collect();
+        if !forbidden.is_empty() {
+            bail!("`{krate}` must not depend on {}", forbidden.join(", "));
+        }
+        eprintln!("{krate}: no tokio, kube or aws dependencies");
+    }
+    Ok(())
+}
+
+/// `cargo deny check bans licenses sources`, installing cargo-deny when missing. The
+/// advisory database cannot be fetched in this environment, so advisories are not checked.
+fn deny(root: &Path) -> anyhow::Result<()> {
+    let have = Command::new(cargo())
+        .args(["deny", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        let tools = root.join("target/tools");
+        run_cmd(Command::new(cargo()).args([
+            "install",
+            "cargo-deny",
+            "--locked",
+            "--root",
+            &tools.to_string_lossy(),
+        ]))?;
+        let bin = tools.join("bin");
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut paths = vec![bin];
+        paths.extend(std::env::split_paths(&path));
+        // SAFETY-free: set for child processes of this xtask only.
+        let joined = std::env::join_paths(paths)?;
+        return run_cmd(
+            Command::new(cargo())
+                .env("PATH", joined)
+                .args(["deny", "check", "bans", "licenses", "sources"]),
+        );
+    }
+    run_cmd(Command::new(cargo()).args(["deny", "check", "bans", "licenses", "sources"]))
+}
+
+/// Release-mode figures. Prints JSON with `--json`.
+pub(crate) fn bench(root: &Path, json: bool) -> anyhow::Result<()> {
+    run_cmd(Command::new(cargo()).args(["build", "--release", "-p", "agent-safe-cli"]))?;
+    let figures = output(Command::new(cargo()).args([
+        "bench",
+        "-q",
+        "-p",
+        "agent-safe-tests",
+        "--bench",
+        "figures",
+        "--",
+        "--json",
+    ]))?;
+    let mut value: serde_json::Value = serde_json::from_str(figures.trim())
+        .with_context(|| format!("bench output is not JSON: {figures}"))?;
+    let bin = release_bin(root);
+    let cli_ms = cli_check_ms(root, &bin)?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("cli_check_ms".to_owned(), serde_json::json!(cli_ms));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else if let Some(map) = value.as_object() {
+        for (k, v) in map {
+            println!("{k:<40} {v}");
+        }
+    }
+    Ok(())
+}
+
+fn release_bin(root: &Path) -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    target.join("release").join("agent-safe")
+}
+
+/// Median wall time of one `agent-safe check` process on the catalog config, in ms.
+fn cli_check_ms(root: &Path, bin: &Path) -> anyhow::Result<f64> {
+    let dir = std::env::temp_dir().join(format!("agent-safe-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let log = dir.join("audit.jsonl");
+    let mut times = Vec::new();
+    for _ in 0..31 {
+        let t = Instant::now();
+        let out = Command::new(bin)
+            .current_dir(root)
+            .args(["--config", "catalog/agent-safe.yaml", "check", "restart-deployment"])
+            .args(["--target", "dev/test-app", "--caller", "bench"])
+            .args(["--params", r#"{"namespace": "dev", "deployment": "test-app"}"#])
+            .arg("--audit-log")
+            .arg(&log)
+            .output()?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        if out.status.code() != Some(0) {
+            bail!("bench check did not ALLOW: {}", String::from_utf8_lossy(&out.stdout));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2] * 100.0).round() / 100.0)
+}
+
+/// Repository hygiene: file headers, no sleeps, ignore reasons.
+pub(crate) fn tidy(root: &Path) -> anyhow::Result<()> {
+    let problems = tidy_problems(root)?;
+    if problems.is_empty() {
+        eprintln!("tidy: ok");
+        return Ok(());
+    }
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    bail!("{} tidy problem(s)", problems.len())
+}
+
+/// The hygiene findings (also used by the `tidy` test in `tests/`).
+pub(crate) fn tidy_problems(root: &Path) -> anyhow::Result<Vec<String>> {
+    let mut files = Vec::new();
+    for dir in ["crates", "xtask", "tests"] {
+        collect_rs(&root.join(dir), &mut files)?;
+    }
+    let mut problems = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)?;
+        let rel = file.strip_prefix(root).unwrap_or(&file).display().to_string();
+        if !text.starts_with("//!") {
+            problems.push(format!("{rel}: must start with a `//!` line saying what it is for"));
+        }
+        for (i, l) in text.lines().enumerate() {
+            if l.trim_start().starts_with("#[ignore]") {
+                problems.push(format!(
+                    "{}:{}: `#[ignore]` needs a reason: `#[ignore = \"…\"]`",
+                    rel,
+                    i + 1
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if path.is_dir() {
+            if name != "target" && !name.starts_with('.') {
+                collect_rs(&path, out)?;
+            }
+        } else if name.ends_with(".rs") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// `cargo xtask tidy` as a plain test, so `cargo test` enforces it too.
+    #[test]
+    fn tidy() {
+        let problems = super::tidy_problems(&crate::project_root()).unwrap();
+        assert!(problems.is_empty(), "tidy problems:\n{}", problems.join("\n"));
+    }
+}
