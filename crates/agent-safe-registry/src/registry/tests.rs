@@ -561,12 +561,37 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-        let _ = Registry::from_sources([(PathBuf::from("x.yaml"), &bytes[..])]);
+        if let Err(e) = Registry::from_sources([(PathBuf::from("x.yaml"), &bytes[..])]) {
+            prop_assert!(e.to_string().starts_with("x.yaml"), "{}", e);
+        }
     }
 
     #[test]
     fn yaml_ish_documents_never_panic(doc in crate::test_support::yaml_ish()) {
-        let _ = Registry::from_sources([(PathBuf::from("x.yaml"), doc.as_bytes())]);
+        if let Err(e) = Registry::from_sources([(PathBuf::from("x.yaml"), doc.as_bytes())]) {
+            prop_assert!(e.to_string().starts_with("x.yaml"), "{}", e);
+        }
+    }
+
+    /// JSON is YAML: documents with the schema's keys and values of any type.
+    #[test]
+    fn schema_shaped_documents_never_panic(doc in crate::test_support::action_shaped()) {
+        let text = serde_json::to_string_pretty(&doc).unwrap();
+        match Registry::from_sources([(PathBuf::from("x.yaml"), text.as_bytes())]) {
+            Err(e) => prop_assert!(e.to_string().starts_with("x.yaml:"), "{}\n{}", e, text),
+            Ok(registry) => {
+                for action in &registry {
+                    let required: Vec<String> = action
+                        .definition()
+                        .parameters
+                        .iter()
+                        .filter(|p| p.required)
+                        .map(|p| format!("Missing required parameter: {}", p.name))
+                        .collect();
+                    prop_assert_eq!(action.validate_params(&Default::default()), required);
+                }
+            }
+        }
     }
 
     #[test]

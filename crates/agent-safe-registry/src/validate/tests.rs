@@ -257,24 +257,6 @@ fn patterns_use_python_compatible_syntax_and_whole_string_matching() {
     );
 }
 
-fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(Value::from),
-        any::<u64>().prop_map(Value::from),
-        any::<f64>().prop_map(Value::from),
-        ".{0,8}".prop_map(Value::String),
-    ];
-    leaf.prop_recursive(3, 16, 4, |inner| {
-        prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            proptest::collection::btree_map(".{0,4}", inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
-
 proptest! {
     #[test]
     fn validation_never_panics_and_is_deterministic(
@@ -282,7 +264,7 @@ proptest! {
             prop_oneof![Just("replicas".to_owned()), Just("ns".to_owned()), Just("ratio".to_owned()),
                         Just("flag".to_owned()), Just("items".to_owned()), Just("level".to_owned()),
                         Just("toggle".to_owned()), ".{0,6}"],
-            json_value(),
+            crate::test_support::json_value(),
             0..8,
         )
     ) {
