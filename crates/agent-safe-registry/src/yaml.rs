@@ -9,7 +9,9 @@
 //! Guarantees, for any input bytes: no panic, no unbounded memory.
 //! - Files larger than [`MAX_FILE_BYTES`] are refused before parsing.
 //! - Non-UTF-8 input is an error naming the line of the first bad byte.
-//! - Nesting deeper than `serde_yaml`'s recursion limit (128) is an error.
+//! - Nesting deeper than `serde_yaml`'s recursion limit (128) is an error; more than 128
+//!   unclosed `[`/`{` are refused before libyaml scans them (its scanner is quadratic in the
+//!   flow depth: 100 000 nested `[` took 21 s).
 //! - Alias expansion is bounded: a document may expand to at most about one node per input
 //!   byte (plus a small allowance), so a "billion laughs" alias bomb is an error, not an OOM.
 //! - Duplicate keys in a mapping are an error (PyYAML silently keeps the last one).
