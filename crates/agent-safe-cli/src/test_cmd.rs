@@ -90,7 +90,9 @@ fn print_text(summary: &Summary) {
                     case.actual
                 ));
                 line(&format!("        reason: {}", case.reason));
-                for failure in &case.failures {
+                // The result mismatch is in the FAIL line already.
+                let result_line = format!("expected {}, got {}", case.expected, case.actual);
+                for failure in case.failures.iter().filter(|f| **f != result_line) {
                     line(&format!("        {failure}"));
                 }
             }

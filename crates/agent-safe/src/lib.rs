@@ -46,7 +46,7 @@ pub use agent_safe_tickets as tickets;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// `agent-safe.yaml` could not be used.
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     /// Neither an explicit path nor the config names the registry or the policies.
     #[error(
@@ -54,20 +54,20 @@ pub enum Error {
     )]
     MissingPaths,
     /// The action registry could not be loaded.
-    #[error("{0}")]
+    #[error(transparent)]
     Registry(#[from] agent_safe_registry::LoadError),
     /// The inventory could not be loaded.
-    #[error("{0}")]
+    #[error(transparent)]
     Inventory(#[from] agent_safe_registry::InventoryError),
     /// The policies could not be loaded.
-    #[error("{0}")]
+    #[error(transparent)]
     Policy(#[from] agent_safe_pdp::PolicyLoadError),
     /// The audit log could not be opened or written. A decision that cannot be recorded
     /// is not returned.
-    #[error("{0}")]
+    #[error(transparent)]
     Audit(#[from] agent_safe_audit::AuditError),
     /// A signing key could not be used.
-    #[error("{0}")]
+    #[error(transparent)]
     Key(#[from] agent_safe_tickets::KeyError),
     /// An execution ticket could not be issued.
     #[error("cannot issue execution ticket: {0}")]

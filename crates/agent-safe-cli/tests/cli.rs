@@ -1,0 +1,282 @@
+//! CLI snapshots: stdout, stderr and exit code of every command and its error paths.
+//! Random ids, tokens, nonces, times and temporary paths are redacted.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use insta_cmd::assert_cmd_snapshot;
+
+fn catalog() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog").canonicalize().unwrap()
+}
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-safe"));
+    cmd.env("NO_COLOR", "1").env_remove("AGENT_SAFE_SIGNING_KEY");
+    cmd
+}
+
+/// A command run in `dir` against the catalog config.
+fn cli(dir: &Path) -> Command {
+    let mut cmd = bin();
+    cmd.current_dir(dir).arg("--config").arg(catalog().join("agent-safe.yaml"));
+    cmd
+}
+
+macro_rules! snap {
+    ($name:expr, $dir:expr, $cmd:expr) => {{
+        let dir: &Path = $dir;
+        let tmp = dir.display().to_string();
+        let cat = catalog().display().to_string();
+        insta::with_settings!({filters => vec![
+            (tmp.as_str(), "[TMP]"),
+            (cat.as_str(), "[CATALOG]"),
+            (r"evt-[0-9a-f]{12}", "[AUDIT_ID]"),
+            (r"eyJ[A-Za-z0-9_\-\.]+…?", "[TOKEN]"),
+            (r"\b[0-9a-f]{32}\b", "[NONCE]"),
+            (r"\b[0-9a-f]{64}\b", "[HASH]"),
+            (r"\b[0-9a-f]{16}\.\.\.", "[HASH16]..."),
+            (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[TIME]"),
+            (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", "[TIME]"),
+            (r"agent-safe-demo-\w+", "agent-safe-demo-[RANDOM]"),
+        ]}, {
+            assert_cmd_snapshot!($name, $cmd);
+        });
+    }};
+}
+
+const DEV_PARAMS: &str = r#"{"namespace": "dev", "deployment": "test-app"}"#;
+
+#[test]
+fn check_decisions_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    snap!(
+        "check_allow",
+        d,
+        cli(d).args([
+            "check",
+            "restart-deployment",
+            "-t",
+            "dev/test-app",
+            "-c",
+            "bot",
+            "-p",
+            DEV_PARAMS
+        ])
+    );
+    snap!(
+        "check_deny_json",
+        d,
+        cli(d).args(["check", "drop-database", "-t", "prod/api-server", "--json-output"])
+    );
+    snap!(
+        "check_require_approval",
+        d,
+        cli(d).args([
+            "check",
+            "restart-deployment",
+            "-t",
+            "prod/api-server",
+            "-p",
+            r#"{"namespace": "prod", "deployment": "api-server"}"#
+        ])
+    );
+    snap!(
+        "check_with_signing_key",
+        d,
+        cli(d)
+            .args(["check", "restart-deployment", "-t", "dev/test-app", "-p", DEV_PARAMS])
+            .env("AGENT_SAFE_SIGNING_KEY", "cli-test-key-0123456789abcdef0123456789abcdef")
+    );
+    snap!(
+        "check_invalid_params_json",
+        d,
+        cli(d).args(["check", "restart-deployment", "-p", "{not json"])
+    );
+    snap!(
+        "check_params_not_object",
+        d,
+        cli(d).args(["check", "restart-deployment", "-p", "[1, 2]"])
+    );
+    // Every decision above (not the usage errors) went to ./audit.jsonl.
+    let log = std::fs::read_to_string(d.join("audit.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 4, "{log}");
+}
+
+#[test]
+fn configuration_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    snap!("check_missing_registry", d, bin().current_dir(d).args(["check", "restart-deployment"]));
+    snap!(
+        "config_not_found",
+        d,
+        bin().current_dir(d).args(["--config", "nope.yaml", "check", "x"])
+    );
+    std::fs::write(d.join("agent-safe.yaml"), "registry: actions\npolices: policies\n").unwrap();
+    snap!("config_unknown_key", d, bin().current_dir(d).args(["check", "x"]));
+    snap!("usage_error", d, bin().current_dir(d).args(["check"]));
+}
+
+#[test]
+fn list_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    snap!("list_actions_all", d, cli(d).args(["list-actions"]));
+    snap!(
+        "list_actions_filtered",
+        d,
+        cli(d).args(["list-actions", "--tag", "aws", "--risk", "critical"])
+    );
+    snap!("list_actions_none", d, cli(d).args(["list-actions", "--tag", "no-such-tag"]));
+}
+
+fn copy_catalog(to: &Path) {
+    for sub in ["actions", "policies"] {
+        std::fs::create_dir_all(to.join(sub)).unwrap();
+        for entry in std::fs::read_dir(catalog().join(sub)).unwrap() {
+            let p = entry.unwrap().path();
+            std::fs::copy(&p, to.join(sub).join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::copy(catalog().join("inventory.yaml"), to.join("inventory.yaml")).unwrap();
+}
+
+#[test]
+fn validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    snap!("validate_catalog", d, cli(d).args(["validate"]));
+
+    copy_catalog(d);
+    std::fs::write(
+        d.join("policies/typo.yaml"),
+        "rules:\n  - name: typo\n    priority: 5\n    match: {actions: [restart-deploymnet]}\n    decision: allow\n    reason: x\n",
+    )
+    .unwrap();
+    snap!("validate_warnings", d, bin().current_dir(d).args(["validate"]));
+
+    std::fs::write(d.join("actions/broken.yaml"), "name: broken\nversion: 1.0\n").unwrap();
+    snap!("validate_broken_action", d, bin().current_dir(d).args(["validate"]));
+    snap!(
+        "validate_broken_action_json",
+        d,
+        bin().current_dir(d).args(["validate", "--json-output"])
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    snap!(
+        "validate_missing_paths",
+        empty.path(),
+        bin().current_dir(empty.path()).args(["validate"])
+    );
+}
+
+#[test]
+fn policy_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("cases.yaml"),
+        "tests:\n  - name: dev allowed\n    action: restart-deployment\n    target: dev/test-app\n    params: {namespace: dev, deployment: test-app}\n    expect: allow\n    expect_policy: allow-dev-all\n  - name: wrong on purpose\n    action: restart-deployment\n    target: prod/api-server\n    params: {namespace: prod, deployment: api-server}\n    expect: allow\n    expect_reason: nope\n",
+    )
+    .unwrap();
+    snap!("test_with_failure", d, cli(d).args(["test", "cases.yaml"]));
+    let out = cli(d).arg("test").arg(catalog().join("policy-tests")).output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("test(s) passed.") && !stdout.contains("FAIL"), "{stdout}");
+    snap!("test_missing_path", d, cli(d).args(["test", "nowhere"]));
+    std::fs::write(d.join("bad.yaml"), "tests:\n  - name: x\n    action: y\n    expect: perhaps\n")
+        .unwrap();
+    snap!("test_bad_file", d, cli(d).args(["test", "bad.yaml"]));
+}
+
+#[test]
+fn audit_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    snap!("audit_verify_missing", d, cli(d).args(["audit", "verify"]));
+    for target in ["dev/test-app", "prod/api-server"] {
+        let out = cli(d)
+            .args(["check", "restart-deployment", "-t", target, "-p", DEV_PARAMS])
+            .output()
+            .unwrap();
+        assert!(out.status.code().is_some(), "{out:?}");
+    }
+    snap!("audit_verify_valid", d, cli(d).args(["audit", "verify"]));
+    snap!("audit_show", d, cli(d).args(["audit", "show", "--last", "5"]));
+    snap!("audit_show_json", d, cli(d).args(["audit", "show", "--json-output", "--last", "1"]));
+
+    let log = d.join("audit.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(d.join("tampered.jsonl"), text.replacen("\"deny\"", "\"allow\"", 1)).unwrap();
+    snap!("audit_verify_tampered", d, cli(d).args(["audit", "verify", "tampered.jsonl"]));
+
+    // A crash mid-append leaves a torn final line: reported, then repaired without losing entries.
+    let torn = format!("{text}{{\"action\": \"restart-depl");
+    std::fs::write(d.join("torn.jsonl"), &torn).unwrap();
+    snap!("audit_verify_torn", d, cli(d).args(["audit", "verify", "torn.jsonl"]));
+    snap!("audit_repair_torn", d, cli(d).args(["audit", "repair", "torn.jsonl"]));
+    assert_eq!(std::fs::read_to_string(d.join("torn.jsonl")).unwrap(), text);
+    snap!("audit_repair_clean", d, cli(d).args(["audit", "repair", "torn.jsonl"]));
+}
+
+#[test]
+fn init_scaffolds_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = bin().current_dir(d).args(["init", "proj"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("agent-safe.yaml") && stdout.contains("actions/restart-deployment.yaml"),
+        "{stdout}"
+    );
+    let config = std::fs::read_to_string(d.join("proj/agent-safe.yaml")).unwrap();
+    assert!(config.contains("signing_key: \""), "{config}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(d.join("proj/agent-safe.yaml")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "config with the signing key must not be group/world readable");
+    }
+    // The scaffold validates and decides.
+    let proj = d.join("proj");
+    let out = bin().current_dir(&proj).args(["validate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = bin()
+        .current_dir(&proj)
+        .args(["check", "restart-deployment", "-t", "dev/test-app", "-p", DEV_PARAMS])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ticket:"),
+        "a signing key was scaffolded"
+    );
+    snap!("init_again_skips", d, bin().current_dir(d).args(["init", "proj"]));
+}
+
+#[test]
+fn demo_runs_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin().current_dir(dir.path()).arg("demo").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("VALID=true — 8 entries, 0 error(s)"), "{stdout}");
+    assert!(stdout.contains("\"tampered_entries_detected\":1"), "{stdout}");
+    assert_eq!(stdout.matches("\nALLOW — ").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches("\nREQUIRE_APPROVAL — ").count(), 1, "{stdout}");
+    assert_eq!(stdout.matches("\nDENY — ").count(), 5, "{stdout}");
+    // Nothing is left in the working directory.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    snap!("help", dir.path(), bin().arg("--help"));
+    snap!("check_help", dir.path(), bin().args(["check", "--help"]));
+}
