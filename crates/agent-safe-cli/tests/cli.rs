@@ -1,6 +1,8 @@
 //! CLI snapshots: stdout, stderr and exit code of every command and its error paths.
 //! Random ids, tokens, nonces, times and temporary paths are redacted.
 
+#![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
