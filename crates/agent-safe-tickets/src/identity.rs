@@ -288,3 +288,6 @@ fn caller_from_claims(
         verified: true,
     })
 }
+
+#[cfg(test)]
+mod tests;

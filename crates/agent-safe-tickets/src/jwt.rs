@@ -148,7 +148,7 @@ pub(crate) fn verify(token: &str, rules: &Rules<'_>) -> Result<Verified, JwtErro
             ErrorKind::InvalidSignature => invalid("Signature verification failed"),
             ErrorKind::InvalidAlgorithm => invalid("The specified alg value is not allowed"),
             ErrorKind::Base64(_) => invalid("Invalid payload padding"),
-            ErrorKind::Json(e) => JwtError::Invalid(format!("Invalid payload string: {e}")),
+            ErrorKind::Json(e) => payload_error(token, e),
             ErrorKind::Utf8(_) => invalid("Invalid payload string: not UTF-8"),
             other => JwtError::Invalid(format!("{other:?}")),
         }
@@ -194,6 +194,17 @@ pub(crate) fn verify(token: &str, rules: &Rules<'_>) -> Result<Verified, JwtErro
         return Err(missing(if iat.is_none() { "iat" } else { "exp" }));
     };
     Ok(Verified { claims, issued_at, expires_at })
+}
+
+/// Words a payload JSON error without the JWT library's internal type names.
+fn payload_error(token: &str, library: &serde_json::Error) -> JwtError {
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let parsed = URL_SAFE_NO_PAD.decode(payload).map(|b| serde_json::from_slice::<Value>(&b));
+    JwtError::Invalid(match parsed {
+        Ok(Err(e)) => format!("Invalid payload string: {e}"),
+        Ok(Ok(Value::Object(_))) | Err(_) => format!("Invalid payload string: {library}"),
+        Ok(Ok(_)) => "Invalid payload string: must be a json object".to_owned(),
+    })
 }
 
 fn missing(name: &str) -> JwtError {

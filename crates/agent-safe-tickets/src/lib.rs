@@ -39,3 +39,5 @@ pub use ticket::{
 
 #[cfg(test)]
 mod interop_tests;
+#[cfg(test)]
+mod test_support;

@@ -211,8 +211,11 @@ impl FileNonceStore {
 
     /// Compacts automatically once the file holds at least `entries` nonces and half of them are
     /// past their grace period (default 4096).
-    pub fn with_compaction_threshold(self, entries: usize) -> Self {
-        Self { compaction_threshold: entries.max(1), ..self }
+    pub fn with_compaction_threshold(mut self, entries: usize) -> Self {
+        self.compaction_threshold = entries.max(1);
+        let index = self.index.get_mut().unwrap_or_else(PoisonError::into_inner);
+        index.check_compaction_at = (index.entries.len() * 2).max(self.compaction_threshold);
+        self
     }
 
     /// The nonce file.

@@ -428,3 +428,6 @@ impl TicketValidator {
         Ok((validated, verified.expires_at))
     }
 }
+
+#[cfg(test)]
+mod tests;
