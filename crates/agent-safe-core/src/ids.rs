@@ -91,8 +91,9 @@ id_type!(
 );
 
 impl AuditId {
-    /// A fresh random audit id (`evt-` + 12 lowercase hex digits), as in the Python version.
+    /// A fresh audit id (`evt-` + 12 lowercase hex digits), the shape of the Python
+    /// version's ids; unique within the process (see [`crate::random::id48`]).
     pub fn generate() -> Self {
-        Self(format!("evt-{}", crate::random::hex(6)))
+        Self(format!("evt-{:012x}", crate::random::id48()))
     }
 }
