@@ -71,32 +71,53 @@ fn boundaries(_root: &Path) -> anyhow::Result<()> {
 /// `cargo deny check bans licenses sources`, installing cargo-deny when missing. The
 /// advisory database cannot be fetched in this environment, so advisories are not checked.
 fn deny(root: &Path) -> anyhow::Result<()> {
+    let path = ensure_tool(root, "deny", "cargo-deny")?;
+    run_cmd(
+        Command::new(cargo())
+            .env("PATH", path)
+            .args(["deny", "check", "bans", "licenses", "sources"]),
+    )
+}
+
+/// Makes `cargo <sub>` available, installing `krate` under `target/tools` when missing;
+/// returns the PATH to run it with.
+fn ensure_tool(root: &Path, sub: &str, krate: &str) -> anyhow::Result<std::ffi::OsString> {
+    let tools = root.join("target/tools");
+    let path = std::env::join_paths(
+        std::iter::once(tools.join("bin"))
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )?;
     let have = Command::new(cargo())
-        .args(["deny", "--version"])
+        .env("PATH", &path)
+        .args([sub, "--version"])
         .output()
         .is_ok_and(|o| o.status.success());
     if !have {
-        let tools = root.join("target/tools");
-        run_cmd(Command::new(cargo()).args([
-            "install",
-            "cargo-deny",
-            "--locked",
-            "--root",
-            &tools.to_string_lossy(),
-        ]))?;
-        let bin = tools.join("bin");
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let mut paths = vec![bin];
-        paths.extend(std::env::split_paths(&path));
-        // SAFETY-free: set for child processes of this xtask only.
-        let joined = std::env::join_paths(paths)?;
-        return run_cmd(
-            Command::new(cargo())
-                .env("PATH", joined)
-                .args(["deny", "check", "bans", "licenses", "sources"]),
-        );
+        run_cmd(Command::new(cargo()).args(["install", krate, "--locked", "--root"]).arg(&tools))?;
     }
-    run_cmd(Command::new(cargo()).args(["deny", "check", "bans", "licenses", "sources"]))
+    Ok(path)
+}
+
+/// Runs every fuzz target for `secs` seconds each.
+pub(crate) fn fuzz(root: &Path, secs: u64) -> anyhow::Result<()> {
+    let path = ensure_tool(root, "fuzz", "cargo-fuzz")?;
+    let list = output(
+        Command::new("cargo")
+            .env("PATH", &path)
+            .current_dir(root)
+            .args(["+nightly", "fuzz", "list"]),
+    )?;
+    for target in list.lines().map(str::trim).filter(|t| !t.is_empty()) {
+        run_cmd(Command::new("cargo").env("PATH", &path).current_dir(root).args([
+            "+nightly",
+            "fuzz",
+            "run",
+            target,
+            "--",
+            &format!("-max_total_time={secs}"),
+        ]))?;
+    }
+    Ok(())
 }
 
 /// Release-mode figures. Prints JSON with `--json`.

@@ -5,7 +5,9 @@
 //! - `test-policies`: validate `catalog/` and every example config, then run every policy
 //!   test directory in the repository; a table of expected vs actual; non-zero on mismatch.
 //! - `bench`: release-mode figures as JSON.
-//! - `tidy`: repository hygiene checks (also run as a test in `tests/`).
+//! - `tidy`: repository hygiene checks (also a `#[test]` of this crate).
+//! - `fuzz [SECONDS]`: a short cargo-fuzz run of every target in `fuzz/` (needs a nightly
+//!   toolchain; installs cargo-fuzz under `target/tools` when missing).
 
 #![expect(clippy::print_stdout, reason = "xtask reports to the terminal")]
 
@@ -36,8 +38,14 @@ fn run() -> anyhow::Result<()> {
         Some("test-policies") => policies::test_policies(&root),
         Some("bench") => ci::bench(&root, args.get(1).map(String::as_str) == Some("--json")),
         Some("tidy") => ci::tidy(&root),
+        Some("fuzz") => {
+            let secs = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(20u64);
+            ci::fuzz(&root, secs)
+        }
         Some("help" | "--help" | "-h") | None => {
-            println!("usage: cargo xtask <ci | test-policies | bench [--json] | tidy>");
+            println!(
+                "usage: cargo xtask <ci | test-policies | bench [--json] | tidy | fuzz [SECONDS]>"
+            );
             Ok(())
         }
         Some(other) => bail!("unknown command `{other}`; try `cargo xtask help`"),
