@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use ring::signature::{Ed25519KeyPair, KeyPair as _};
@@ -122,7 +123,7 @@ impl fmt::Debug for Secret {
 #[derive(Clone)]
 enum SigningInner {
     Hs256 { secret: Secret },
-    Ed25519 { pkcs8: Secret, public: [u8; 32] },
+    Ed25519 { pkcs8: Secret, public: [u8; 32], pair: Arc<Ed25519KeyPair> },
 }
 
 /// A key that signs tokens: an HS256 secret or an Ed25519 private key, with an optional key id
@@ -196,7 +197,7 @@ impl SigningKey {
         public.copy_from_slice(pair.public_key().as_ref());
         let encoding = EncodingKey::from_ed_der(&pkcs8);
         Ok(Self {
-            inner: SigningInner::Ed25519 { pkcs8: Secret(pkcs8), public },
+            inner: SigningInner::Ed25519 { pkcs8: Secret(pkcs8), public, pair: Arc::new(pair) },
             encoding,
             kid: None,
         })
@@ -232,6 +233,14 @@ impl SigningKey {
 
     pub(crate) fn encoding(&self) -> &EncodingKey {
         &self.encoding
+    }
+
+    /// The parsed Ed25519 key pair, kept so signing does not re-parse the PKCS#8 document.
+    pub(crate) fn ed25519_pair(&self) -> Option<&Ed25519KeyPair> {
+        match &self.inner {
+            SigningInner::Ed25519 { pair, .. } => Some(pair),
+            SigningInner::Hs256 { .. } => None,
+        }
     }
 
     /// The key-file line (see `docs/tickets.md`); secret material, never logged.
