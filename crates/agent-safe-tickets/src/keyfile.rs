@@ -125,12 +125,19 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, KeyError> {
             .map_err(|_| format_error(path, "Ed25519 public key is not base64"))?;
         Parsed::Verifying(VerifyingKey::ed25519(&raw).map_err(with_path)?)
     } else {
-        let shown: String = key.chars().take_while(|&c| c != ':').take(40).collect();
+        // Echo the type only when it looks like one: the word may be a raw secret.
+        let kind = key
+            .split_once(':')
+            .map(|(kind, _)| kind)
+            .filter(|kind| kind.starts_with("agent-safe-") && kind.len() <= 40);
+        let found = match kind {
+            Some(kind) => format!("unknown key type `{}`", kind.escape_debug()),
+            None => "not an agent-safe key file".to_owned(),
+        };
         return Err(format_error(
             path,
             &format!(
-                "unknown key type `{}`; expected `agent-safe-hs256`, `agent-safe-ed25519-private` or `agent-safe-ed25519-public`",
-                shown.escape_debug()
+                "{found}; expected `agent-safe-hs256:<hex>`, `agent-safe-ed25519-private:<base64>` or `agent-safe-ed25519-public:<base64>`"
             ),
         ));
     };
@@ -286,10 +293,16 @@ mod tests {
             "agent-safe-ed25519-private:AAAA",
             "invalid Ed25519 key: not a PKCS#8 Ed25519 private key (InvalidEncoding)",
         );
+        let expected = "expected `agent-safe-hs256:<hex>`, `agent-safe-ed25519-private:<base64>` or `agent-safe-ed25519-public:<base64>`";
         check_bad(
             "-----BEGIN PRIVATE KEY-----",
-            "unknown key type `-----BEGIN`; expected `agent-safe-hs256`, `agent-safe-ed25519-private` or `agent-safe-ed25519-public`",
+            &format!("not an agent-safe key file; {expected}"),
         );
+        check_bad("agent-safe-rsa:AAAA", &format!("unknown key type `agent-safe-rsa`; {expected}"));
+        // A raw secret put in a key file is never echoed into the error.
+        let err_for_raw = format!("not an agent-safe key file; {expected}");
+        check_bad("my-raw-secret:with-colon", &err_for_raw);
+        check_bad("my-raw-secret-0123456789abcdef0123456789", &err_for_raw);
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("none.key");
         assert!(matches!(load_key_file(&missing), Err(KeyError::Io { .. })));
