@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::compiled::{CompiledRule, Facts, action_glob, utc_hour_day};
+use crate::cumulative::{CumulativeRisk, CumulativeRiskConfig};
+use crate::limits::{RateLimitConfig, RateLimiter};
 use crate::policy::{PolicyLoadError, SourcedRule};
 
 /// Who is asking, as far as the PDP is concerned.
@@ -47,6 +49,10 @@ pub struct Request<'a> {
 pub struct PdpConfig {
     /// Deny callers that are not verified identities (`identity: required`).
     pub identity_required: bool,
+    /// Per-caller rate limit and circuit breaker, checked before anything else.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// Cumulative risk, applied to non-DENY policy outcomes.
+    pub cumulative_risk: Option<CumulativeRiskConfig>,
 }
 
 /// The outcome of one evaluation: the decision and what the audit event needs besides it.
@@ -84,6 +90,8 @@ pub struct Pdp {
     rules: Vec<CompiledRule>,
     index: HashMap<String, ActionIndex>,
     config: PdpConfig,
+    limiter: Option<RateLimiter>,
+    cumulative: Option<CumulativeRisk>,
 }
 
 impl Pdp {
@@ -100,7 +108,19 @@ impl Pdp {
         // Stable: equal priorities keep file order, then in-file order.
         compiled.sort_by_key(|r| std::cmp::Reverse(r.priority));
         let index = build_index(&registry, &compiled)?;
-        Ok(Self { registry, inventory, rules: compiled, index, config })
+        let limiter = config
+            .rate_limit
+            .clone()
+            .map(RateLimiter::new)
+            .transpose()
+            .map_err(PolicyLoadError::Settings)?;
+        let cumulative = config
+            .cumulative_risk
+            .clone()
+            .map(CumulativeRisk::new)
+            .transpose()
+            .map_err(PolicyLoadError::Settings)?;
+        Ok(Self { registry, inventory, rules: compiled, index, config, limiter, cumulative })
     }
 
     /// The registry decisions are made against.
@@ -130,16 +150,16 @@ impl Pdp {
             Caller::Anonymous | Caller::Rejected(_) => None,
         };
         let caller_id = identity.map_or("anonymous", |c| c.agent_id.as_str());
-
-        let decide = |result: DecisionResult, reason: String, policy: Option<&str>| Decision {
-            result,
-            reason,
+        let mut context = identity.and_then(delegation_context);
+        let mut decision = Decision {
+            result: DecisionResult::Deny,
+            reason: String::new(),
             action: ActionName::new(req.action),
             target: TargetId::new(req.target.unwrap_or("unknown")),
             caller: AgentId::new(caller_id),
             risk_class,
             effective_risk: effective,
-            policy_matched: policy.map(str::to_owned),
+            policy_matched: None,
             audit_id: AuditId::generate(),
             ticket: None,
             request_id: None,
@@ -148,12 +168,64 @@ impl Pdp {
             cumulative_risk_class: None,
             escalated_from: None,
         };
-        let context = identity.and_then(delegation_context);
-        let deny = |reason: String| Evaluation {
-            decision: decide(DecisionResult::Deny, reason, None),
-            context: context.clone(),
-        };
 
+        if let Some(reason) = self.limiter.as_ref().and_then(|l| l.check(caller_id, now)) {
+            decision.reason = reason;
+            return Evaluation { decision, context };
+        }
+
+        let (result, reason, policy) = self.decide(req, identity, action, target, effective, now);
+        decision.result = result;
+        decision.reason = reason;
+        decision.policy_matched = policy.map(str::to_owned);
+
+        if let (Some(tracker), true) = (&self.cumulative, result != DecisionResult::Deny) {
+            let origin =
+                identity.and_then(|c| c.delegation_chain.first()).map(|l| l.agent_id.as_str());
+            let keys: Vec<&str> = std::iter::once(caller_id).chain(origin).collect();
+            let outcome = tracker.apply(&keys, effective, result, &decision.reason, now);
+            let mut extra = serde_json::Map::new();
+            extra.insert("cumulative_risk_score".into(), json!(outcome.score));
+            extra.insert("cumulative_risk_class".into(), json!(outcome.class));
+            extra.insert("cumulative_entry_count".into(), json!(outcome.entries));
+            extra
+                .insert("cumulative_window_seconds".into(), json!(tracker.config().window_seconds));
+            if let Some(from) = outcome.escalated_from {
+                extra.insert("escalated_from".into(), json!(from));
+            }
+            context = Some(match context {
+                Some(Value::Object(mut map)) => {
+                    map.extend(extra);
+                    Value::Object(map)
+                }
+                _ => Value::Object(extra),
+            });
+            decision.result = outcome.result;
+            decision.reason = outcome.reason;
+            decision.cumulative_risk_score = Some(outcome.score);
+            decision.cumulative_risk_class = Some(outcome.class);
+            decision.escalated_from = outcome.escalated_from;
+        }
+
+        if decision.result == DecisionResult::Deny {
+            if let Some(limiter) = &self.limiter {
+                limiter.record_deny(caller_id, now);
+            }
+        }
+        Evaluation { decision, context }
+    }
+
+    /// The policy outcome before rate limits and cumulative risk: system denies, then rules.
+    fn decide<'s>(
+        &'s self,
+        req: &Request<'_>,
+        identity: Option<&CallerIdentity>,
+        action: Option<&agent_safe_registry::RegisteredAction>,
+        target: Option<&agent_safe_core::Target>,
+        effective: RiskClass,
+        now: OffsetDateTime,
+    ) -> (DecisionResult, String, Option<&'s str>) {
+        let deny = |reason: String| (DecisionResult::Deny, reason, None);
         if let Caller::Rejected(reason) = req.caller {
             return deny(format!("Invalid caller identity: {reason}"));
         }
@@ -170,12 +242,9 @@ impl Pdp {
         if !errors.is_empty() {
             return deny(format!("Invalid parameters: {}", errors.join("; ")));
         }
-        if let Some(t) = target
-            && let Some(reason) = check_bound_params(t, req.params)
-        {
+        if let Some(reason) = target.and_then(|t| check_bound_params(t, req.params)) {
             return deny(format!("Invalid parameters: {reason}"));
         }
-
         let facts = Facts {
             target,
             caller: identity,
@@ -184,13 +253,10 @@ impl Pdp {
             now,
             utc_hour_day: utc_hour_day(now),
         };
-        if let Some(rule) = self.first_match(req.action, &facts) {
-            return Evaluation {
-                decision: decide(rule.decision, rule.reason.clone(), Some(&rule.name)),
-                context,
-            };
+        match self.first_match(req.action, &facts) {
+            Some(rule) => (rule.decision, rule.reason.clone(), Some(rule.name.as_str())),
+            None => deny(DEFAULT_DENY_REASON.to_owned()),
         }
-        deny(DEFAULT_DENY_REASON.to_owned())
     }
 
     fn first_match(&self, action: &str, facts: &Facts<'_>) -> Option<&CompiledRule> {

@@ -8,13 +8,20 @@
 
 mod analysis;
 mod compiled;
+pub mod cumulative;
 mod engine;
+pub mod limits;
 pub mod policy;
 pub mod testing;
 
 pub use analysis::Warning;
+pub use cumulative::CumulativeRiskConfig;
 pub use engine::{Caller, DEFAULT_DENY_REASON, Evaluation, Pdp, PdpConfig, Request};
+pub use limits::RateLimitConfig;
 pub use policy::{PolicyLoadError, Rule, SourcedRule};
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod limits_tests;

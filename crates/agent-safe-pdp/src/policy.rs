@@ -160,6 +160,9 @@ pub enum PolicyLoadError {
     /// A file is not a valid policy document.
     #[error(transparent)]
     Yaml(#[from] YamlError),
+    /// Rate-limit or cumulative-risk settings are out of range.
+    #[error("{0}")]
+    Settings(String),
     /// A rule is syntactically valid but semantically wrong.
     #[error("{}: rule #{index} `{name}`: {message}", path.display())]
     InvalidRule {

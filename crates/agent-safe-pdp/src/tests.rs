@@ -424,8 +424,10 @@ fn rejected_and_required_identity() {
         (Deny, "Invalid caller identity: Token has expired", "anonymous")
     );
 
-    let strict =
-        pdp_with(&[&file(&[rule("all", 1, "{}", "allow")])], PdpConfig { identity_required: true });
+    let strict = pdp_with(
+        &[&file(&[rule("all", 1, "{}", "allow")])],
+        PdpConfig { identity_required: true, ..PdpConfig::default() },
+    );
     check(&strict, req("get-pod-logs").by("plain-id"), Deny, None);
     check(&strict, req("get-pod-logs"), Deny, None);
     check(&strict, req("get-pod-logs").with_roles("verified", &[], &[]), Allow, Some("all"));

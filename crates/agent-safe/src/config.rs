@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use agent_safe_pdp::{CumulativeRiskConfig, RateLimitConfig};
 use agent_safe_registry::yaml::{self, YamlError};
 use serde::Deserialize;
 
@@ -53,10 +54,10 @@ pub struct ConfigFile {
     pub identity: IdentityMode,
     /// Audit durability.
     pub audit_durability: DurabilityMode,
-    /// `rate_limit:` map, kept raw until rate limiting is configured from it.
-    pub rate_limit: Option<serde_json::Value>,
-    /// `cumulative_risk:` map, kept raw.
-    pub cumulative_risk: Option<serde_json::Value>,
+    /// `rate_limit:` settings.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// `cumulative_risk:` settings.
+    pub cumulative_risk: Option<CumulativeRiskConfig>,
 }
 
 /// A secret string whose `Debug` does not print it.
@@ -99,9 +100,9 @@ struct RawConfig {
     #[serde(default)]
     audit_durability: DurabilityMode,
     #[serde(default)]
-    rate_limit: Option<serde_json::Value>,
+    rate_limit: Option<RateLimitConfig>,
     #[serde(default)]
-    cumulative_risk: Option<serde_json::Value>,
+    cumulative_risk: Option<CumulativeRiskConfig>,
 }
 
 /// Why the configuration file could not be used.

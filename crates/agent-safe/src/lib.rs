@@ -31,6 +31,7 @@ use std::sync::Arc;
 use agent_safe_core::{AuditEvent, CallerIdentity, EventType};
 pub use agent_safe_core::{Clock, Decision, DecisionResult, ManualClock, Params, SystemClock};
 use agent_safe_pdp::{Caller, Pdp, PdpConfig, Request};
+pub use agent_safe_pdp::{CumulativeRiskConfig, RateLimitConfig};
 use agent_safe_registry::{Inventory, Registry};
 use agent_safe_tickets::{IdentityManager, SigningKey, TicketIssuer};
 pub use config::{CONFIG_FILE_NAME, ConfigError, ConfigFile, DurabilityMode, IdentityMode, Secret};
@@ -138,6 +139,8 @@ pub struct Builder {
     identity: Option<IdentityMode>,
     durability: Option<DurabilityMode>,
     clock: Option<Arc<dyn Clock>>,
+    rate_limit: Option<RateLimitConfig>,
+    cumulative_risk: Option<CumulativeRiskConfig>,
     config: Option<ConfigFile>,
 }
 
@@ -190,6 +193,18 @@ impl Builder {
         self
     }
 
+    /// Per-caller rate limit and circuit breaker (SPEC §8.1).
+    pub fn rate_limit(mut self, config: RateLimitConfig) -> Self {
+        self.rate_limit = Some(config);
+        self
+    }
+
+    /// Cumulative risk scoring (SPEC §8.2).
+    pub fn cumulative_risk(mut self, config: CumulativeRiskConfig) -> Self {
+        self.cumulative_risk = Some(config);
+        self
+    }
+
     /// The clock (default: the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -227,7 +242,11 @@ impl Builder {
             registry,
             Arc::new(inventory),
             rules,
-            PdpConfig { identity_required: identity_mode == IdentityMode::Required },
+            PdpConfig {
+                identity_required: identity_mode == IdentityMode::Required,
+                rate_limit: self.rate_limit.or(cfg.rate_limit),
+                cumulative_risk: self.cumulative_risk.or(cfg.cumulative_risk),
+            },
         )?;
         let durability = match self.durability.unwrap_or(cfg.audit_durability) {
             DurabilityMode::Fsync => agent_safe_audit::Durability::Fsync,

@@ -267,3 +267,40 @@ fn many_threads_share_one_instance() {
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.entries, 400);
 }
+
+#[test]
+fn rate_limit_and_cumulative_risk_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("agent-safe.yaml"),
+        format!(
+            "registry: {}\npolicies: {}\ninventory: {}\n\
+             rate_limit: {{max_requests: 2, window_seconds: 60}}\n\
+             cumulative_risk: {{escalation_threshold: 2, deny_threshold: 100}}\n",
+            catalog().join("actions").display(),
+            catalog().join("policies").display(),
+            catalog().join("inventory.yaml").display(),
+        ),
+    )
+    .unwrap();
+    let safe = AgentSafe::builder().discover(dir.path()).unwrap().clock(clock()).build().unwrap();
+    let first = safe.check(&restart_dev()).unwrap();
+    // restart-deployment on a public dev target is low risk: 1 point, below 2.
+    assert_eq!((first.result, first.cumulative_risk_score), (DecisionResult::Allow, Some(1)));
+    let second = safe.check(&restart_dev()).unwrap();
+    assert_eq!(second.result, DecisionResult::RequireApproval);
+    assert_eq!(second.escalated_from, Some(DecisionResult::Allow));
+    let third = safe.check(&restart_dev()).unwrap();
+    assert_eq!(
+        third.reason,
+        "Rate limit exceeded for caller 'deploy-bot': 2 requests per 60s window."
+    );
+
+    std::fs::write(
+        dir.path().join("agent-safe.yaml"),
+        "registry: a\npolicies: p\nrate_limit: {max_request: 2}\n",
+    )
+    .unwrap();
+    let err = AgentSafe::builder().discover(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("max_request") && err.contains("max_requests"), "{err}");
+}

@@ -1,0 +1,205 @@
+//! Cumulative risk (SPEC §8.2): a per-caller sliding window of effective-risk scores that can
+//! escalate an ALLOW to REQUIRE_APPROVAL, or anything to DENY, once a session has done enough.
+//!
+//! Scores are recorded for the caller and, for a delegated caller, also for the origin of its
+//! delegation chain; the decision uses the larger of the two sums. An orchestrator therefore
+//! cannot spread risk across workers it delegated to.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+
+use agent_safe_core::{DecisionResult, RiskClass};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+/// `cumulative_risk:` settings. Field names and defaults are the Python version's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CumulativeRiskConfig {
+    /// Window length in seconds (> 0). Default 3600.
+    #[serde(default = "default_window")]
+    pub window_seconds: f64,
+    /// Score per effective risk class; a missing class scores 0.
+    #[serde(default = "default_scores")]
+    pub risk_scores: BTreeMap<RiskClass, u64>,
+    /// Score at which an ALLOW becomes REQUIRE_APPROVAL (≥ 1). Default 30.
+    #[serde(default = "default_escalation")]
+    pub escalation_threshold: u64,
+    /// Score at which any decision becomes DENY (≥ escalation). Default 75.
+    #[serde(default = "default_deny")]
+    pub deny_threshold: u64,
+}
+
+fn default_window() -> f64 {
+    3600.0
+}
+fn default_scores() -> BTreeMap<RiskClass, u64> {
+    BTreeMap::from([
+        (RiskClass::Low, 1),
+        (RiskClass::Medium, 5),
+        (RiskClass::High, 15),
+        (RiskClass::Critical, 50),
+    ])
+}
+fn default_escalation() -> u64 {
+    30
+}
+fn default_deny() -> u64 {
+    75
+}
+
+impl Default for CumulativeRiskConfig {
+    fn default() -> Self {
+        Self {
+            window_seconds: default_window(),
+            risk_scores: default_scores(),
+            escalation_threshold: default_escalation(),
+            deny_threshold: default_deny(),
+        }
+    }
+}
+
+impl CumulativeRiskConfig {
+    /// Checks the bounds, including deny ≥ escalation (the Python version did not).
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.window_seconds.is_finite() && self.window_seconds > 0.0) {
+            return Err(format!(
+                "`cumulative_risk.window_seconds` must be a positive number of seconds, got {}",
+                self.window_seconds
+            ));
+        }
+        if self.escalation_threshold < 1 || self.deny_threshold < 1 {
+            return Err("`cumulative_risk` thresholds must be at least 1".to_owned());
+        }
+        if self.deny_threshold < self.escalation_threshold {
+            return Err(format!(
+                "`cumulative_risk.deny_threshold` ({}) must not be below `escalation_threshold` ({})",
+                self.deny_threshold, self.escalation_threshold
+            ));
+        }
+        Ok(())
+    }
+
+    /// Score → class: ≥ deny critical, ≥ escalation high, ≥ escalation / 2 medium, else low.
+    pub fn class_of(&self, score: u64) -> RiskClass {
+        if score >= self.deny_threshold {
+            RiskClass::Critical
+        } else if score >= self.escalation_threshold {
+            RiskClass::High
+        } else if score >= self.escalation_threshold / 2 {
+            RiskClass::Medium
+        } else {
+            RiskClass::Low
+        }
+    }
+}
+
+/// What cumulative risk did to one decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Final result.
+    pub result: DecisionResult,
+    /// Final reason.
+    pub reason: String,
+    /// Cumulative score, including this request.
+    pub score: u64,
+    /// Its class.
+    pub class: RiskClass,
+    /// The result before escalation, when it changed.
+    pub escalated_from: Option<DecisionResult>,
+    /// Entries in the window that decided.
+    pub entries: usize,
+}
+
+/// The tracker. Thread-safe.
+#[derive(Debug)]
+pub struct CumulativeRisk {
+    config: CumulativeRiskConfig,
+    window: Duration,
+    state: Mutex<HashMap<String, VecDeque<(OffsetDateTime, u64)>>>,
+}
+
+impl CumulativeRisk {
+    /// A tracker with validated settings.
+    pub fn new(config: CumulativeRiskConfig) -> Result<Self, String> {
+        config.validate()?;
+        let window = Duration::seconds_f64(config.window_seconds);
+        Ok(Self { config, window, state: Mutex::new(HashMap::new()) })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &CumulativeRiskConfig {
+        &self.config
+    }
+
+    /// Records a non-DENY policy outcome for `keys` (the caller, and its delegation origin)
+    /// and applies the thresholds.
+    pub fn apply(
+        &self,
+        keys: &[&str],
+        effective: RiskClass,
+        result: DecisionResult,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Outcome {
+        let add = self.config.risk_scores.get(&effective).copied().unwrap_or(0);
+        let cutoff = now - self.window;
+        let (mut score, mut entries) = (0u64, 0usize);
+        {
+            let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (i, key) in keys.iter().enumerate() {
+                if keys[..i].contains(key) {
+                    continue;
+                }
+                let q = state.entry((*key).to_owned()).or_default();
+                while q.front().is_some_and(|(t, _)| *t < cutoff) {
+                    q.pop_front();
+                }
+                q.push_back((now, add));
+                let sum: u64 = q.iter().map(|(_, s)| *s).sum();
+                if sum >= score {
+                    score = sum;
+                    entries = q.len();
+                }
+            }
+            if state.len() > 1024 {
+                state.retain(|_, q| {
+                    while q.front().is_some_and(|(t, _)| *t < cutoff) {
+                        q.pop_front();
+                    }
+                    !q.is_empty()
+                });
+            }
+        }
+        let class = self.config.class_of(score);
+        let (final_result, final_reason, escalated_from) = if score >= self.config.deny_threshold {
+            (
+                DecisionResult::Deny,
+                format!(
+                    "Cumulative risk threshold exceeded ({score} >= {}). Original: {reason}",
+                    self.config.deny_threshold
+                ),
+                Some(result),
+            )
+        } else if score >= self.config.escalation_threshold && result == DecisionResult::Allow {
+            (
+                DecisionResult::RequireApproval,
+                format!(
+                    "Escalated by cumulative risk ({score} >= {}). Original: {reason}",
+                    self.config.escalation_threshold
+                ),
+                Some(result),
+            )
+        } else {
+            (result, reason.to_owned(), None)
+        };
+        Outcome {
+            result: final_result,
+            reason: final_reason,
+            score,
+            class,
+            escalated_from,
+            entries,
+        }
+    }
+}

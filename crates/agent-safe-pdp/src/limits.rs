@@ -1,0 +1,191 @@
+//! Per-caller rate limiting and circuit breaker (SPEC §8.1), evaluated before policy rules.
+//!
+//! State is in memory, per process, keyed by caller id; time comes from the evaluation's
+//! server time. Callers whose windows are empty are forgotten, so spraying caller ids cannot
+//! grow memory without bound for longer than one window.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+/// `rate_limit:` settings. Field names and defaults are the Python version's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests allowed per caller per window (≥ 1). Default 100.
+    #[serde(default = "default_max_requests")]
+    pub max_requests: u64,
+    /// Window length in seconds (> 0). Default 60.
+    #[serde(default = "sixty")]
+    pub window_seconds: f64,
+    /// Denies within the breaker window that open the circuit; 0 disables the breaker.
+    #[serde(default)]
+    pub circuit_breaker_threshold: u64,
+    /// Breaker window in seconds (> 0). Default 60.
+    #[serde(default = "sixty")]
+    pub circuit_breaker_window_seconds: f64,
+    /// How long an open circuit stays open, in seconds (> 0). Default 300.
+    #[serde(default = "three_hundred")]
+    pub circuit_breaker_cooldown_seconds: f64,
+}
+
+fn default_max_requests() -> u64 {
+    100
+}
+fn sixty() -> f64 {
+    60.0
+}
+fn three_hundred() -> f64 {
+    300.0
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            max_requests: default_max_requests(),
+            window_seconds: sixty(),
+            circuit_breaker_threshold: 0,
+            circuit_breaker_window_seconds: sixty(),
+            circuit_breaker_cooldown_seconds: three_hundred(),
+        }
+    }
+}
+
+impl RateLimitConfig {
+    /// Checks the bounds; the message names the offending key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_requests < 1 {
+            return Err("`rate_limit.max_requests` must be at least 1".to_owned());
+        }
+        for (name, v) in [
+            ("window_seconds", self.window_seconds),
+            ("circuit_breaker_window_seconds", self.circuit_breaker_window_seconds),
+            ("circuit_breaker_cooldown_seconds", self.circuit_breaker_cooldown_seconds),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!(
+                    "`rate_limit.{name}` must be a positive number of seconds, got {v}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::seconds_f64(s)
+}
+
+#[derive(Debug, Default)]
+struct CallerState {
+    requests: VecDeque<OffsetDateTime>,
+    denies: VecDeque<OffsetDateTime>,
+    open_since: Option<OffsetDateTime>,
+}
+
+impl CallerState {
+    fn is_idle(&self) -> bool {
+        self.requests.is_empty() && self.denies.is_empty() && self.open_since.is_none()
+    }
+}
+
+/// The rate limiter and circuit breaker. Thread-safe.
+#[derive(Debug)]
+pub struct RateLimiter {
+    config: RateLimitConfig,
+    state: Mutex<HashMap<String, CallerState>>,
+}
+
+/// Drops entries strictly older than `now - window`.
+fn prune(q: &mut VecDeque<OffsetDateTime>, now: OffsetDateTime, window: Duration) {
+    let cutoff = now - window;
+    while q.front().is_some_and(|t| *t < cutoff) {
+        q.pop_front();
+    }
+}
+
+impl RateLimiter {
+    /// A limiter with validated settings.
+    pub fn new(config: RateLimitConfig) -> Result<Self, String> {
+        config.validate()?;
+        Ok(Self { config, state: Mutex::new(HashMap::new()) })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RateLimitConfig {
+        &self.config
+    }
+
+    /// Called before every evaluation. `Some(reason)` denies the request (not recorded as a
+    /// request, and not counted by the breaker).
+    pub fn check(&self, caller: &str, now: OffsetDateTime) -> Option<String> {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = state.entry(caller.to_owned()).or_default();
+        if self.config.circuit_breaker_threshold > 0 {
+            if let Some(opened) = entry.open_since {
+                let cooldown = secs(self.config.circuit_breaker_cooldown_seconds);
+                let elapsed = now - opened;
+                if elapsed < cooldown {
+                    let remaining = (cooldown - elapsed).as_seconds_f64();
+                    return Some(format!(
+                        "Circuit breaker open for caller '{caller}': too many denied requests. \
+                         Auto-resumes in {remaining:.0}s."
+                    ));
+                }
+                entry.open_since = None;
+                entry.denies.clear();
+            }
+        }
+        prune(&mut entry.requests, now, secs(self.config.window_seconds));
+        if entry.requests.len() as u64 >= self.config.max_requests {
+            return Some(format!(
+                "Rate limit exceeded for caller '{caller}': {} requests per {:.0}s window.",
+                self.config.max_requests, self.config.window_seconds
+            ));
+        }
+        entry.requests.push_back(now);
+        if state.len() > 1024 {
+            Self::sweep(&mut state, &self.config, now);
+        }
+        None
+    }
+
+    /// Records a final DENY (other than a rate-limit or breaker deny) for the breaker.
+    pub fn record_deny(&self, caller: &str, now: OffsetDateTime) {
+        if self.config.circuit_breaker_threshold == 0 {
+            return;
+        }
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = state.entry(caller.to_owned()).or_default();
+        prune(&mut entry.denies, now, secs(self.config.circuit_breaker_window_seconds));
+        entry.denies.push_back(now);
+        if entry.denies.len() as u64 >= self.config.circuit_breaker_threshold {
+            entry.open_since = Some(now);
+        }
+    }
+
+    /// Forgets callers with nothing left in their windows.
+    fn sweep(
+        state: &mut HashMap<String, CallerState>,
+        config: &RateLimitConfig,
+        now: OffsetDateTime,
+    ) {
+        state.retain(|_, s| {
+            prune(&mut s.requests, now, secs(config.window_seconds));
+            prune(&mut s.denies, now, secs(config.circuit_breaker_window_seconds));
+            if s.open_since
+                .is_some_and(|o| now - o >= secs(config.circuit_breaker_cooldown_seconds))
+            {
+                s.open_since = None;
+            }
+            !s.is_idle()
+        });
+    }
+
+    /// Number of callers currently tracked.
+    pub fn tracked_callers(&self) -> usize {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+    }
+}
