@@ -207,10 +207,10 @@ impl Pdp {
             decision.escalated_from = outcome.escalated_from;
         }
 
-        if decision.result == DecisionResult::Deny {
-            if let Some(limiter) = &self.limiter {
-                limiter.record_deny(caller_id, now);
-            }
+        if decision.result == DecisionResult::Deny
+            && let Some(limiter) = &self.limiter
+        {
+            limiter.record_deny(caller_id, now);
         }
         Evaluation { decision, context }
     }

@@ -123,20 +123,20 @@ impl RateLimiter {
     pub fn check(&self, caller: &str, now: OffsetDateTime) -> Option<String> {
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = state.entry(caller.to_owned()).or_default();
-        if self.config.circuit_breaker_threshold > 0 {
-            if let Some(opened) = entry.open_since {
-                let cooldown = secs(self.config.circuit_breaker_cooldown_seconds);
-                let elapsed = now - opened;
-                if elapsed < cooldown {
-                    let remaining = (cooldown - elapsed).as_seconds_f64();
-                    return Some(format!(
-                        "Circuit breaker open for caller '{caller}': too many denied requests. \
+        if self.config.circuit_breaker_threshold > 0
+            && let Some(opened) = entry.open_since
+        {
+            let cooldown = secs(self.config.circuit_breaker_cooldown_seconds);
+            let elapsed = now - opened;
+            if elapsed < cooldown {
+                let remaining = (cooldown - elapsed).as_seconds_f64();
+                return Some(format!(
+                    "Circuit breaker open for caller '{caller}': too many denied requests. \
                          Auto-resumes in {remaining:.0}s."
-                    ));
-                }
-                entry.open_since = None;
-                entry.denies.clear();
+                ));
             }
+            entry.open_since = None;
+            entry.denies.clear();
         }
         prune(&mut entry.requests, now, secs(self.config.window_seconds));
         if entry.requests.len() as u64 >= self.config.max_requests {
