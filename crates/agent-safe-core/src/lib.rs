@@ -9,10 +9,12 @@ mod caller;
 mod clock;
 mod decision;
 mod event;
+mod executor;
 mod ids;
 pub mod pyrepr;
 pub mod random;
 mod risk;
+mod secret;
 mod target;
 pub mod timefmt;
 
@@ -20,10 +22,15 @@ pub use caller::{CallerIdentity, DelegationLink};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use decision::{Decision, ExecutionTicket};
 pub use event::{AuditEvent, EventType};
+pub use executor::{
+    ActionCall, BoxFuture, Credential, CredentialScope, ExecutionOutcome, ExecutionResult,
+    ExecutionStatus, Executor, ExecutorError, PreCheckResult, PrecheckSpec, StateMap,
+};
 pub use ids::{ActionName, AgentId, AuditId, TargetId};
 pub use risk::{
     DecisionResult, Environment, ParseEnumError, RiskClass, Sensitivity, effective_risk,
 };
+pub use secret::Secret;
 pub use target::Target;
 
 /// Request parameters: a JSON object whose key order is the request's order.
