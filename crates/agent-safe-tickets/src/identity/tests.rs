@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::test_support::*;
-use crate::{KeySet, MAX_TOKEN_BYTES, TicketIssuer, VerifyingKey};
+use crate::{KeySet, MAX_TOKEN_BYTES, TicketIssuer};
 use agent_safe_core::Params;
 use serde_json::json;
 
@@ -437,7 +437,6 @@ fn verify_only_managers_and_key_rotation() {
     let after = IdentityManager::verify_only(new_public.with_kid("2026-12"), "agent-safe", clock);
     check(&after, &new_token, Ok("new-bot"));
     check(&after, &old_token, Err("Invalid token: The specified alg value is not allowed"));
-    let _: &VerifyingKey = after.keys.default_key();
 }
 
 #[test]
