@@ -16,6 +16,9 @@ pub(crate) struct Args {
     /// Keep the generated demo directory and print its path.
     #[arg(long)]
     keep: bool,
+    /// Print the decisions and audit results as JSON instead of the guided tour.
+    #[arg(long)]
+    json_output: bool,
 }
 
 struct Step {
@@ -119,51 +122,69 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<u8> {
         },
     ];
 
-    line(&bold("agent-safe demo — decisions on the bundled example configuration"));
+    let text = !args.json_output;
+    let say = |s: &str| {
+        if text {
+            line(s);
+        }
+    };
+    say(&bold("agent-safe demo — decisions on the bundled example configuration"));
+    let mut decisions = Vec::new();
     for (i, step) in steps.iter().enumerate() {
-        line("");
-        line(&bold(&format!("{}. {}", i + 1, step.title)));
+        say("");
+        say(&bold(&format!("{}. {}", i + 1, step.title)));
         let params = serde_json::Value::Object(step.request.params.clone());
         let caller = step.request.caller.as_deref().unwrap_or("-");
         let caller =
             if caller.len() > 24 { format!("{}…", &caller[..20]) } else { caller.to_owned() };
-        line(&format!(
+        say(&format!(
             "   $ agent-safe check {} --target {} --caller {caller} --params '{}'",
             step.request.action,
             step.request.target.as_deref().unwrap_or("-"),
             params
         ));
         let decision = safe.check(&step.request)?;
-        check::print_text(&decision);
+        if text {
+            check::print_text(&decision);
+        }
+        decisions.push(json!({"step": step.title, "decision": decision}));
     }
 
-    line("");
-    line(&bold("Every decision above is in the hash-chained audit log:"));
+    say("");
+    say(&bold("Every decision above is in the hash-chained audit log:"));
     let log = dir.path().join("audit.jsonl");
     let report = agent_safe::audit::verify(&log)?;
-    line(&format!(
+    say(&format!(
         "   VALID={} — {} entries, {} error(s)",
         report.errors.is_empty(),
         report.entries,
         report.errors.len()
     ));
 
-    line("");
-    line(&bold("Tampering with one entry is detected:"));
-    let text = std::fs::read_to_string(&log)?;
-    let tampered = text.replacen("\"decision\": \"deny\"", "\"decision\": \"allow\"", 1);
+    say("");
+    say(&bold("Tampering with one entry is detected:"));
+    let original = std::fs::read_to_string(&log)?;
+    let tampered = original.replacen("\"decision\": \"deny\"", "\"decision\": \"allow\"", 1);
     let tampered_path = dir.path().join("audit-tampered.jsonl");
     std::fs::write(&tampered_path, tampered)?;
-    let report = agent_safe::audit::verify(&tampered_path)?;
-    for e in &report.errors {
-        line(&format!("   - {}", e.message));
+    let tampered_report = agent_safe::audit::verify(&tampered_path)?;
+    for e in &tampered_report.errors {
+        say(&format!("   - {}", e.message));
     }
-    let summary = json!({"tampered_entries_detected": report.errors.len()});
-    line(&format!("   {summary}"));
+    say(&format!("   {}", json!({"tampered_entries_detected": tampered_report.errors.len()})));
 
-    if args.keep {
-        let kept = dir.keep();
-        line(&format!("\nDemo files kept in `{}`.", kept.display()));
+    let kept = args.keep.then(|| dir.keep());
+    if let Some(kept) = &kept {
+        say(&format!("\nDemo files kept in `{}`.", kept.display()));
+    }
+    if !text {
+        let errors: Vec<&str> = tampered_report.errors.iter().map(|e| e.message.as_str()).collect();
+        crate::output::json(&json!({
+            "decisions": decisions,
+            "audit": {"valid": report.errors.is_empty(), "entries": report.entries},
+            "tampered_copy_errors": errors,
+            "kept_directory": kept,
+        }))?;
     }
     Ok(exit::OK)
 }

@@ -14,6 +14,9 @@ pub(crate) struct Args {
     /// Directory to scaffold.
     #[arg(default_value = ".")]
     directory: PathBuf,
+    /// Print the created and skipped files as JSON.
+    #[arg(long)]
+    json_output: bool,
 }
 
 /// The files `init` writes: (relative path, contents). Actions, policies and inventory come
@@ -58,11 +61,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<u8> {
     let dir = &args.directory;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     let key = agent_safe::core::random::hex(32);
-    let mut created = Vec::new();
+    let (mut created, mut skipped) = (Vec::new(), Vec::new());
     for (rel, text) in scaffold_files(&key) {
         let path = dir.join(&rel);
         if path.exists() {
-            line(&format!("  skip  {} (already exists)", rel.display()));
+            if !args.json_output {
+                line(&format!("  skip  {} (already exists)", rel.display()));
+            }
+            skipped.push(rel);
             continue;
         }
         if let Some(parent) = path.parent() {
@@ -71,6 +77,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<u8> {
         }
         write_new(&path, &text)?;
         created.push(rel);
+    }
+    if args.json_output {
+        crate::output::json(&serde_json::json!({"created": created, "skipped": skipped}))?;
+        return Ok(exit::OK);
     }
     if created.is_empty() {
         line("Nothing to create — all files already exist.");

@@ -259,6 +259,10 @@ fn init_scaffolds_once() {
         "a signing key was scaffolded"
     );
     snap!("init_again_skips", d, bin().current_dir(d).args(["init", "proj"]));
+    let out = bin().current_dir(d).args(["init", "proj", "--json-output"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["created"], serde_json::json!([]));
+    assert!(report["skipped"].as_array().unwrap().len() >= 37, "{report}");
 }
 
 #[test]
@@ -274,6 +278,13 @@ fn demo_runs_anywhere() {
     assert_eq!(stdout.matches("\nDENY — ").count(), 5, "{stdout}");
     // Nothing is left in the working directory.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    let out = bin().current_dir(dir.path()).args(["demo", "--json-output"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["decisions"].as_array().unwrap().len(), 8);
+    assert_eq!(report["audit"], serde_json::json!({"valid": true, "entries": 8}));
+    assert_eq!(report["tampered_copy_errors"].as_array().unwrap().len(), 1);
 }
 
 #[test]
