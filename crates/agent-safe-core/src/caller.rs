@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::AgentId;
 use crate::timefmt::serde_utc;
+use crate::{AgentId, Environment};
 
 /// One hop of a delegation chain: the agent that delegated, with what it held.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +23,23 @@ pub struct DelegationLink {
     /// When it delegated.
     #[serde(with = "serde_utc::option", default)]
     pub delegated_at: Option<OffsetDateTime>,
+}
+
+/// What a caller may request, carried in its signed token (an addition over the Python version).
+///
+/// Set by a delegation that narrows the actions or environments of the delegate; each further
+/// delegation can only narrow it more. The PDP denies a request outside the scope before any
+/// rule is evaluated. `None` in a field means "not narrowed".
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelegationScope {
+    /// Action name patterns (policy `actions` glob syntax) the caller may request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Vec<String>>,
+    /// Target environments the caller may act on; a request without a known target is outside
+    /// any environment scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environments: Option<Vec<Environment>>,
 }
 
 /// The caller of a check.
@@ -60,6 +77,13 @@ pub struct CallerIdentity {
     /// Whether this identity came from a token whose signature was verified.
     #[serde(default)]
     pub verified: bool,
+    /// Actions and environments this caller is limited to (from its token), if narrowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegation_scope: Option<DelegationScope>,
+    /// The deepest delegation depth allowed below this caller's token (from its token); `None`
+    /// for tokens without the claim (Python-minted), which get the default limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delegation_depth: Option<u32>,
 }
 
 impl CallerIdentity {
@@ -76,6 +100,8 @@ impl CallerIdentity {
             delegated_roles: Vec::new(),
             delegation_depth: 0,
             verified: false,
+            delegation_scope: None,
+            max_delegation_depth: None,
         }
     }
 }

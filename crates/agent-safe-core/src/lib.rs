@@ -18,7 +18,7 @@ mod secret;
 mod target;
 pub mod timefmt;
 
-pub use caller::{CallerIdentity, DelegationLink};
+pub use caller::{CallerIdentity, DelegationLink, DelegationScope};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use decision::{Decision, ExecutionTicket};
 pub use event::{AuditEvent, EventType};

@@ -45,6 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }],
             delegated_roles: vec!["deployer".into()],
             delegation_depth: 1,
+            ..IdentityClaims::default()
         },
         ten_years,
     )?;

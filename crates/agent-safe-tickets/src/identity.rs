@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use agent_safe_core::{AgentId, CallerIdentity, Clock, DelegationLink};
+use agent_safe_core::{AgentId, CallerIdentity, Clock, DelegationLink, DelegationScope};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
@@ -60,7 +60,8 @@ impl From<JwtError> for TokenError {
 /// are added by the [`IdentityManager`].
 ///
 /// The three delegation claims are written only for a delegated token (`delegation_depth > 0`
-/// or a non-empty chain), as the Python version does.
+/// or a non-empty chain), as the Python version does. `max_delegation_depth` and
+/// `delegation_scope` (additions, ignored by Python) are written whenever they are set.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IdentityClaims {
     /// The agent's id.
@@ -77,6 +78,10 @@ pub struct IdentityClaims {
     pub delegated_roles: Vec<String>,
     /// Number of delegation hops (0 = a direct token).
     pub delegation_depth: u32,
+    /// The deepest delegation allowed below this token (claim `max_delegation_depth`).
+    pub max_delegation_depth: Option<u32>,
+    /// Actions and environments the holder is limited to (claim `delegation_scope`).
+    pub delegation_scope: Option<DelegationScope>,
 }
 
 impl IdentityClaims {
@@ -103,6 +108,10 @@ struct Payload<'a> {
     delegated_roles: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     delegation_depth: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_delegation_depth: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delegation_scope: Option<&'a DelegationScope>,
 }
 
 /// Mints and validates identity tokens with one signing key and issuer; time comes from the clock.
@@ -232,14 +241,17 @@ impl IdentityManager {
             delegation_chain: delegated.then_some(claims.delegation_chain.as_slice()),
             delegated_roles: delegated.then_some(claims.delegated_roles.as_slice()),
             delegation_depth: delegated.then_some(claims.delegation_depth),
+            max_delegation_depth: claims.max_delegation_depth,
+            delegation_scope: claims.delegation_scope.as_ref(),
         };
         jwt::sign(key, &payload).map_err(TokenError::Signing)
     }
 
     /// Validates a token (SPEC §7.1): algorithm pinned by the key (`alg: none` and HS256/EdDSA
     /// confusion rejected), issuer must match, required claims `agent_id`, `iss`, `iat`, `exp`,
-    /// `iat`/`nbf`/`exp` checked against the clock, audience per configuration. Returns the caller
-    /// with `verified = true`.
+    /// `iat`/`nbf`/`exp` checked against the clock, audience per configuration, and the delegation
+    /// claims consistent (one chain link per hop, no agent twice in the chain, depth within
+    /// `max_delegation_depth`). Returns the caller with `verified = true`.
     pub fn validate(&self, token: &str) -> Result<CallerIdentity, TokenError> {
         let verified = jwt::verify(token, &self.rules(self.clock.now()))?;
         caller_from_claims(&verified.claims, verified.issued_at, verified.expires_at)
@@ -268,15 +280,19 @@ fn caller_from_claims(
         Some(chain) => <Vec<DelegationLink> as serde::Deserialize>::deserialize(chain)
             .map_err(|e| format!("Claim `delegation_chain` is malformed: {e}"))?,
     };
-    let delegation_depth = match claims.get("delegation_depth") {
-        None | Some(Value::Null) => 0,
-        Some(v) => v
-            .as_u64()
-            .and_then(|d| u32::try_from(d).ok())
-            .ok_or_else(|| "Claim `delegation_depth` must be a non-negative integer".to_owned())?,
+    let delegation_depth = opt_u32(claims, "delegation_depth")?.unwrap_or(0);
+    let max_delegation_depth = opt_u32(claims, "max_delegation_depth")?;
+    let delegation_scope = match claims.get("delegation_scope") {
+        None | Some(Value::Null) => None,
+        Some(scope) => Some(
+            <DelegationScope as serde::Deserialize>::deserialize(scope)
+                .map_err(|e| format!("Claim `delegation_scope` is malformed: {e}"))?,
+        ),
     };
+    let agent_id = AgentId::new(jwt::req_str(claims, "agent_id")?);
+    check_delegation_claims(&agent_id, &delegation_chain, delegation_depth, max_delegation_depth)?;
     Ok(CallerIdentity {
-        agent_id: AgentId::new(jwt::req_str(claims, "agent_id")?),
+        agent_id,
         agent_name: jwt::opt_str(claims, "agent_name")?.unwrap_or_default().to_owned(),
         roles: jwt::str_list(claims, "roles")?,
         groups: jwt::str_list(claims, "groups")?,
@@ -286,7 +302,50 @@ fn caller_from_claims(
         delegated_roles: jwt::str_list(claims, "delegated_roles")?,
         delegation_depth,
         verified: true,
+        delegation_scope,
+        max_delegation_depth,
     })
+}
+
+fn opt_u32(claims: &Map<String, Value>, name: &str) -> Result<Option<u32>, String> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .and_then(|d| u32::try_from(d).ok())
+            .map(Some)
+            .ok_or_else(|| format!("Claim `{name}` must be a non-negative integer")),
+    }
+}
+
+/// The delegation claims must agree with each other: a signed token whose claims contradict
+/// themselves was minted by a broken or hostile issuer and is rejected whole.
+fn check_delegation_claims(
+    agent_id: &AgentId,
+    chain: &[DelegationLink],
+    depth: u32,
+    max_depth: Option<u32>,
+) -> Result<(), String> {
+    if usize::try_from(depth).ok() != Some(chain.len()) {
+        return Err(format!(
+            "Claim `delegation_depth` is {depth} but `delegation_chain` has {} link(s)",
+            chain.len()
+        ));
+    }
+    if let Some(max) = max_depth
+        && depth > max
+    {
+        return Err(format!(
+            "Claim `delegation_depth` ({depth}) exceeds `max_delegation_depth` ({max})"
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(chain.len() + 1);
+    for id in chain.iter().map(|l| &l.agent_id).chain(std::iter::once(agent_id)) {
+        if !seen.insert(id) {
+            return Err(format!("Agent `{id}` appears twice in the delegation chain"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -81,6 +81,8 @@ fn mints_python_shaped_tokens_and_validates_them() {
             delegated_roles: vec![],
             delegation_depth: 0,
             verified: true,
+            delegation_scope: None,
+            max_delegation_depth: None,
         }
     );
 }
@@ -113,6 +115,8 @@ fn delegation_claims_round_trip() {
         delegation_chain: vec![link.clone()],
         delegated_roles: vec!["deployer".into()],
         delegation_depth: 1,
+        max_delegation_depth: None,
+        delegation_scope: None,
     };
     let token = ids.create_token_with_claims(&claims, Duration::minutes(10)).unwrap();
     let payload = payload_of(&token);
@@ -461,4 +465,108 @@ fn ttl_overflow_is_an_error() {
         ids.create_token("a", "", &[], &[], Duration::MAX),
         Err(TokenError::InvalidTtl(Duration::MAX))
     );
+}
+
+#[test]
+fn delegation_limits_round_trip_and_contradictions_are_rejected() {
+    let (ids, _) = manager();
+    let link = |id: &str| json!({"agent_id": id, "delegated_at": "2026-11-26T09:27:07Z"});
+    let scope = agent_safe_core::DelegationScope {
+        actions: Some(vec!["get-*".into()]),
+        environments: Some(vec![agent_safe_core::Environment::Dev]),
+    };
+    let claims = IdentityClaims {
+        agent_id: "worker-1".into(),
+        delegation_chain: vec![DelegationLink {
+            agent_id: "orchestrator".into(),
+            agent_name: String::new(),
+            roles: vec![],
+            groups: vec![],
+            delegated_at: Some(T0),
+        }],
+        delegation_depth: 1,
+        max_delegation_depth: Some(2),
+        delegation_scope: Some(scope.clone()),
+        ..IdentityClaims::default()
+    };
+    let token = ids.create_token_with_claims(&claims, Duration::minutes(5)).unwrap();
+    let minted = payload_of(&token);
+    assert_eq!(minted["max_delegation_depth"], json!(2));
+    assert_eq!(minted["delegation_scope"], json!({"actions": ["get-*"], "environments": ["dev"]}));
+    let caller = ids.validate(&token).unwrap();
+    assert_eq!(caller.max_delegation_depth, Some(2));
+    assert_eq!(caller.delegation_scope, Some(scope));
+    // A direct token may carry limits too (written even though it is not delegated).
+    let root = IdentityClaims {
+        agent_id: "orchestrator".into(),
+        max_delegation_depth: Some(0),
+        ..IdentityClaims::default()
+    };
+    let token = ids.create_token_with_claims(&root, Duration::minutes(5)).unwrap();
+    assert_eq!(payload_of(&token)["max_delegation_depth"], json!(0));
+    assert!(!payload_of(&token).contains_key("delegation_chain"));
+
+    let delegated = |changes: Value| {
+        with(
+            payload(),
+            with(
+                json!({"delegation_chain": [link("orchestrator")], "delegation_depth": 1}),
+                changes,
+            ),
+        )
+    };
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "depth without chain",
+            with(payload(), json!({"delegation_depth": 2})),
+            "Invalid token: Claim `delegation_depth` is 2 but `delegation_chain` has 0 link(s)",
+        ),
+        (
+            "chain without depth",
+            with(payload(), json!({"delegation_chain": [link("orchestrator")]})),
+            "Invalid token: Claim `delegation_depth` is 0 but `delegation_chain` has 1 link(s)",
+        ),
+        (
+            "depth over its own limit",
+            delegated(json!({"max_delegation_depth": 0})),
+            "Invalid token: Claim `delegation_depth` (1) exceeds `max_delegation_depth` (0)",
+        ),
+        (
+            "limit not an integer",
+            delegated(json!({"max_delegation_depth": "5"})),
+            "Invalid token: Claim `max_delegation_depth` must be a non-negative integer",
+        ),
+        (
+            "self-delegation",
+            delegated(json!({"delegation_chain": [link("deploy-bot")]})),
+            "Invalid token: Agent `deploy-bot` appears twice in the delegation chain",
+        ),
+        (
+            "cycle",
+            delegated(json!({
+                "delegation_chain": [link("a"), link("b"), link("a")],
+                "delegation_depth": 3,
+            })),
+            "Invalid token: Agent `a` appears twice in the delegation chain",
+        ),
+        (
+            "unknown scope field (would silently widen)",
+            delegated(json!({"delegation_scope": {"targets": ["dev/x"]}})),
+            "Invalid token: Claim `delegation_scope` is malformed: unknown field `targets`, \
+             expected `actions` or `environments`",
+        ),
+        (
+            "unknown environment",
+            delegated(json!({"delegation_scope": {"environments": ["qa"]}})),
+            "Invalid token: Claim `delegation_scope` is malformed: unknown variant `qa`, \
+             expected one of `dev`, `staging`, `prod`",
+        ),
+    ];
+    for (name, claims, reason) in &cases {
+        let got = ids.validate(&hs256(claims)).map(|c| c.agent_id.into_string());
+        assert_eq!(got.map_err(|e| e.to_string()), Err((*reason).to_owned()), "case {name}");
+    }
+    // A scope claim of `null` is no scope.
+    let caller = ids.validate(&hs256(&delegated(json!({"delegation_scope": null})))).unwrap();
+    assert_eq!(caller.delegation_scope, None);
 }
