@@ -428,7 +428,7 @@ impl AgentSafe {
             return ResolvedCaller::Anonymous;
         };
         if !looks_like_token(caller) {
-            return ResolvedCaller::Identity(CallerIdentity::unverified(caller));
+            return ResolvedCaller::Identity(Box::new(CallerIdentity::unverified(caller)));
         }
         match &self.inner.identity {
             None => ResolvedCaller::Rejected(
@@ -436,7 +436,7 @@ impl AgentSafe {
                     .to_owned(),
             ),
             Some(manager) => match manager.validate(caller) {
-                Ok(identity) => ResolvedCaller::Identity(identity),
+                Ok(identity) => ResolvedCaller::Identity(Box::new(identity)),
                 Err(e) => ResolvedCaller::Rejected(e.to_string()),
             },
         }
@@ -445,7 +445,7 @@ impl AgentSafe {
 
 enum ResolvedCaller {
     Anonymous,
-    Identity(CallerIdentity),
+    Identity(Box<CallerIdentity>),
     Rejected(String),
 }
 
