@@ -104,15 +104,15 @@ fn python_execution_tickets_verify_once() {
         params: Some(&expected_params),
     };
     let v = tickets.verify(token, &expected).unwrap();
-    assert_eq!(v.params_digest, None, "Python tickets carry no digest");
-    assert_eq!(v.ticket.action, str_of(claims, &["action"]));
-    assert_eq!(v.ticket.target, str_of(claims, &["target"]));
-    assert_eq!(v.ticket.caller, str_of(claims, &["caller"]));
-    assert_eq!(v.ticket.audit_id, str_of(claims, &["audit_id"]));
-    assert_eq!(v.ticket.nonce, str_of(claims, &["nonce"]));
-    assert_eq!(json!(v.ticket.params), claims["params"]);
-    assert_eq!(v.ticket.issued_at, T0);
-    assert_eq!(v.ticket.token, token);
+    assert_eq!(v.params_digest(), None, "Python tickets carry no digest");
+    assert_eq!(v.ticket().action, str_of(claims, &["action"]));
+    assert_eq!(v.ticket().target, str_of(claims, &["target"]));
+    assert_eq!(v.ticket().caller, str_of(claims, &["caller"]));
+    assert_eq!(v.ticket().audit_id, str_of(claims, &["audit_id"]));
+    assert_eq!(v.ticket().nonce, str_of(claims, &["nonce"]));
+    assert_eq!(json!(v.ticket().params), claims["params"]);
+    assert_eq!(v.ticket().issued_at, T0);
+    assert_eq!(v.ticket().token, token);
     assert_eq!(
         tickets.validate(token, None, None, None).reason,
         "Ticket has already been used (replay detected)"
@@ -182,8 +182,8 @@ fn rust_minted_tokens_still_verify_here() {
             params: Some(&params),
         };
         let v = tickets.verify(token, &expected).unwrap();
-        assert_eq!(v.params_digest.as_deref(), Some(digest), "{name}");
-        assert_eq!(v.ticket.nonce, str_of(&data, &["execution_tickets", name, "nonce"]));
+        assert_eq!(v.params_digest(), Some(digest), "{name}");
+        assert_eq!(v.ticket().nonce, str_of(&data, &["execution_tickets", name, "nonce"]));
     }
     assert!(clock.now() > minted);
 }

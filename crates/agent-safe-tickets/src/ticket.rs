@@ -214,13 +214,38 @@ pub struct Expected<'a> {
     pub params: Option<&'a Params>,
 }
 
-/// A ticket that passed validation.
+/// A ticket that passed validation: proof, carried in the type, that [`TicketValidator`] checked
+/// it. Only the validator can create one (the fields are private and there is no public
+/// constructor), so code that takes a `&ValidatedTicket` — such as the credential resolver — can
+/// only be handed a ticket that validated.
+///
+/// ```compile_fail,E0451
+/// use agent_safe_tickets::ValidatedTicket;
+/// # fn forge(ticket: agent_safe_core::ExecutionTicket) {
+/// let forged = ValidatedTicket { ticket, params_digest: None };
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidatedTicket {
+    ticket: ExecutionTicket,
+    params_digest: Option<String>,
+}
+
+impl ValidatedTicket {
     /// The ticket, rebuilt from its claims (times in whole seconds).
-    pub ticket: ExecutionTicket,
+    pub fn ticket(&self) -> &ExecutionTicket {
+        &self.ticket
+    }
+
     /// The `params_digest` claim; `None` for a Python-minted ticket.
-    pub params_digest: Option<String>,
+    pub fn params_digest(&self) -> Option<&str> {
+        self.params_digest.as_deref()
+    }
+
+    /// The ticket, giving up the proof of validation.
+    pub fn into_ticket(self) -> ExecutionTicket {
+        self.ticket
+    }
 }
 
 /// The outcome of [`TicketValidator::validate`], shaped like Python's `TicketValidationResult`.
