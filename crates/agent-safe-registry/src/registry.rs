@@ -195,6 +195,15 @@ impl RegisteredAction {
         self.definition.parameters.iter().find(|p| p.name == name)
     }
 
+    /// Whether `value` matches the whole `pattern` constraint of the parameter called `param`
+    /// (the same compiled pattern [`validate_params`](Self::validate_params) uses); `None` when
+    /// no such parameter is declared or it declares no pattern.
+    pub fn pattern_matches(&self, param: &str, value: &str) -> Option<bool> {
+        let index = self.definition.parameters.iter().position(|p| p.name == param)?;
+        let regex = self.patterns.get(index)?.as_ref()?;
+        Some(regex.is_match(value))
+    }
+
     /// Lowercase hex SHA-256 of the source file's raw bytes.
     pub fn sha256(&self) -> &str {
         &self.sha256

@@ -617,3 +617,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn pattern_matches_uses_the_whole_string_pattern() {
+    let params = "parameters:\n  - {name: ns, type: string, constraints: {pattern: '[a-z]+'}}\n  \
+                  - {name: free, type: string}\n";
+    let registry = load(&[("a.yaml", &action("a", params))]).unwrap();
+    let a = registry.get("a").unwrap();
+    assert_eq!(a.pattern_matches("ns", "dev"), Some(true));
+    assert_eq!(a.pattern_matches("ns", "dev/x"), Some(false), "whole string, not a prefix");
+    assert_eq!(a.pattern_matches("free", "anything"), None, "no pattern declared");
+    assert_eq!(a.pattern_matches("missing", "x"), None, "no such parameter");
+}
