@@ -100,7 +100,8 @@ async fn run(name: &str, action: Action, cx: &Ctx<'_>) -> Verdict {
                 "revision-exists" => {
                     let rs_api: Api<ReplicaSet> = Api::namespaced(client, ns);
                     let lp = ListParams::default().labels(&selector_string(&spec.selector));
-                    let owned = owned_replica_sets(&deployment, rs_api.list(&lp).await?.items);
+                    let owned =
+                        owned_replica_sets(&deployment.metadata, rs_api.list(&lp).await?.items);
                     match choose_revision(&owned, p.opt_int("revision")?) {
                         Ok((r, _)) => pass(format!("revision {r} is in the rollout history")),
                         Err(message) => fail(message),

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use agent_safe_core::ExecutionOutcome;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use kube::api::{Api, ListParams, Patch};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch};
+use kube::core::ObjectMeta;
 use serde_json::{Value, json};
 
 use crate::error::StepError;
@@ -32,38 +32,46 @@ const ANNOTATIONS_TO_SKIP: [&str; 6] = [
 ];
 
 /// `rollout-undo`: back to `revision`, or to the previous revision when `None`.
+///
+/// Templates are handled as raw JSON, so fields this build's `k8s-openapi` does not know
+/// (a newer cluster's pod spec) survive the rollback.
 pub(crate) async fn undo(
     client: kube::Client,
     namespace: &str,
     name: &str,
     revision: Option<i64>,
 ) -> Result<ExecutionOutcome, StepError> {
-    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let deployments = ApiResource::erase::<Deployment>(&());
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &deployments);
     let deployment = api.get(name).await?;
-    let spec = deployment.spec.clone().unwrap_or_default();
-    if spec.paused == Some(true) {
+    let spec = &deployment.data["spec"];
+    if spec["paused"] == Value::Bool(true) {
         return Err(StepError::Refused(format!(
             "deployment `{namespace}/{name}` is paused; resume it before undoing a rollout"
         )));
     }
-    let rs_api: Api<ReplicaSet> = Api::namespaced(client, namespace);
-    let selector = selector_string(&spec.selector);
-    let list = rs_api.list(&ListParams::default().labels(&selector)).await?;
-    let owned = owned_replica_sets(&deployment, list.items);
+    let selector: LabelSelector =
+        serde_json::from_value(spec["selector"].clone()).map_err(|e| {
+            StepError::Refused(format!(
+                "deployment `{namespace}/{name}` has an unreadable selector: {e}"
+            ))
+        })?;
+    let replica_sets = ApiResource::erase::<ReplicaSet>(&());
+    let rs_api: Api<DynamicObject> = Api::namespaced_with(client, namespace, &replica_sets);
+    let list = rs_api.list(&ListParams::default().labels(&selector_string(&selector))).await?;
+    let owned = owned_replica_sets(&deployment.metadata, list.items);
     let (target_revision, target) = choose_revision(&owned, revision).map_err(|message| {
         StepError::Refused(format!("deployment `{namespace}/{name}`: {message}"))
     })?;
-    let mut template = target.spec.as_ref().and_then(|s| s.template.clone()).unwrap_or_default();
-    if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
-        labels.remove(POD_TEMPLATE_HASH);
-    }
-    if same_template(&template, &spec.template) {
+    let template = without_hash_label(&target.data["spec"]["template"]);
+    if template == without_hash_label(&spec["template"]) {
         return Ok(ExecutionOutcome::success(format!(
             "deployment `{namespace}/{name}`: skipped rollback (current template already matches revision {target_revision})"
         )));
     }
-    let annotations = rollback_annotations(&deployment, target);
+    let annotations = rollback_annotations(&deployment.metadata, &target.metadata);
     let resource_version = deployment.metadata.resource_version.clone().unwrap_or_default();
+    let images = images_summary(&template);
     let patch = json!([
         {"op": "replace", "path": "/metadata/resourceVersion", "value": resource_version},
         {"op": "replace", "path": "/spec/template", "value": template},
@@ -73,22 +81,36 @@ pub(crate) async fn undo(
         .map_err(|e| StepError::Invalid(format!("cannot build the rollback patch: {e}")))?;
     api.patch(name, &patch_params(), &Patch::<()>::Json(patch)).await?;
     Ok(ExecutionOutcome::success(format!(
-        "deployment `{namespace}/{name}` rolled back to revision {target_revision} ({})",
-        images_summary(&template)
+        "deployment `{namespace}/{name}` rolled back to revision {target_revision} ({images})"
     )))
+}
+
+/// A pod template without the controller's `pod-template-hash` label (and without the
+/// `creationTimestamp: null` the API server adds to templates).
+fn without_hash_label(template: &Value) -> Value {
+    let mut template = template.clone();
+    if let Some(meta) = template.get_mut("metadata").and_then(Value::as_object_mut) {
+        if meta.get("creationTimestamp") == Some(&Value::Null) {
+            meta.remove("creationTimestamp");
+        }
+        if let Some(labels) = meta.get_mut("labels").and_then(Value::as_object_mut) {
+            labels.remove(POD_TEMPLATE_HASH);
+        }
+    }
+    template
 }
 
 /// The ReplicaSets the deployment controls (owner reference with `controller: true` and
 /// the deployment's uid), as kubectl's `deploymentutil.GetAllReplicaSets` filters them.
-pub(crate) fn owned_replica_sets(
-    deployment: &Deployment,
-    items: Vec<ReplicaSet>,
-) -> Vec<ReplicaSet> {
-    let Some(uid) = deployment.metadata.uid.as_deref() else { return Vec::new() };
+pub(crate) fn owned_replica_sets<K: kube::Resource>(
+    deployment: &ObjectMeta,
+    items: Vec<K>,
+) -> Vec<K> {
+    let Some(uid) = deployment.uid.as_deref() else { return Vec::new() };
     items
         .into_iter()
         .filter(|rs| {
-            rs.metadata
+            rs.meta()
                 .owner_references
                 .iter()
                 .flatten()
@@ -97,19 +119,19 @@ pub(crate) fn owned_replica_sets(
         .collect()
 }
 
-/// The revision a ReplicaSet records, if any.
-pub(crate) fn revision_of(meta: &kube::core::ObjectMeta) -> Option<i64> {
+/// The revision a ReplicaSet or deployment records, if any.
+pub(crate) fn revision_of(meta: &ObjectMeta) -> Option<i64> {
     meta.annotations.as_ref()?.get(REVISION_ANNOTATION)?.parse().ok()
 }
 
 /// Picks the ReplicaSet to roll back to: the one with `wanted` as its revision, or the one
 /// with the highest revision below the current (highest) one.
-pub(crate) fn choose_revision(
-    owned: &[ReplicaSet],
+pub(crate) fn choose_revision<K: kube::Resource>(
+    owned: &[K],
     wanted: Option<i64>,
-) -> Result<(i64, &ReplicaSet), String> {
-    let mut with_revision: Vec<(i64, &ReplicaSet)> =
-        owned.iter().filter_map(|rs| revision_of(&rs.metadata).map(|r| (r, rs))).collect();
+) -> Result<(i64, &K), String> {
+    let mut with_revision: Vec<(i64, &K)> =
+        owned.iter().filter_map(|rs| revision_of(rs.meta()).map(|r| (r, rs))).collect();
     with_revision.sort_by_key(|(r, _)| *r);
     let known = || {
         let list: Vec<String> = with_revision.iter().map(|(r, _)| r.to_string()).collect();
@@ -132,27 +154,16 @@ pub(crate) fn choose_revision(
     }
 }
 
-fn same_template(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
-    let strip = |t: &PodTemplateSpec| {
-        let mut t = t.clone();
-        if let Some(labels) = t.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
-            labels.remove(POD_TEMPLATE_HASH);
-        }
-        serde_json::to_value(t).unwrap_or(Value::Null)
-    };
-    strip(a) == strip(b)
-}
-
-fn rollback_annotations(deployment: &Deployment, target: &ReplicaSet) -> BTreeMap<String, String> {
+fn rollback_annotations(deployment: &ObjectMeta, target: &ObjectMeta) -> BTreeMap<String, String> {
     let mut annotations = BTreeMap::new();
-    if let Some(current) = &deployment.metadata.annotations {
+    if let Some(current) = &deployment.annotations {
         for key in ANNOTATIONS_TO_SKIP {
             if let Some(v) = current.get(key) {
                 annotations.insert(key.to_owned(), v.clone());
             }
         }
     }
-    for (k, v) in target.metadata.annotations.iter().flatten() {
+    for (k, v) in target.annotations.iter().flatten() {
         if !ANNOTATIONS_TO_SKIP.contains(&k.as_str()) {
             annotations.insert(k.clone(), v.clone());
         }
@@ -160,13 +171,15 @@ fn rollback_annotations(deployment: &Deployment, target: &ReplicaSet) -> BTreeMa
     annotations
 }
 
-/// `container=image` pairs of a pod template.
-pub(crate) fn images_summary(template: &PodTemplateSpec) -> String {
-    let pairs: Vec<String> = template
-        .spec
-        .iter()
-        .flat_map(|s| s.containers.iter())
-        .map(|c| format!("{}={}", c.name, c.image.as_deref().unwrap_or("")))
+/// `container=image` pairs of a raw pod template.
+fn images_summary(template: &Value) -> String {
+    let pairs: Vec<String> = template["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            format!("{}={}", c["name"].as_str().unwrap_or(""), c["image"].as_str().unwrap_or(""))
+        })
         .collect();
     pairs.join(", ")
 }
@@ -306,7 +319,7 @@ mod tests {
             rs("not-controller", Some("2"), "u", false),
             rs("other-owner", Some("3"), "v", true),
         ];
-        let owned = owned_replica_sets(&deployment, sets);
+        let owned = owned_replica_sets(&deployment.metadata, sets);
         let names: Vec<_> = owned.iter().filter_map(|r| r.metadata.name.clone()).collect();
         assert_eq!(names, ["mine"]);
     }
