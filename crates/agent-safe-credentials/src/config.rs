@@ -1,0 +1,189 @@
+//! Building a vault from a configuration map (SPEC §9 `build_vault`), e.g. the `vault:` block of
+//! a config file: `{type: env, credentials: {...}, env_prefix: ...}` or `{type: file, dir: ...}`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use agent_safe_core::{Clock, Secret};
+use agent_safe_registry::suggest::did_you_mean;
+use serde_json::{Map, Value};
+
+use crate::env::EnvVarVault;
+use crate::file::FileVault;
+use crate::vault::CredentialVault;
+
+/// The vault types [`build_vault`] knows.
+pub const VAULT_TYPES: &[&str] = &["env", "file"];
+
+const ENV_KEYS: &[&str] = &["type", "credentials", "env_prefix"];
+const FILE_KEYS: &[&str] = &["type", "dir"];
+
+/// A vault configuration that cannot be used. Messages never quote configured credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultConfigError {
+    /// `type` names no known vault.
+    #[error(
+        "unknown vault type `{0}`; available: `env`, `file` (planned: `hashicorp`, `aws`, \
+         `kubernetes`)"
+    )]
+    UnknownType(String),
+    /// A key the vault type does not take.
+    #[error(
+        "unknown key `{key}` in the `{vault}` vault config; expected one of {}{}",
+        quoted(expected),
+        hint.map(|h| format!("; did you mean `{h}`?")).unwrap_or_default()
+    )]
+    UnknownKey {
+        /// The key.
+        key: String,
+        /// The vault type.
+        vault: &'static str,
+        /// The keys it takes.
+        expected: &'static [&'static str],
+        /// The closest expected key, if it looks like a typo.
+        hint: Option<&'static str>,
+    },
+    /// A key whose value has the wrong shape.
+    #[error("vault config key `{key}` must be {expected}")]
+    WrongType {
+        /// The key (`credentials.<type>` for one static credential).
+        key: String,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// A required key is absent.
+    #[error("the `{vault}` vault config needs `{key}`")]
+    MissingKey {
+        /// The key.
+        key: &'static str,
+        /// The vault type.
+        vault: &'static str,
+    },
+}
+
+fn quoted(keys: &[&str]) -> String {
+    keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// Builds a vault from `config`:
+///
+/// - `type: env` (the default): [`EnvVarVault`] with `credentials` (a map of credential type
+///   to payload map, or to a string meaning `{"token": string}`) and `env_prefix` (default
+///   `AGENT_SAFE_CRED_`);
+/// - `type: file`: [`FileVault`] over the directory `dir`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use agent_safe_core::SystemClock;
+/// use agent_safe_credentials::build_vault;
+///
+/// let config = serde_json::json!({"type": "env", "credentials": {"kubernetes": {"token": "t"}}});
+/// let vault = build_vault(config.as_object().unwrap(), Arc::new(SystemClock))?;
+/// assert_eq!(vault.kind(), "env");
+///
+/// let config = serde_json::json!({"type": "hashicorp"});
+/// let err = build_vault(config.as_object().unwrap(), Arc::new(SystemClock)).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "unknown vault type `hashicorp`; available: `env`, `file` (planned: `hashicorp`, `aws`, `kubernetes`)"
+/// );
+/// # Ok::<(), agent_safe_credentials::VaultConfigError>(())
+/// ```
+pub fn build_vault(
+    config: &Map<String, Value>,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn CredentialVault>, VaultConfigError> {
+    let kind = match config.get("type") {
+        None | Some(Value::Null) => "env",
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => {
+            return Err(VaultConfigError::WrongType {
+                key: "type".to_owned(),
+                expected: "a string",
+            });
+        }
+    };
+    match kind {
+        "env" => {
+            check_keys(config, "env", ENV_KEYS)?;
+            Ok(Arc::new(env_vault(config, clock)?))
+        }
+        "file" => {
+            check_keys(config, "file", FILE_KEYS)?;
+            let dir = match config.get("dir") {
+                None | Some(Value::Null) => {
+                    return Err(VaultConfigError::MissingKey { key: "dir", vault: "file" });
+                }
+                Some(Value::String(dir)) if !dir.is_empty() => PathBuf::from(dir),
+                Some(_) => {
+                    return Err(VaultConfigError::WrongType {
+                        key: "dir".to_owned(),
+                        expected: "a directory path",
+                    });
+                }
+            };
+            Ok(Arc::new(FileVault::new(dir, clock)))
+        }
+        other => Err(VaultConfigError::UnknownType(other.to_owned())),
+    }
+}
+
+fn check_keys(
+    config: &Map<String, Value>,
+    vault: &'static str,
+    expected: &'static [&'static str],
+) -> Result<(), VaultConfigError> {
+    match config.keys().find(|k| !expected.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(key) => Err(VaultConfigError::UnknownKey {
+            key: key.clone(),
+            vault,
+            expected,
+            hint: did_you_mean(key, expected.iter().copied()),
+        }),
+    }
+}
+
+fn env_vault(
+    config: &Map<String, Value>,
+    clock: Arc<dyn Clock>,
+) -> Result<EnvVarVault, VaultConfigError> {
+    let mut vault = EnvVarVault::new(clock);
+    match config.get("env_prefix") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(prefix)) => vault = vault.with_prefix(prefix),
+        Some(_) => {
+            return Err(VaultConfigError::WrongType {
+                key: "env_prefix".to_owned(),
+                expected: "a string",
+            });
+        }
+    }
+    let credentials = match config.get("credentials") {
+        None | Some(Value::Null) => return Ok(vault),
+        Some(Value::Object(map)) => map,
+        Some(_) => {
+            return Err(VaultConfigError::WrongType {
+                key: "credentials".to_owned(),
+                expected: "a map of credential type to payload",
+            });
+        }
+    };
+    for (kind, payload) in credentials {
+        vault = match payload {
+            Value::Object(payload) => vault.with_static(kind, payload.clone()),
+            Value::String(token) => vault.with_static_token(kind, Secret::new(token.clone())),
+            _ => {
+                return Err(VaultConfigError::WrongType {
+                    key: format!("credentials.{kind}"),
+                    expected: "a payload map or a token string",
+                });
+            }
+        };
+    }
+    Ok(vault)
+}
+
+#[cfg(test)]
+mod tests;
