@@ -24,6 +24,7 @@
 //! ```
 
 mod config;
+pub mod credentials;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -73,6 +74,9 @@ pub enum Error {
     /// An execution ticket could not be issued.
     #[error("cannot issue execution ticket: {0}")]
     Ticket(agent_safe_tickets::TokenError),
+    /// A credential could not be resolved or revoked.
+    #[error(transparent)]
+    Credentials(#[from] credentials::CredentialError),
 }
 
 /// One request to check.
@@ -142,6 +146,8 @@ pub struct Builder {
     rate_limit: Option<RateLimitConfig>,
     cumulative_risk: Option<CumulativeRiskConfig>,
     config: Option<ConfigFile>,
+    credential_vault: Option<Arc<dyn credentials::CredentialVault>>,
+    nonce_store: Option<Arc<dyn agent_safe_tickets::NonceStore>>,
 }
 
 impl Builder {
@@ -272,8 +278,21 @@ impl Builder {
         let identity = signing_key
             .as_ref()
             .map(|k| IdentityManager::new(k.clone(), issuer.clone(), clock.clone()));
+        let ticket_validator =
+            credentials::ticket_validator(signing_key.as_ref(), &issuer, &clock, self.nonce_store);
         let tickets = signing_key.map(|k| TicketIssuer::new(k, issuer.clone(), clock.clone()));
-        Ok(AgentSafe { inner: Arc::new(Inner { pdp, audit, identity, tickets, clock }) })
+        let credential_vault = self.credential_vault;
+        Ok(AgentSafe {
+            inner: Arc::new(Inner {
+                pdp,
+                audit,
+                identity,
+                tickets,
+                clock,
+                credential_vault,
+                ticket_validator,
+            }),
+        })
     }
 }
 
@@ -290,6 +309,8 @@ struct Inner {
     identity: Option<IdentityManager>,
     tickets: Option<TicketIssuer>,
     clock: Arc<dyn Clock>,
+    credential_vault: Option<Arc<dyn credentials::CredentialVault>>,
+    ticket_validator: Option<agent_safe_tickets::TicketValidator>,
 }
 
 /// Whether a caller string is shaped like a compact JWT (three base64url segments).
