@@ -35,6 +35,9 @@ mod repair;
 mod tail;
 mod verify;
 
+#[cfg(test)]
+mod tamper_tests;
+
 #[doc(hidden)]
 pub mod bench;
 

@@ -133,7 +133,7 @@ pub(crate) fn for_each_block(
     block: usize,
     mut f: impl FnMut(&[u8], bool) -> bool,
 ) -> io::Result<()> {
-    let mut buf: Vec<u8> = Vec::with_capacity(block + block / 4);
+    let mut buf: Vec<u8> = Vec::new();
     let mut scanned = 0;
     loop {
         let eof = fill(&mut r, &mut buf, block)?;
@@ -160,27 +160,11 @@ pub(crate) fn for_each_block(
     }
 }
 
-/// Reads until `buf` holds at least `want` more bytes than it did, or the input ends
-/// (returns `true` at end of input).
+/// Reads until `buf` holds `want` more bytes than it did, or the input ends (returns `true`
+/// at end of input).
 fn fill(r: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
-    let target = buf.len() + want;
-    while buf.len() < target {
-        let old = buf.len();
-        buf.resize(target, 0);
-        match r.read(&mut buf[old..]) {
-            Ok(0) => {
-                buf.truncate(old);
-                return Ok(true);
-            }
-            Ok(n) => buf.truncate(old + n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(old),
-            Err(e) => {
-                buf.truncate(old);
-                return Err(e);
-            }
-        }
-    }
-    Ok(false)
+    let n = r.take(want as u64).read_to_end(buf)?;
+    Ok(n < want)
 }
 
 #[cfg(test)]
