@@ -1,1 +1,4 @@
 //! The one integration-test binary: a module per topic.
+
+mod end_to_end;
+mod no_panic;
