@@ -2,6 +2,7 @@
 
 mod audit_cmd;
 mod check;
+mod credential;
 mod demo;
 mod init;
 mod output;
@@ -68,6 +69,9 @@ enum Command {
     Audit(audit_cmd::Command),
     /// A short guided tour on the bundled example configuration.
     Demo(demo::Args),
+    /// Resolve just-in-time credentials for a ticket, or test the vault.
+    #[command(subcommand)]
+    Credential(credential::Command),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test_cmd::run(&cli, args),
         Command::Audit(cmd) => audit_cmd::run(&cli, cmd),
         Command::Demo(args) => demo::run(args),
+        Command::Credential(cmd) => credential::run(&cli, cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,323 @@
+//! `agent-safe credential resolve|test-vault`: just-in-time credentials from the command line.
+//! Payloads are never printed unless `--show-secret` is given.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use agent_safe::core::{
+    ActionName, AgentId, AuditId, Clock, CredentialScope, ExecutionTicket, Params, SystemClock,
+    TargetId, timefmt,
+};
+use agent_safe::credentials::{
+    CredentialResolver, CredentialVault, CredentialView, EnvVarVault, FileVault,
+};
+use agent_safe::registry::Registry;
+use agent_safe::tickets::{
+    Expected, FileNonceStore, KeySet, MemoryNonceStore, NonceStore, SigningKey, TicketValidator,
+};
+use agent_safe::{ConfigFile, Secret};
+use anyhow::Context as _;
+use serde_json::{Value, json};
+
+use crate::output::{green, line, red};
+use crate::{Cli, exit};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  the credential was issued (and, for test-vault, revoked)
+  1  invalid ticket, or the vault or the scope refused (same in text and JSON modes)
+  2  usage or configuration error";
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Resolve the credential an execution ticket's action declares. The ticket is checked
+    /// (signature, issuer, expiry, not already used) but not consumed.
+    #[command(after_help = EXIT_CODES)]
+    Resolve(ResolveArgs),
+    /// Check that the vault issues and revokes a credential of one type.
+    #[command(after_help = EXIT_CODES)]
+    TestVault(TestVaultArgs),
+}
+
+/// Where credentials come from.
+#[derive(Debug, clap::Args)]
+pub(crate) struct VaultArgs {
+    /// A static credential, payload {"token": VALUE}; repeatable. Command lines are visible to
+    /// other local users: prefer AGENT_SAFE_CRED_<TYPE> or --vault-dir. [default vault: the
+    /// AGENT_SAFE_CRED_<TYPE> environment variables]
+    #[arg(long = "vault-cred", value_name = "TYPE=VALUE")]
+    vault_cred: Vec<String>,
+    /// Use the file vault: <DIR>/<type>.json holds the payload object, mode 0600.
+    #[arg(long, value_name = "DIR", conflicts_with = "vault_cred")]
+    vault_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ResolveArgs {
+    /// The execution ticket (a JWT from `agent-safe check`).
+    token: String,
+    /// HS256 signing secret that verifies the ticket [default: from agent-safe.yaml]
+    #[arg(long, env = "AGENT_SAFE_SIGNING_KEY", hide_env_values = true, value_name = "SECRET")]
+    signing_key: Option<String>,
+    /// Signing key file written by `agent-safe keys generate`.
+    #[arg(long, value_name = "FILE", conflicts_with = "signing_key")]
+    signing_key_file: Option<PathBuf>,
+    /// Actions directory [default: from agent-safe.yaml, else ./actions]
+    #[arg(long, value_name = "DIR")]
+    registry: Option<PathBuf>,
+    /// Refuse a ticket whose nonce this nonce store recorded as used (the runner's store).
+    #[arg(long, value_name = "FILE")]
+    nonce_store: Option<PathBuf>,
+    #[command(flatten)]
+    vault: VaultArgs,
+    /// Print the result as JSON (the payload redacted unless --show-secret).
+    #[arg(long)]
+    json_output: bool,
+    /// Also print the secret payload.
+    #[arg(long)]
+    show_secret: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct TestVaultArgs {
+    #[command(flatten)]
+    vault: VaultArgs,
+    /// The credential type to request.
+    #[arg(long, default_value = "kubernetes", value_name = "TYPE")]
+    cred_type: String,
+    /// Print the result as JSON (the payload is never shown).
+    #[arg(long)]
+    json_output: bool,
+}
+
+pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
+    match cmd {
+        Command::Resolve(args) => resolve(cli, args),
+        Command::TestVault(args) => test_vault(args),
+    }
+}
+
+fn resolve(cli: &Cli, args: &ResolveArgs) -> anyhow::Result<u8> {
+    let config = crate::setup::config_file(cli)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let vault = vault(&args.vault, &clock)?;
+    let key = signing_key(args, config.as_ref())?;
+    let issuer = config.as_ref().and_then(|c| c.issuer.clone());
+    let issuer = issuer.unwrap_or_else(|| "agent-safe".to_owned());
+    let nonces: Arc<dyn NonceStore> = match &args.nonce_store {
+        Some(path) => Arc::new(FileNonceStore::open(path, clock.clone())?),
+        None => Arc::new(MemoryNonceStore::new(clock.clone())),
+    };
+    let registry_dir = args
+        .registry
+        .clone()
+        .or_else(|| config.as_ref().and_then(|c| c.registry.clone()))
+        .unwrap_or_else(|| PathBuf::from("actions"));
+    let registry = Registry::load_dir(&registry_dir).context("cannot load the action registry")?;
+
+    let validator = TicketValidator::new(KeySet::from(&key), issuer, clock, nonces);
+    let ticket = match validator.verify_without_consuming(&args.token, &Expected::default()) {
+        Ok(ticket) => ticket,
+        Err(e) => {
+            let error = format!("invalid ticket: {e}");
+            if args.json_output {
+                crate::output::json(&result(false, None, Some(&error), None))?;
+            } else {
+                line(&format!("{} — {e}", red("INVALID TICKET")));
+            }
+            return Ok(exit::DENY_OR_FAILED);
+        }
+    };
+    let t = ticket.ticket();
+    let resolver = CredentialResolver::new(&registry, vault);
+    match block_on(resolver.resolve(&ticket)) {
+        Ok(credential) => {
+            let view = if args.show_secret {
+                CredentialView::with_secret(&credential)
+            } else {
+                CredentialView::redacted(&credential)
+            };
+            if args.json_output {
+                crate::output::json(&result(true, Some(json!(view)), None, Some(t)))?;
+            } else {
+                line(&format!(
+                    "{} — credential for {} on {}",
+                    green("RESOLVED"),
+                    t.action,
+                    t.target
+                ));
+                line(&format!("  credential: {}", credential.credential_id));
+                line(&format!("  type:       {}", credential.kind));
+                line(&format!("  expires:    {}", timefmt::format_utc(credential.expires_at)));
+                line(&format!("  nonce:      {}", credential.ticket_nonce));
+                line(&format!("  scope:      {}", Value::Object(credential.scope.fields.clone())));
+                if args.show_secret {
+                    line(&format!("  payload:    {}", json!(credential.payload.expose())));
+                } else {
+                    line("  payload:    [redacted] (--show-secret prints it)");
+                }
+            }
+            Ok(exit::OK)
+        }
+        Err(e) => {
+            if args.json_output {
+                crate::output::json(&result(false, None, Some(&e.to_string()), Some(t)))?;
+            } else {
+                line(&format!("{} — {e}", red("FAILED")));
+            }
+            Ok(exit::DENY_OR_FAILED)
+        }
+    }
+}
+
+/// The Python `CredentialResult` shape: `{success, credential, error, action, target,
+/// ticket_nonce}`.
+fn result(
+    success: bool,
+    credential: Option<Value>,
+    error: Option<&str>,
+    ticket: Option<&ExecutionTicket>,
+) -> Value {
+    json!({
+        "success": success,
+        "credential": credential,
+        "error": error,
+        "action": ticket.map(|t| t.action.as_str()),
+        "target": ticket.map(|t| t.target.as_str()),
+        "ticket_nonce": ticket.map(|t| t.nonce.as_str()),
+    })
+}
+
+fn test_vault(args: &TestVaultArgs) -> anyhow::Result<u8> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let vault = vault(&args.vault, &clock)?;
+    let now = clock.now();
+    let ticket = ExecutionTicket {
+        token: String::new(),
+        action: ActionName::new("test-vault"),
+        target: TargetId::new("test-vault"),
+        caller: AgentId::new("agent-safe-cli"),
+        params: Params::new(),
+        audit_id: AuditId::new("test-vault"),
+        nonce: agent_safe::core::random::nonce(),
+        issued_at: now,
+        expires_at: now + time::Duration::seconds(60),
+    };
+    let scope = CredentialScope { kind: args.cred_type.clone(), fields: Params::new(), ttl: 60 };
+    let outcome = match block_on(vault.get_credential(&scope, &ticket, 60)) {
+        Err(e) => Err(e.to_string()),
+        Ok(credential) => {
+            match block_on(agent_safe::credentials::revoke(vault.as_ref(), &credential)) {
+                None => Ok(credential),
+                Some(warning) => Err(warning.to_string()),
+            }
+        }
+    };
+    if args.json_output {
+        let (credential, error) = match &outcome {
+            Ok(c) => (Some(json!(CredentialView::redacted(c))), None),
+            Err(e) => (None, Some(e.as_str())),
+        };
+        crate::output::json(&json!({
+            "success": outcome.is_ok(),
+            "vault": vault.kind(),
+            "credential": credential,
+            "revoked": outcome.is_ok(),
+            "error": error,
+        }))?;
+    } else {
+        match &outcome {
+            Ok(c) => {
+                line(&format!(
+                    "{} — the `{}` vault issued and revoked a `{}` credential",
+                    green("OK"),
+                    vault.kind(),
+                    c.kind
+                ));
+                line(&format!("  credential: {}", c.credential_id));
+                line(&format!("  type:       {}", c.kind));
+                line(&format!("  expires:    {}", timefmt::format_utc(c.expires_at)));
+            }
+            Err(e) => line(&format!("{} — {e}", red("FAILED"))),
+        }
+    }
+    Ok(if outcome.is_ok() { exit::OK } else { exit::DENY_OR_FAILED })
+}
+
+/// The vault the options describe: `--vault-dir`, else the environment plus `--vault-cred`.
+fn vault(args: &VaultArgs, clock: &Arc<dyn Clock>) -> anyhow::Result<Arc<dyn CredentialVault>> {
+    if let Some(dir) = &args.vault_dir {
+        return Ok(Arc::new(FileVault::new(dir, clock.clone())));
+    }
+    let mut vault = EnvVarVault::new(clock.clone());
+    for (i, spec) in args.vault_cred.iter().enumerate() {
+        // The argument is never echoed: it holds (or, mistyped, may be) a secret.
+        match spec.split_once('=') {
+            Some((kind, value)) if !kind.is_empty() && !value.is_empty() => {
+                vault =
+                    vault.with_static_token(kind, agent_safe::core::Secret::new(value.to_owned()));
+            }
+            _ => anyhow::bail!(
+                "{} `--vault-cred` must be TYPE=VALUE with a non-empty type and value (the \
+                 argument is not shown: it may be a secret)",
+                ordinal(i + 1)
+            ),
+        }
+    }
+    Ok(Arc::new(vault))
+}
+
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// `--signing-key`, `--signing-key-file`, else the config file's key.
+fn signing_key(args: &ResolveArgs, config: Option<&ConfigFile>) -> anyhow::Result<SigningKey> {
+    if let Some(secret) = &args.signing_key {
+        return Ok(SigningKey::hs256_from_str(secret)?);
+    }
+    if let Some(file) = &args.signing_key_file {
+        return Ok(agent_safe::tickets::load_key_file(file)?);
+    }
+    match config {
+        Some(ConfigFile { signing_key: Some(secret), .. }) => {
+            Ok(SigningKey::hs256_from_str(Secret::expose(secret))?)
+        }
+        Some(ConfigFile { signing_key_file: Some(file), .. }) => {
+            Ok(agent_safe::tickets::load_key_file(file)?)
+        }
+        _ => anyhow::bail!(
+            "`--signing-key` is required to verify the ticket (or set `signing_key` in \
+             agent-safe.yaml)"
+        ),
+    }
+}
+
+/// Runs a future to completion on this thread (the built-in vaults are ready at once; a
+/// backend that waits wakes the thread).
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
