@@ -388,7 +388,10 @@ mod tests {
         let t = datetime!(2026-03-01 10:00 UTC);
         let r = ApprovalRequest::new(new_request(), t);
         let line = r.to_line().unwrap();
-        assert!(line.starts_with(r#"{"action": "restart-deployment", "approvals": [], "#), "{line}");
+        assert!(
+            line.starts_with(r#"{"action": "restart-deployment", "approvals": [], "#),
+            "{line}"
+        );
         assert!(line.contains(r#""created_at": "2026-03-01T10:00:00Z""#), "{line}");
         let back: ApprovalRequest = serde_json::from_str(&line).unwrap();
         assert_eq!(back, r);

@@ -160,8 +160,9 @@ impl Notifier for WebhookNotifier {
         Ok(Message {
             url: self.url.clone(),
             headers: self.headers.clone(),
-            body: webhook_payload(request, notified_at).map_err(|detail| {
-                NotifyError::Payload { notifier: "webhook".to_owned(), detail }
+            body: webhook_payload(request, notified_at).map_err(|detail| NotifyError::Payload {
+                notifier: "webhook".to_owned(),
+                detail,
             })?,
             timeout: self.timeout,
         })

@@ -141,7 +141,11 @@ pub fn check_approver(
         return Err(ResolveError::SelfApproval { approver: approver.agent_id.clone(), id: id() });
     }
     if let Some(relation) = relation(request, approver) {
-        return Err(ResolveError::Related { approver: approver.agent_id.clone(), id: id(), relation });
+        return Err(ResolveError::Related {
+            approver: approver.agent_id.clone(),
+            id: id(),
+            relation,
+        });
     }
     let stored = request.requirement();
     for requirement in std::iter::once(&stored).chain(current) {

@@ -152,8 +152,9 @@ impl ApprovalStore {
             .map_err(|source| StoreError::Serialize { id: request.request_id.clone(), source })?;
         line.push('\n');
         let _lock = self.lock(true)?;
-        let mut file = open_private(&self.path, OpenOptions::new().read(true).append(true).create(true))
-            .map_err(self.io("open"))?;
+        let mut file =
+            open_private(&self.path, OpenOptions::new().read(true).append(true).create(true))
+                .map_err(self.io("open"))?;
         let len = file.metadata().map_err(self.io("read"))?.len();
         if len > 0 {
             let mut last = [0u8; 1];
@@ -314,9 +315,9 @@ impl ApprovalStore {
             let torn = is_last && !ends_with_newline;
             let mut parsed = parse_line(raw, number, torn);
             if let Ok(request) = &parsed
-                && let Some(first) = entries.iter().find(|e| {
-                    e.parsed.as_ref().is_ok_and(|r| r.request_id == request.request_id)
-                })
+                && let Some(first) = entries
+                    .iter()
+                    .find(|e| e.parsed.as_ref().is_ok_and(|r| r.request_id == request.request_id))
             {
                 parsed = Err(CorruptLine {
                     line: number,
@@ -344,10 +345,10 @@ impl ApprovalStore {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let name = self.path.file_name().map_or_else(
-            || "approvals".to_owned(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        let name = self
+            .path
+            .file_name()
+            .map_or_else(|| "approvals".to_owned(), |n| n.to_string_lossy().into_owned());
         let tmp = dir.join(format!(
             ".{name}.tmp-{}-{}",
             std::process::id(),
@@ -374,8 +375,9 @@ impl ApprovalStore {
             let path = self.lock_path.clone();
             move |source| StoreError::Io { path, action, source }
         };
-        let file = open_private(&self.lock_path, OpenOptions::new().read(true).write(true).create(true))
-            .map_err(io("open"))?;
+        let file =
+            open_private(&self.lock_path, OpenOptions::new().read(true).write(true).create(true))
+                .map_err(io("open"))?;
         if exclusive { file.lock() } else { file.lock_shared() }.map_err(io("lock"))?;
         // Closing the file releases the lock.
         Ok(file)

@@ -1,1 +1,303 @@
-//! Tests of the dispatch module.
+//! Tests of the dispatcher against a real HTTP server on 127.0.0.1: delivery, retries with
+//! backoff, a server that is down and comes back, timeouts, and outcome recording. Time between
+//! retries is controlled by the test (an injected [`Sleeper`]), never slept.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+use agent_safe_core::{ManualClock, Params, RiskClass};
+use time::macros::datetime;
+
+use super::*;
+use crate::model::{ApprovalRequirement, DEFAULT_APPROVAL_TTL, NewRequest};
+use crate::notify::{SlackNotifier, WebhookNotifier, webhook_payload};
+
+/// How long a test waits for an event before failing (never reached when things work).
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn request() -> ApprovalRequest {
+    ApprovalRequest::new(
+        NewRequest {
+            audit_id: "evt-00000000000a".into(),
+            action: "restart-deployment".into(),
+            target: "prod/api-server".into(),
+            caller: "deploy-bot".into(),
+            params: Params::new(),
+            risk_class: RiskClass::Medium,
+            effective_risk: RiskClass::Critical,
+            policy_matched: Some("require-approval-prod".into()),
+            reason: "Production changes need approval".into(),
+            ticket_id: None,
+            requester: None,
+            requirement: ApprovalRequirement::default(),
+            ttl: DEFAULT_APPROVAL_TTL,
+            request_event_id: None,
+        },
+        datetime!(2026-03-01 10:00 UTC),
+    )
+}
+
+fn clock() -> Arc<dyn Clock> {
+    Arc::new(ManualClock::new(datetime!(2026-03-01 10:00 UTC)))
+}
+
+/// One HTTP request as the server saw it.
+#[derive(Debug)]
+struct Received {
+    head: String,
+    body: String,
+}
+
+/// Serves one connection per status in `statuses` (answering with that status), reporting
+/// each request; then stops.
+fn serve(listener: TcpListener, statuses: Vec<u16>) -> Receiver<Received> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for status in statuses {
+            let Ok((stream, _)) = listener.accept() else { return };
+            let received = read_request(&stream);
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            if tx.send(received).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn read_request(stream: &TcpStream) -> Received {
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0usize);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    Received { head, body: String::from_utf8(body).unwrap() }
+}
+
+/// A port on 127.0.0.1 where nothing listens (connections are refused).
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A sleeper the test opens: each sleep reports its duration and waits for a permit.
+#[derive(Debug)]
+struct Gate {
+    asked: Mutex<Sender<Duration>>,
+    open: Arc<tokio::sync::Semaphore>,
+}
+
+impl Gate {
+    fn new() -> (Arc<Self>, Receiver<Duration>) {
+        let (tx, rx) = channel();
+        let gate = Arc::new(Self {
+            asked: Mutex::new(tx),
+            open: Arc::new(tokio::sync::Semaphore::new(0)),
+        });
+        (gate, rx)
+    }
+
+    fn release(&self) {
+        self.open.add_permits(1);
+    }
+}
+
+impl Sleeper for Gate {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        let _ = self.asked.lock().unwrap().send(duration);
+        let open = self.open.clone();
+        Box::pin(async move {
+            if let Ok(permit) = open.acquire().await {
+                permit.forget();
+            }
+        })
+    }
+}
+
+/// A sleeper that returns at once and remembers what it was asked.
+#[derive(Debug, Default)]
+struct NoWait {
+    asked: Mutex<Vec<Duration>>,
+}
+
+impl Sleeper for NoWait {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        self.asked.lock().unwrap().push(duration);
+        Box::pin(async {})
+    }
+}
+
+fn webhook(port: u16) -> Arc<dyn Notifier> {
+    Arc::new(
+        WebhookNotifier::new(format!("http://127.0.0.1:{port}/hooks/approvals"))
+            .unwrap()
+            .with_header("X-Agent-Safe-Token", "s3cret")
+            .unwrap()
+            .with_timeout(Duration::from_secs(10)),
+    )
+}
+
+#[test]
+fn delivers_the_webhook_payload_with_custom_headers() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = serve(listener, vec![200]);
+    let dispatcher = Dispatcher::new(vec![webhook(port)], clock());
+    let r = request();
+    dispatcher.dispatch(&r);
+    let got = server.recv_timeout(PATIENCE).unwrap();
+    assert!(got.head.starts_with("POST /hooks/approvals HTTP/1.1\r\n"), "{}", got.head);
+    let head = got.head.to_ascii_lowercase();
+    assert!(head.contains("content-type: application/json\r\n"), "{head}");
+    assert!(head.contains("x-agent-safe-token: s3cret\r\n"), "{head}");
+    assert_eq!(got.body, webhook_payload(&r, datetime!(2026-03-01 10:00 UTC)).unwrap());
+    assert!(dispatcher.flush(PATIENCE));
+    let deliveries = dispatcher.deliveries();
+    assert_eq!(
+        deliveries,
+        vec![Delivery {
+            request_id: r.request_id.clone(),
+            notifier: "webhook".into(),
+            attempts: 1,
+            error: None
+        }]
+    );
+}
+
+#[test]
+fn server_down_then_back_the_notification_is_retried_and_delivered() {
+    let port = closed_port();
+    let (gate, asked) = Gate::new();
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let hook_log = recorded.clone();
+    let dispatcher = Dispatcher::new(vec![webhook(port)], clock())
+        .with_sleeper(gate.clone())
+        .with_outcome_hook(Arc::new(move |d: &Delivery| hook_log.lock().unwrap().push(d.clone())));
+    let r = request();
+    // Queuing returns at once, whatever the server does.
+    dispatcher.dispatch(&r);
+    assert!(dispatcher.deliveries().is_empty());
+
+    // First attempt refused: the dispatcher asks to wait 1 s before the second.
+    assert_eq!(asked.recv_timeout(PATIENCE).unwrap(), Duration::from_secs(1));
+    assert!(!dispatcher.flush(Duration::ZERO), "still in flight");
+    // The second attempt, still down: it asks for 2 s.
+    gate.release();
+    assert_eq!(asked.recv_timeout(PATIENCE).unwrap(), Duration::from_secs(2));
+
+    // The server comes back on the same port; the third attempt gets through.
+    let server = serve(TcpListener::bind(("127.0.0.1", port)).unwrap(), vec![200]);
+    gate.release();
+    let got = server.recv_timeout(PATIENCE).unwrap();
+    assert_eq!(got.body, webhook_payload(&r, datetime!(2026-03-01 10:00 UTC)).unwrap());
+    assert!(dispatcher.flush(PATIENCE));
+    let delivered = Delivery {
+        request_id: r.request_id.clone(),
+        notifier: "webhook".into(),
+        attempts: 3,
+        error: None,
+    };
+    assert_eq!(dispatcher.deliveries(), vec![delivered.clone()]);
+    assert_eq!(*recorded.lock().unwrap(), vec![delivered]);
+}
+
+#[test]
+fn server_errors_are_retried_with_exponential_backoff_up_to_the_cap() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = serve(listener, vec![500, 503, 502, 200]);
+    let sleeper = Arc::new(NoWait::default());
+    let dispatcher = Dispatcher::new(vec![webhook(port)], clock())
+        .with_sleeper(sleeper.clone())
+        .with_retry(RetryPolicy {
+            attempts: 6,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(3),
+        });
+    dispatcher.dispatch(&request());
+    assert!(dispatcher.flush(PATIENCE));
+    assert_eq!(server.iter().take(4).count(), 4);
+    let secs: Vec<u64> = sleeper.asked.lock().unwrap().iter().map(Duration::as_secs).collect();
+    assert_eq!(secs, [1, 2, 3]);
+    let d = &dispatcher.deliveries()[0];
+    assert_eq!((d.attempts, d.error.as_deref()), (4, None));
+}
+
+#[test]
+fn giving_up_records_the_last_error_without_the_url() {
+    let port = closed_port();
+    let slack: Arc<dyn Notifier> = Arc::new(
+        SlackNotifier::new(format!("http://127.0.0.1:{port}/services/T0/B0/very-secret")).unwrap(),
+    );
+    let dispatcher = Dispatcher::new(vec![webhook(port), slack], clock())
+        .with_sleeper(Arc::new(NoWait::default()))
+        .with_retry(RetryPolicy { attempts: 2, ..RetryPolicy::default() });
+    dispatcher.dispatch(&request());
+    assert!(dispatcher.flush(PATIENCE));
+    let mut deliveries = dispatcher.deliveries();
+    deliveries.sort_by(|a, b| a.notifier.cmp(&b.notifier));
+    assert_eq!(deliveries.len(), 2);
+    for d in &deliveries {
+        assert_eq!(d.attempts, 2);
+        let error = d.error.as_deref().unwrap();
+        assert!(error.starts_with("cannot connect"), "{error}");
+        assert!(!error.contains("very-secret") && !error.contains("/hooks"), "{error}");
+    }
+    assert_eq!(deliveries[0].notifier, "slack");
+}
+
+#[test]
+fn a_server_that_never_answers_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (done_tx, done_rx) = channel::<()>();
+    std::thread::spawn(move || {
+        let accepted = listener.accept();
+        // Hold the connection open, silent, until the test is over.
+        let _ = done_rx.recv();
+        drop(accepted);
+    });
+    let silent: Arc<dyn Notifier> = Arc::new(
+        WebhookNotifier::new(format!("http://127.0.0.1:{port}/"))
+            .unwrap()
+            .with_timeout(Duration::from_millis(200)),
+    );
+    let dispatcher = Dispatcher::new(vec![silent], clock())
+        .with_retry(RetryPolicy { attempts: 1, ..RetryPolicy::default() });
+    dispatcher.dispatch(&request());
+    assert!(dispatcher.flush(PATIENCE));
+    let d = &dispatcher.deliveries()[0];
+    assert!(d.error.as_deref().is_some_and(|e| e.starts_with("timed out")), "{d:?}");
+    let _ = done_tx.send(());
+}
+
+#[test]
+fn no_notifiers_nothing_to_do() {
+    let dispatcher = Dispatcher::new(Vec::new(), clock());
+    dispatcher.dispatch(&request());
+    assert!(dispatcher.flush(Duration::ZERO));
+    assert!(dispatcher.deliveries().is_empty());
+}
+
+#[test]
+fn the_https_client_builds_on_ring_and_platform_roots() {
+    let client = http_client();
+    assert!(client.is_ok(), "{:?}", client.err());
+}
