@@ -608,3 +608,25 @@ async fn connection_errors_are_errors() {
     assert!(o.error.as_deref().unwrap_or("").starts_with("kubernetes client error: "), "{o:?}");
     assert!(o.error.as_deref().unwrap_or("").contains("connection refused"), "{o:?}");
 }
+
+#[test]
+fn the_matrix_uses_only_the_catalog_params_and_every_required_one() {
+    let catalog = crate::catalog::load();
+    for case in cases() {
+        let def = &catalog[case.action];
+        let declared: Vec<&str> = def.parameters.iter().map(|p| p.name.as_str()).collect();
+        let given: Vec<&str> =
+            case.params.as_object().unwrap().keys().map(String::as_str).collect();
+        for name in &given {
+            assert!(declared.contains(name), "{}: `{name}` is not a catalog param", case.action);
+        }
+        for p in def.parameters.iter().filter(|p| p.required) {
+            assert!(
+                given.contains(&p.name.as_str()),
+                "{}: required `{}` missing",
+                case.action,
+                p.name
+            );
+        }
+    }
+}
