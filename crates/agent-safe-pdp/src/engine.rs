@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use agent_safe_core::{
-    ActionName, AgentId, AuditId, CallerIdentity, Decision, DecisionResult, Environment, Params,
-    RiskClass, Sensitivity, TargetId, effective_risk,
+    ActionName, AgentId, AuditId, CallerIdentity, Decision, DecisionResult, DelegationScope,
+    Environment, Params, RiskClass, Sensitivity, TargetId, effective_risk,
 };
 use agent_safe_registry::{Inventory, Registry, check_bound_params};
 use globset::GlobSetBuilder;
@@ -235,6 +235,12 @@ impl Pdp {
                     .to_owned(),
             );
         }
+        if let Some(reason) = identity
+            .and_then(|c| c.delegation_scope.as_ref())
+            .and_then(|scope| scope_denial(scope, req, target))
+        {
+            return deny(reason);
+        }
         let Some(action) = action else {
             return deny(format!("Unknown action: {}", req.action));
         };
@@ -289,6 +295,50 @@ impl Pdp {
     }
 }
 
+/// Why a request is outside the caller's delegation scope, if it is. Checked before any rule;
+/// action patterns have the semantics of policy `actions` patterns. A scope limited to
+/// environments admits only requests whose target is in the inventory.
+fn scope_denial(
+    scope: &DelegationScope,
+    req: &Request<'_>,
+    target: Option<&agent_safe_core::Target>,
+) -> Option<String> {
+    if let Some(patterns) = &scope.actions
+        && !patterns.iter().any(|p| scope_pattern_matches(p, req.action))
+    {
+        return Some(format!("Delegation scope does not allow action `{}`", req.action));
+    }
+    let allowed = scope.environments.as_ref()?;
+    match (target, req.target) {
+        (Some(t), _) if allowed.contains(&t.environment) => None,
+        (Some(t), _) => {
+            Some(format!("Delegation scope does not allow environment `{}`", t.environment))
+        }
+        (None, Some(id)) => Some(format!(
+            "Delegation scope does not allow target `{id}`: it is not in the inventory, so its \
+             environment is unknown"
+        )),
+        (None, None) => {
+            Some("Delegation scope does not allow a request without a target".to_owned())
+        }
+    }
+}
+
+/// Whether an action pattern of a delegation scope matches `action`; a pattern that does not
+/// compile matches nothing. Plain names and `prefix*` skip building a matcher.
+fn scope_pattern_matches(pattern: &str, action: &str) -> bool {
+    let special = |c: char| matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | ',');
+    if !pattern.contains(special) {
+        return pattern == action;
+    }
+    if let Some(prefix) = pattern.strip_suffix('*')
+        && !prefix.contains(special)
+    {
+        return action.starts_with(prefix);
+    }
+    action_glob(pattern).is_ok_and(|g| g.compile_matcher().is_match(action))
+}
+
 fn delegation_context(c: &CallerIdentity) -> Option<Value> {
     if c.delegation_depth == 0 {
         return None;
@@ -299,12 +349,16 @@ fn delegation_context(c: &CallerIdentity) -> Option<Value> {
         .map(|l| json!({"agent_id": l.agent_id, "agent_name": l.agent_name}))
         .collect();
     let original = c.delegation_chain.first().map(|l| l.agent_id.as_str());
-    Some(json!({
+    let mut context = json!({
         "delegation_depth": c.delegation_depth,
         "delegation_chain": chain,
         "delegated_roles": c.delegated_roles,
         "original_caller": original,
-    }))
+    });
+    if let (Some(scope), Value::Object(map)) = (&c.delegation_scope, &mut context) {
+        map.insert("delegation_scope".into(), json!(scope));
+    }
+    Some(context)
 }
 
 /// Builds, for every registered action, the rules whose patterns match it, per target bucket.

@@ -600,3 +600,139 @@ mod index_property {
         }
     }
 }
+
+/// A caller delegated from `orchestrator`, limited to `actions` and `environments`.
+fn scoped_caller(
+    actions: Option<&[&str]>,
+    environments: Option<&[agent_safe_core::Environment]>,
+) -> CallerIdentity {
+    let mut c = req("x").delegated("worker-1", &["orchestrator"]).caller.unwrap();
+    c.delegation_scope = Some(agent_safe_core::DelegationScope {
+        actions: actions.map(|a| a.iter().map(|s| s.to_string()).collect()),
+        environments: environments.map(<[_]>::to_vec),
+    });
+    c
+}
+
+#[test]
+fn delegation_scope_is_enforced_before_any_rule() {
+    use agent_safe_core::Environment::{Dev, Prod, Staging};
+    let p = pdp(&[&file(&[
+        rule("allow-orchestrated", 2000, "{callers: {delegated_from: [orchestrator]}}", "allow"),
+        rule("allow-everything", 1000, "{}", "allow"),
+    ])]);
+    let cases: Vec<(&str, CallerIdentity, Req<'_>, Result<(), &str>)> = vec![
+        (
+            "inside the scope",
+            scoped_caller(Some(&["get-*", "restart-deployment"]), Some(&[Dev, Staging])),
+            req("restart-deployment").on("staging/app"),
+            Ok(()),
+        ),
+        (
+            "glob inside the scope",
+            scoped_caller(Some(&["get-*"]), Some(&[Dev])),
+            req("get-pod-logs").on("dev/app"),
+            Ok(()),
+        ),
+        (
+            "action outside the scope",
+            scoped_caller(Some(&["get-*", "restart-deployment"]), None),
+            req("delete-namespace").on("dev/app"),
+            Err("Delegation scope does not allow action `delete-namespace`"),
+        ),
+        (
+            "environment outside the scope",
+            scoped_caller(None, Some(&[Dev, Staging])),
+            req("restart-deployment").on("prod/app"),
+            Err("Delegation scope does not allow environment `prod`"),
+        ),
+        (
+            "unknown target under an environment scope",
+            scoped_caller(None, Some(&[Dev])),
+            req("restart-deployment").on("dev/not-in-inventory"),
+            Err("Delegation scope does not allow target `dev/not-in-inventory`: it is not in the \
+                 inventory, so its environment is unknown"),
+        ),
+        (
+            "no target under an environment scope",
+            scoped_caller(None, Some(&[Dev, Staging, Prod])),
+            req("restart-deployment"),
+            Err("Delegation scope does not allow a request without a target"),
+        ),
+        (
+            "no target under an action-only scope",
+            scoped_caller(Some(&["restart-*"]), None),
+            req("restart-deployment"),
+            Ok(()),
+        ),
+        (
+            "empty action list allows nothing",
+            scoped_caller(Some(&[]), None),
+            req("get-pod-logs").on("dev/app"),
+            Err("Delegation scope does not allow action `get-pod-logs`"),
+        ),
+        (
+            "empty environment list allows nothing",
+            scoped_caller(None, Some(&[])),
+            req("get-pod-logs").on("dev/app"),
+            Err("Delegation scope does not allow environment `dev`"),
+        ),
+        (
+            "alternatives and classes",
+            scoped_caller(Some(&["{scale,restart}-deployment", "get-[ab]*"]), None),
+            req("scale-deployment").on("dev/app").param("replicas", json!(3)),
+            Ok(()),
+        ),
+        (
+            "fnmatch is case-sensitive",
+            scoped_caller(Some(&["Get-*"]), None),
+            req("get-pod-logs").on("dev/app"),
+            Err("Delegation scope does not allow action `get-pod-logs`"),
+        ),
+        (
+            "a pattern that does not compile matches nothing",
+            scoped_caller(Some(&["get-[pod"]), None),
+            req("get-pod-logs").on("dev/app"),
+            Err("Delegation scope does not allow action `get-pod-logs`"),
+        ),
+        (
+            "outside the scope comes before unknown action",
+            scoped_caller(Some(&["get-*"]), None),
+            req("drop-database").on("dev/app"),
+            Err("Delegation scope does not allow action `drop-database`"),
+        ),
+        (
+            "inside the scope, the usual system denies follow",
+            scoped_caller(Some(&["*"]), None),
+            req("scale-deployment").on("dev/app").param("replicas", json!(500)),
+            Err("Invalid parameters: Parameter 'replicas': value 500 exceeds maximum 100.0"),
+        ),
+    ];
+    for (name, caller, mut r, expected) in cases {
+        r.caller = Some(caller);
+        let d = r.eval(&p).decision;
+        match expected {
+            Ok(()) => assert_eq!(
+                (d.result, d.policy_matched.as_deref()),
+                (Allow, Some("allow-orchestrated")),
+                "case {name}: {}",
+                d.reason
+            ),
+            Err(reason) => {
+                assert_eq!((d.result, d.reason.as_str()), (Deny, reason), "case {name}");
+                assert_eq!(d.policy_matched, None, "case {name}: no rule was consulted");
+            }
+        }
+    }
+
+    // The scope is recorded with the delegation context of the audit event.
+    let mut r = req("get-pod-logs").on("dev/app");
+    r.caller = Some(scoped_caller(Some(&["get-*"]), Some(&[Dev])));
+    assert_eq!(
+        r.eval(&p).context.unwrap()["delegation_scope"],
+        json!({"actions": ["get-*"], "environments": ["dev"]})
+    );
+    // Without a scope, the context has the Python shape (no `delegation_scope` key).
+    let plain = req("get-pod-logs").on("dev/app").delegated("worker-1", &["orchestrator"]);
+    assert!(plain.eval(&p).context.unwrap().get("delegation_scope").is_none());
+}
