@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use agent_safe::tickets::SigningKey;
 use agent_safe::{CheckRequest, Decision, DecisionResult, Params};
 use anyhow::Context as _;
 
@@ -31,12 +30,9 @@ pub(crate) struct Args {
     /// Audit log [default: from agent-safe.yaml, else ./audit.jsonl]
     #[arg(long, value_name = "FILE")]
     audit_log: Option<PathBuf>,
-    /// HS256 signing secret: verifies identity tokens and issues execution tickets.
-    #[arg(long, env = "AGENT_SAFE_SIGNING_KEY", hide_env_values = true, value_name = "SECRET")]
-    signing_key: Option<String>,
-    /// Signing key file written by `agent-safe keys generate`.
-    #[arg(long, value_name = "FILE", conflicts_with = "signing_key")]
-    signing_key_file: Option<PathBuf>,
+    /// Signing key: verifies identity tokens and issues execution tickets.
+    #[command(flatten)]
+    key: crate::keys::KeyArgs,
     /// Print the decision as JSON.
     #[arg(long)]
     json_output: bool,
@@ -58,10 +54,8 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     let audit_log =
         args.audit_log.clone().or(configured_log).unwrap_or_else(|| PathBuf::from("audit.jsonl"));
     builder = builder.audit_log(audit_log);
-    if let Some(secret) = &args.signing_key {
-        builder = builder.signing_key(SigningKey::hs256_from_str(secret)?);
-    } else if let Some(file) = &args.signing_key_file {
-        builder = builder.signing_key(agent_safe::tickets::load_key_file(file)?);
+    if let Some(key) = args.key.flag_key()? {
+        builder = builder.signing_key(key);
     }
     let safe = builder.build().context("cannot load configuration")?;
 

@@ -5,9 +5,11 @@ mod check;
 mod credential;
 mod demo;
 mod init;
+mod keys;
 mod output;
 mod setup;
 mod test_cmd;
+mod ticket;
 mod validate;
 
 use std::path::PathBuf;
@@ -69,6 +71,12 @@ enum Command {
     Audit(audit_cmd::Command),
     /// A short guided tour on the bundled example configuration.
     Demo(demo::Args),
+    /// Verify execution tickets.
+    #[command(subcommand)]
+    Ticket(ticket::Command),
+    /// Generate signing keys.
+    #[command(subcommand)]
+    Keys(keys::Command),
     /// Resolve just-in-time credentials for a ticket, or test the vault.
     #[command(subcommand)]
     Credential(credential::Command),
@@ -85,6 +93,8 @@ fn main() -> ExitCode {
         Command::Test(args) => test_cmd::run(&cli, args),
         Command::Audit(cmd) => audit_cmd::run(&cli, cmd),
         Command::Demo(args) => demo::run(args),
+        Command::Ticket(cmd) => ticket::run(&cli, cmd),
+        Command::Keys(cmd) => keys::run(cmd),
         Command::Credential(cmd) => credential::run(&cli, cmd),
     };
     match result {

@@ -44,6 +44,9 @@ pub struct ConfigFile {
     pub inventory: Option<PathBuf>,
     /// Audit log file.
     pub audit_log: Option<PathBuf>,
+    /// Persistent single-use nonce store for execution tickets (default: next to the audit
+    /// log, see [`ConfigFile::nonce_store_path`]).
+    pub nonce_store: Option<PathBuf>,
     /// HS256 signing secret (text); see also `signing_key_file`.
     pub signing_key: Option<Secret>,
     /// Key file written by `agent-safe keys generate`.
@@ -90,6 +93,8 @@ struct RawConfig {
     #[serde(default)]
     audit_log: Option<PathBuf>,
     #[serde(default)]
+    nonce_store: Option<PathBuf>,
+    #[serde(default)]
     signing_key: Option<Secret>,
     #[serde(default)]
     signing_key_file: Option<PathBuf>,
@@ -129,6 +134,7 @@ impl ConfigFile {
             policies: None,
             inventory: None,
             audit_log: None,
+            nonce_store: None,
             signing_key: None,
             signing_key_file: None,
             issuer: None,
@@ -148,6 +154,7 @@ impl ConfigFile {
             policies: resolve(raw.policies),
             inventory: resolve(raw.inventory),
             audit_log: resolve(raw.audit_log),
+            nonce_store: resolve(raw.nonce_store),
             signing_key: raw.signing_key.filter(|k| !k.0.is_empty()),
             signing_key_file: resolve(raw.signing_key_file),
             issuer: raw.issuer.filter(|i| !i.is_empty()),
@@ -158,8 +165,23 @@ impl ConfigFile {
         })
     }
 
+    /// Where execution-ticket nonces are kept: `nonce_store` when set, else the audit log's path
+    /// with `.nonces` appended, else `None`.
+    pub fn nonce_store_path(&self) -> Option<PathBuf> {
+        self.nonce_store
+            .clone()
+            .or_else(|| self.audit_log.as_ref().map(|log| default_nonce_store(log)))
+    }
+
     /// Finds `agent-safe.yaml` in `start` or the nearest ancestor directory.
     pub fn discover(start: &Path) -> Option<PathBuf> {
         start.ancestors().map(|dir| dir.join(CONFIG_FILE_NAME)).find(|p| p.is_file())
     }
+}
+
+/// The default nonce store for an audit log: `<audit_log>.nonces` (e.g. `audit.jsonl.nonces`).
+pub fn default_nonce_store(audit_log: &Path) -> PathBuf {
+    let mut name = audit_log.as_os_str().to_owned();
+    name.push(".nonces");
+    PathBuf::from(name)
 }

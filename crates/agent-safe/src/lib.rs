@@ -25,6 +25,7 @@
 
 mod config;
 pub mod credentials;
+pub mod delegation;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,7 +36,10 @@ use agent_safe_pdp::{Caller, Pdp, PdpConfig, Request};
 pub use agent_safe_pdp::{CumulativeRiskConfig, RateLimitConfig};
 use agent_safe_registry::{Inventory, Registry};
 use agent_safe_tickets::{IdentityManager, SigningKey, TicketIssuer};
-pub use config::{CONFIG_FILE_NAME, ConfigError, ConfigFile, DurabilityMode, IdentityMode, Secret};
+pub use config::{
+    CONFIG_FILE_NAME, ConfigError, ConfigFile, DurabilityMode, IdentityMode, Secret,
+    default_nonce_store,
+};
 
 pub use agent_safe_audit as audit;
 pub use agent_safe_core as core;
@@ -77,6 +81,11 @@ pub enum Error {
     /// A credential could not be resolved or revoked.
     #[error(transparent)]
     Credentials(#[from] credentials::CredentialError),
+    /// Delegation was asked for, but no signing key is configured.
+    #[error(
+        "delegation needs a signing key: pass one to the builder or set `signing_key` in agent-safe.yaml"
+    )]
+    DelegationWithoutKey,
 }
 
 /// One request to check.
