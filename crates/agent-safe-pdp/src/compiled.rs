@@ -9,7 +9,9 @@ use agent_safe_core::{
 use globset::{Glob, GlobBuilder};
 use time::OffsetDateTime;
 
-use crate::policy::{CallerSelector, PolicyLoadError, SourcedRule, TargetSelector, TimeWindow};
+use crate::policy::{
+    ApprovalSettings, CallerSelector, PolicyLoadError, SourcedRule, TargetSelector, TimeWindow,
+};
 
 /// A rule ready for evaluation.
 #[derive(Debug, Clone)]
@@ -26,6 +28,7 @@ pub(crate) struct CompiledRule {
     pub(crate) risk_classes: Option<u8>,
     pub(crate) time_windows: Option<Vec<CompiledWindow>>,
     pub(crate) require_ticket: Option<bool>,
+    pub(crate) approvals: Option<ApprovalSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +100,17 @@ impl CompiledRule {
         {
             return Err(invalid("`callers.max_delegation_depth` must not be negative".to_owned()));
         }
+        if let Some(approvals) = &rule.approvals {
+            if rule.decision != DecisionResult::RequireApproval {
+                return Err(invalid(
+                    "`approvals` only applies to rules whose decision is `require_approval`"
+                        .to_owned(),
+                ));
+            }
+            if approvals.required == 0 {
+                return Err(invalid("`approvals.required` must be at least 1".to_owned()));
+            }
+        }
         let time_windows = c
             .time_windows
             .as_ref()
@@ -115,6 +129,7 @@ impl CompiledRule {
             risk_classes: c.risk_classes.as_deref().map(|r| bits(r, bit_risk)),
             time_windows,
             require_ticket: c.require_ticket,
+            approvals: rule.approvals.clone(),
         })
     }
 

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use crate::compiled::{CompiledRule, Facts, action_glob, utc_hour_day};
 use crate::cumulative::{CumulativeRisk, CumulativeRiskConfig};
 use crate::limits::{RateLimitConfig, RateLimiter};
-use crate::policy::{PolicyLoadError, SourcedRule};
+use crate::policy::{ApprovalSettings, PolicyLoadError, SourcedRule};
 
 /// Who is asking, as far as the PDP is concerned.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +62,9 @@ pub struct Evaluation {
     pub decision: Decision,
     /// Audit context (delegation), or `None`.
     pub context: Option<Value>,
+    /// For a REQUIRE_APPROVAL decided by a rule with an `approvals:` block: how many approvers,
+    /// with which roles. `None` otherwise (one approver, any role).
+    pub approval_requirement: Option<ApprovalSettings>,
 }
 
 /// Reason given when no rule matches.
@@ -171,13 +174,13 @@ impl Pdp {
 
         if let Some(reason) = self.limiter.as_ref().and_then(|l| l.check(caller_id, now)) {
             decision.reason = reason;
-            return Evaluation { decision, context };
+            return Evaluation { decision, context, approval_requirement: None };
         }
 
         let (result, reason, policy) = self.decide(req, identity, action, target, effective, now);
         decision.result = result;
         decision.reason = reason;
-        decision.policy_matched = policy.map(str::to_owned);
+        decision.policy_matched = policy.map(|rule| rule.name.clone());
 
         if let (Some(tracker), true) = (&self.cumulative, result != DecisionResult::Deny) {
             let origin =
@@ -212,7 +215,48 @@ impl Pdp {
         {
             limiter.record_deny(caller_id, now);
         }
-        Evaluation { decision, context }
+        let approval_requirement = policy
+            .filter(|_| decision.result == DecisionResult::RequireApproval)
+            .and_then(|rule| rule.approvals.clone());
+        Evaluation { decision, context, approval_requirement }
+    }
+
+    /// Evaluates `req` against the policy alone — system checks and rules — without the rate
+    /// limiter, the circuit breaker or cumulative risk, and without changing any state. Used to
+    /// re-check a stored request when it is approved (it was counted when it was made).
+    pub fn evaluate_rules_only(&self, req: &Request<'_>, now: OffsetDateTime) -> Evaluation {
+        let action = self.registry.get(req.action);
+        let risk_class = action.map_or(RiskClass::Critical, |a| a.risk_class());
+        let target = req.target.and_then(|id| self.inventory.get(id));
+        let sensitivity = target.map_or(Sensitivity::Critical, |t| t.sensitivity);
+        let effective = effective_risk(risk_class, sensitivity);
+        let identity = match req.caller {
+            Caller::Identity(c) => Some(c),
+            Caller::Anonymous | Caller::Rejected(_) => None,
+        };
+        let (result, reason, rule) = self.decide(req, identity, action, target, effective, now);
+        let decision = Decision {
+            result,
+            reason,
+            action: ActionName::new(req.action),
+            target: TargetId::new(req.target.unwrap_or("unknown")),
+            caller: AgentId::new(identity.map_or("anonymous", |c| c.agent_id.as_str())),
+            risk_class,
+            effective_risk: effective,
+            policy_matched: rule.map(|r| r.name.clone()),
+            audit_id: AuditId::generate(),
+            ticket: None,
+            request_id: None,
+            ticket_id: req.ticket_id.map(str::to_owned),
+            cumulative_risk_score: None,
+            cumulative_risk_class: None,
+            escalated_from: None,
+        };
+        let approval_requirement = rule
+            .filter(|_| result == DecisionResult::RequireApproval)
+            .and_then(|r| r.approvals.clone());
+        let context = identity.and_then(delegation_context);
+        Evaluation { decision, context, approval_requirement }
     }
 
     /// The policy outcome before rate limits and cumulative risk: system denies, then rules.
@@ -224,7 +268,7 @@ impl Pdp {
         target: Option<&agent_safe_core::Target>,
         effective: RiskClass,
         now: OffsetDateTime,
-    ) -> (DecisionResult, String, Option<&'s str>) {
+    ) -> (DecisionResult, String, Option<&'s CompiledRule>) {
         let deny = |reason: String| (DecisionResult::Deny, reason, None);
         if let Caller::Rejected(reason) = req.caller {
             return deny(format!("Invalid caller identity: {reason}"));
@@ -260,7 +304,7 @@ impl Pdp {
             utc_hour_day: utc_hour_day(now),
         };
         match self.first_match(req.action, &facts) {
-            Some(rule) => (rule.decision, rule.reason.clone(), Some(rule.name.as_str())),
+            Some(rule) => (rule.decision, rule.reason.clone(), Some(rule)),
             None => deny(DEFAULT_DENY_REASON.to_owned()),
         }
     }

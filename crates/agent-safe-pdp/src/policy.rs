@@ -37,6 +37,26 @@ pub struct Rule {
     pub decision: DecisionResult,
     /// Copied into the decision.
     pub reason: String,
+    /// For `require_approval` rules: how many distinct approvers are needed and which roles
+    /// they must hold (an addition; the Python version takes one approver, anyone).
+    #[serde(default)]
+    pub approvals: Option<ApprovalSettings>,
+}
+
+/// A rule's `approvals:` block, e.g. `approvals: {required: 2, approver_roles: [sre]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSettings {
+    /// Distinct approvers needed (default 1; a two-person rule is 2).
+    #[serde(default = "one_approver")]
+    pub required: u32,
+    /// When non-empty, an approver must hold at least one of these roles.
+    #[serde(default)]
+    pub approver_roles: Vec<String>,
+}
+
+fn one_approver() -> u32 {
+    1
 }
 
 /// The `match` block of a rule. Absent conditions do not constrain; an empty list matches nothing.
