@@ -2,7 +2,7 @@
 //! Payloads are never printed unless `--show-secret` is given.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -15,12 +15,13 @@ use agent_safe::credentials::{
 };
 use agent_safe::registry::Registry;
 use agent_safe::tickets::{
-    Expected, FileNonceStore, KeySet, MemoryNonceStore, NonceStore, SigningKey, TicketValidator,
+    Expected, FileNonceStore, MemoryNonceStore, NonceStore, TicketValidator,
 };
-use agent_safe::{ConfigFile, Secret};
+use agent_safe::{ConfigFile, default_nonce_store};
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
+use crate::keys::KeyArgs;
 use crate::output::{green, line, red};
 use crate::{Cli, exit};
 
@@ -58,16 +59,13 @@ pub(crate) struct VaultArgs {
 pub(crate) struct ResolveArgs {
     /// The execution ticket (a JWT from `agent-safe check`).
     token: String,
-    /// HS256 signing secret that verifies the ticket [default: from agent-safe.yaml]
-    #[arg(long, env = "AGENT_SAFE_SIGNING_KEY", hide_env_values = true, value_name = "SECRET")]
-    signing_key: Option<String>,
-    /// Signing key file written by `agent-safe keys generate`.
-    #[arg(long, value_name = "FILE", conflicts_with = "signing_key")]
-    signing_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    key: KeyArgs,
     /// Actions directory [default: from agent-safe.yaml, else ./actions]
     #[arg(long, value_name = "DIR")]
     registry: Option<PathBuf>,
-    /// Refuse a ticket whose nonce this nonce store recorded as used (the runner's store).
+    /// Nonce store: a ticket recorded there as used is refused; nothing is recorded
+    /// [default: from agent-safe.yaml, else <audit log>.nonces if it exists]
     #[arg(long, value_name = "FILE")]
     nonce_store: Option<PathBuf>,
     #[command(flatten)]
@@ -103,13 +101,10 @@ fn resolve(cli: &Cli, args: &ResolveArgs) -> anyhow::Result<u8> {
     let config = crate::setup::config_file(cli)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let vault = vault(&args.vault, &clock)?;
-    let key = signing_key(args, config.as_ref())?;
+    let keys = args.key.verifying_keys(config.as_ref())?;
     let issuer = config.as_ref().and_then(|c| c.issuer.clone());
     let issuer = issuer.unwrap_or_else(|| "agent-safe".to_owned());
-    let nonces: Arc<dyn NonceStore> = match &args.nonce_store {
-        Some(path) => Arc::new(FileNonceStore::open(path, clock.clone())?),
-        None => Arc::new(MemoryNonceStore::new(clock.clone())),
-    };
+    let nonces = nonce_store(args, config.as_ref(), &clock)?;
     let registry_dir = args
         .registry
         .clone()
@@ -117,7 +112,7 @@ fn resolve(cli: &Cli, args: &ResolveArgs) -> anyhow::Result<u8> {
         .unwrap_or_else(|| PathBuf::from("actions"));
     let registry = Registry::load_dir(&registry_dir).context("cannot load the action registry")?;
 
-    let validator = TicketValidator::new(KeySet::from(&key), issuer, clock, nonces);
+    let validator = TicketValidator::new(keys, issuer, clock, nonces);
     let ticket = match validator.verify_without_consuming(&args.token, &Expected::default()) {
         Ok(ticket) => ticket,
         Err(e) => {
@@ -280,26 +275,28 @@ fn ordinal(n: usize) -> String {
     format!("{n}{suffix}")
 }
 
-/// `--signing-key`, `--signing-key-file`, else the config file's key.
-fn signing_key(args: &ResolveArgs, config: Option<&ConfigFile>) -> anyhow::Result<SigningKey> {
-    if let Some(secret) = &args.signing_key {
-        return Ok(SigningKey::hs256_from_str(secret)?);
-    }
-    if let Some(file) = &args.signing_key_file {
-        return Ok(agent_safe::tickets::load_key_file(file)?);
-    }
-    match config {
-        Some(ConfigFile { signing_key: Some(secret), .. }) => {
-            Ok(SigningKey::hs256_from_str(Secret::expose(secret))?)
+/// The nonce store consulted (never written): `--nonce-store`, the config's, else the default
+/// `audit.jsonl.nonces` when it exists (an in-memory store otherwise, which knows no use).
+fn nonce_store(
+    args: &ResolveArgs,
+    config: Option<&ConfigFile>,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<Arc<dyn NonceStore>> {
+    let configured =
+        args.nonce_store.clone().or_else(|| config.and_then(ConfigFile::nonce_store_path));
+    let path = match configured {
+        Some(path) => path,
+        None => {
+            let default = default_nonce_store(Path::new("audit.jsonl"));
+            if !default.exists() {
+                return Ok(Arc::new(MemoryNonceStore::new(clock.clone())));
+            }
+            default
         }
-        Some(ConfigFile { signing_key_file: Some(file), .. }) => {
-            Ok(agent_safe::tickets::load_key_file(file)?)
-        }
-        _ => anyhow::bail!(
-            "`--signing-key` is required to verify the ticket (or set `signing_key` in \
-             agent-safe.yaml)"
-        ),
-    }
+    };
+    let store = FileNonceStore::open(&path, clock.clone())
+        .with_context(|| format!("cannot open nonce store `{}`", path.display()))?;
+    Ok(Arc::new(store))
 }
 
 /// Runs a future to completion on this thread (the built-in vaults are ready at once; a
