@@ -133,7 +133,8 @@ pub struct Constraints {
     pub allowed: Option<Vec<String>>,
 }
 
-/// An advisory precheck.
+/// A precheck the executor runs before executing: advisory by default (a failure is
+/// recorded), blocking with `blocking: true` (a failure stops the execution as `skipped`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Precheck {
@@ -141,6 +142,9 @@ pub struct Precheck {
     pub name: String,
     /// Description.
     pub description: String,
+    /// Whether a failure stops the execution (the runner reports it as `skipped`).
+    #[serde(default, deserialize_with = "lax::bool", skip_serializing_if = "std::ops::Not::not")]
+    pub blocking: bool,
 }
 
 /// The `credentials` block: the scope of the credential the runner fetches.

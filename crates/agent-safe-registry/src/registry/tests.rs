@@ -72,7 +72,7 @@ fn full_schema_round_trips() {
     let text = "name: scale\nversion: 2.10.3\ndescription: Scale it\n\
         parameters:\n  - name: ns\n    type: string\n    required: yes\n    description: The namespace\n    default: dev\n    sensitive: on\n    constraints:\n      min_length: '1'\n      max_length: 63\n      pattern: '[a-z]+'\n      enum: [dev, prod]\n  - name: n\n    type: number\n    required: off\n    constraints: {min_value: '0', max_value: 1e3}\n\
         risk_class: high\ntarget_types: [a, b]\n\
-        prechecks:\n  - {name: exists, description: It exists}\n\
+        prechecks:\n  - {name: exists, description: It exists}\n  - {name: gate, description: Stops, blocking: 'yes'}\n\
         reversible: y\nrollback_action: scale\nrequired_privileges: [x]\ntags: [k8s, scaling]\n\
         credentials:\n  type: kubernetes\n  fields: {verbs: [get], namespaces: ['{{ params.ns }}']}\n  ttl: '120'\n\
         state_fields:\n  - {name: replicas, type: integer, required: true, sensitive: false}\n  - {name: other}\n\
@@ -92,6 +92,8 @@ fn full_schema_round_trips() {
     assert_eq!((c.min_value, c.max_value), (Some(0.0), Some(1000.0)));
     assert!(def.reversible);
     assert_eq!(def.prechecks[0].name, "exists");
+    assert!(!def.prechecks[0].blocking, "prechecks are advisory by default");
+    assert!(def.prechecks[1].blocking);
     let creds = def.credentials.as_ref().unwrap();
     assert_eq!((creds.kind.as_str(), creds.ttl), ("kubernetes", 120));
     assert_eq!(creds.fields["namespaces"], serde_json::json!(["{{ params.ns }}"]));
