@@ -72,23 +72,27 @@ pub(crate) async fn precheck(
     id: &str,
     name: &str,
 ) -> Option<Result<(bool, String), CallError>> {
-    let want_state = |wanted: &'static str| async move {
-        let current = state(client, id).await?;
-        let current = current.get("state").and_then(Value::as_str).unwrap_or("unknown").to_owned();
-        Ok((current == wanted, format!("instance `{id}` is {current}")))
+    let current = || async move {
+        match state(client, id).await {
+            Ok(s) => {
+                Ok(Some(s.get("state").and_then(Value::as_str).unwrap_or("unknown").to_owned()))
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    let judge = |current: Result<Option<String>, CallError>, ok: fn(&str) -> bool| {
+        current.map(|c| match c {
+            Some(c) => (ok(&c), format!("instance `{id}` is {c}")),
+            None => (false, format!("instance `{id}` does not exist")),
+        })
     };
     Some(match name {
-        "instance-running" => want_state("running").await,
-        "instance-stopped" => want_state("stopped").await,
-        "instance-exists" => match state(client, id).await {
-            Ok(s) => {
-                let current = s.get("state").and_then(Value::as_str).unwrap_or("unknown");
-                let gone = matches!(current, "terminated" | "shutting-down");
-                Ok((!gone, format!("instance `{id}` is {current}")))
-            }
-            Err(e) if e.is_not_found() => Ok((false, format!("instance `{id}` does not exist"))),
-            Err(e) => Err(e),
-        },
+        "instance-running" => judge(current().await, |c| c == "running"),
+        "instance-stopped" => judge(current().await, |c| c == "stopped"),
+        "instance-exists" => {
+            judge(current().await, |c| !matches!(c, "terminated" | "shutting-down"))
+        }
         "termination-protection-off" => termination_protection(client, id).await,
         _ => return None,
     })

@@ -51,6 +51,8 @@ mod executor;
 mod iam;
 mod lambda;
 mod redact;
+#[cfg(test)]
+mod replay_tests;
 mod request;
 mod s3;
 mod session;

@@ -206,3 +206,107 @@ pub const ACTIONS: &[ActionInfo] = &[
 pub fn action_info(action: &str) -> Option<&'static ActionInfo> {
     ACTIONS.iter().find(|a| a.name == action)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use agent_safe_registry::{ParamType, Registry};
+
+    use super::*;
+
+    fn catalog() -> Registry {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog/actions");
+        Registry::load_dir(&dir).unwrap()
+    }
+
+    fn aws_action_names(registry: &Registry) -> BTreeSet<String> {
+        registry
+            .iter()
+            .filter(|a| a.definition().credentials.as_ref().is_some_and(|c| c.kind == "aws"))
+            .map(|a| a.name().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn covers_exactly_the_aws_actions_of_the_catalog() {
+        let ours: BTreeSet<String> = ACTIONS.iter().map(|a| a.name.to_owned()).collect();
+        assert_eq!(ours, aws_action_names(&catalog()));
+        assert_eq!(ACTIONS.len(), 13);
+    }
+
+    #[test]
+    fn accepts_exactly_the_catalog_params() {
+        let registry = catalog();
+        for info in ACTIONS {
+            let def = registry.get(info.name).unwrap().definition();
+            let theirs: Vec<(&str, ParamKind, bool)> = def
+                .parameters
+                .iter()
+                .map(|p| {
+                    let kind = match p.kind {
+                        ParamType::String => ParamKind::String,
+                        ParamType::Integer => ParamKind::Integer,
+                        ParamType::Boolean => ParamKind::Boolean,
+                        other => panic!("{}: no AWS parameter is a {other:?}", info.name),
+                    };
+                    // `region` is required by the catalog, optional here (config fallback).
+                    (p.name.as_str(), kind, p.required && p.name != "region")
+                })
+                .collect();
+            let ours: Vec<(&str, ParamKind, bool)> =
+                info.params.iter().map(|p| (p.name, p.kind, p.required)).collect();
+            assert_eq!(ours, theirs, "parameters of {}", info.name);
+        }
+    }
+
+    #[test]
+    fn reports_every_declared_state_field_and_precheck() {
+        let registry = catalog();
+        for info in ACTIONS {
+            let def = registry.get(info.name).unwrap().definition();
+            for field in &def.state_fields {
+                assert!(
+                    info.state_fields.contains(&field.name.as_str()),
+                    "{}: state field `{}` is declared but not reported",
+                    info.name,
+                    field.name
+                );
+            }
+            let declared: Vec<&str> = def.prechecks.iter().map(|p| p.name.as_str()).collect();
+            assert_eq!(declared, info.prechecks, "prechecks of {}", info.name);
+            for (field, source) in &def.rollback_params {
+                if let Some(name) = source.source.strip_prefix("before_state.") {
+                    assert!(
+                        info.state_fields.contains(&name),
+                        "{}: rollback param `{field}` reads `{name}`, which is not reported",
+                        info.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn credentials_grant_every_iam_action_the_calls_need() {
+        let registry = catalog();
+        for info in ACTIONS {
+            let def = registry.get(info.name).unwrap().definition();
+            let creds = def.credentials.as_ref().unwrap();
+            let granted: BTreeSet<&str> = creds
+                .fields
+                .get("actions")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(serde_json::Value::as_str)
+                .collect();
+            let needed: BTreeSet<&str> = info.iam_actions.iter().copied().collect();
+            assert_eq!(granted, needed, "credentials.fields.actions of {}", info.name);
+            let privileges: BTreeSet<&str> =
+                def.required_privileges.iter().map(String::as_str).collect();
+            assert_eq!(privileges, needed, "required_privileges of {}", info.name);
+        }
+    }
+}
