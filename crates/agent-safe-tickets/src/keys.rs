@@ -231,6 +231,23 @@ impl SigningKey {
         }
     }
 
+    /// A 32-byte secret derived from this key for another purpose: HMAC-SHA256 keyed with the
+    /// key material (the HS256 secret, or the Ed25519 PKCS#8 document) over `context`. Every
+    /// process holding the same key derives the same secret; neither the key nor another
+    /// context's secret can be computed from it. The runner uses it to key digests of
+    /// sensitive state values in the audit log.
+    pub fn derive_secret(&self, context: &str) -> agent_safe_core::Secret<[u8; 32]> {
+        let material = match &self.inner {
+            SigningInner::Hs256 { secret } => secret.expose(),
+            SigningInner::Ed25519 { pkcs8, .. } => pkcs8.expose(),
+        };
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, material);
+        let tag = ring::hmac::sign(&key, context.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        agent_safe_core::Secret::new(out)
+    }
+
     pub(crate) fn encoding(&self) -> &EncodingKey {
         &self.encoding
     }
@@ -456,6 +473,29 @@ mod tests {
     use super::*;
 
     const KEY: &str = "interop-fixture-key-0123456789abcdef0123456789";
+
+    #[test]
+    fn derived_secrets_depend_on_key_and_context() {
+        let a = SigningKey::hs256_from_str(KEY).unwrap();
+        let b = SigningKey::hs256_from_str("another-key-0123456789abcdef0123456789").unwrap();
+        let (ed, _) = SigningKey::generate_ed25519().unwrap();
+        let x = a.derive_secret("agent-safe state v1");
+        assert_eq!(
+            x.expose(),
+            a.clone().with_kid("k1").derive_secret("agent-safe state v1").expose()
+        );
+        assert_ne!(x.expose(), a.derive_secret("other").expose());
+        assert_ne!(x.expose(), b.derive_secret("agent-safe state v1").expose());
+        assert_ne!(x.expose(), ed.derive_secret("agent-safe state v1").expose());
+        // HMAC-SHA256(key, context): RFC 4231 test case 6.
+        let rfc = SigningKey::hs256(vec![0xaa; 131]).unwrap();
+        let tag = rfc.derive_secret("Test Using Larger Than Block-Size Key - Hash Key First");
+        assert_eq!(
+            hex(tag.expose()),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+        assert_eq!(format!("{x:?}"), "[redacted]");
+    }
 
     #[track_caller]
     fn check_hs256_len(len: usize, expected: Result<(), &str>) {
