@@ -290,8 +290,9 @@ pub fn isoformat(t: OffsetDateTime) -> String {
     }
 }
 
-/// Notifier settings, with the keys of the Python `build_notifiers` dict.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// Notifier settings, with the keys of the Python `build_notifiers` dict. `Debug` hides the
+/// URLs' paths and the header values.
+#[derive(Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifierSettings {
     /// Generic webhook URL.
@@ -309,6 +310,19 @@ pub struct NotifierSettings {
     /// Slack channel override.
     #[serde(default)]
     pub slack_channel: Option<String>,
+}
+
+impl fmt::Debug for NotifierSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.webhook_headers.keys().map(String::as_str).collect();
+        f.debug_struct("NotifierSettings")
+            .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
+            .field("webhook_headers", &names)
+            .field("webhook_timeout", &self.webhook_timeout)
+            .field("slack_webhook_url", &self.slack_webhook_url.as_deref().map(redact_url))
+            .field("slack_channel", &self.slack_channel)
+            .finish()
+    }
 }
 
 /// Builds the notifiers the settings describe (webhook first, then Slack).

@@ -61,6 +61,8 @@ pub struct ConfigFile {
     pub rate_limit: Option<RateLimitConfig>,
     /// `cumulative_risk:` settings.
     pub cumulative_risk: Option<CumulativeRiskConfig>,
+    /// `approvals:` settings (store, TTL, approver token file, notifiers).
+    pub approvals: Option<crate::approvals::ApprovalsConfig>,
 }
 
 /// A secret string whose `Debug` does not print it.
@@ -108,6 +110,8 @@ struct RawConfig {
     rate_limit: Option<RateLimitConfig>,
     #[serde(default)]
     cumulative_risk: Option<CumulativeRiskConfig>,
+    #[serde(default)]
+    approvals: Option<crate::approvals::RawApprovalsConfig>,
 }
 
 /// Why the configuration file could not be used.
@@ -142,6 +146,7 @@ impl ConfigFile {
             audit_durability: DurabilityMode::Fsync,
             rate_limit: None,
             cumulative_risk: None,
+            approvals: None,
         });
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: Option<PathBuf>| {
@@ -162,6 +167,7 @@ impl ConfigFile {
             audit_durability: raw.audit_durability,
             rate_limit: raw.rate_limit,
             cumulative_risk: raw.cumulative_risk,
+            approvals: raw.approvals.map(|a| a.resolve(base)),
         })
     }
 

@@ -23,6 +23,7 @@
 //! # }
 //! ```
 
+pub mod approvals;
 mod config;
 pub mod credentials;
 pub mod delegation;
@@ -78,6 +79,9 @@ pub enum Error {
     /// An execution ticket could not be issued.
     #[error("cannot issue execution ticket: {0}")]
     Ticket(agent_safe_tickets::TokenError),
+    /// An approval request could not be created, resolved or waited for.
+    #[error(transparent)]
+    Approval(#[from] approvals::ApprovalError),
     /// A credential could not be resolved or revoked.
     #[error(transparent)]
     Credentials(#[from] credentials::CredentialError),
@@ -157,6 +161,7 @@ pub struct Builder {
     config: Option<ConfigFile>,
     credential_vault: Option<Arc<dyn credentials::CredentialVault>>,
     nonce_store: Option<Arc<dyn agent_safe_tickets::NonceStore>>,
+    approvals: approvals::Settings,
 }
 
 impl Builder {
@@ -291,6 +296,7 @@ impl Builder {
             credentials::ticket_validator(signing_key.as_ref(), &issuer, &clock, self.nonce_store);
         let tickets = signing_key.map(|k| TicketIssuer::new(k, issuer.clone(), clock.clone()));
         let credential_vault = self.credential_vault;
+        let approvals = self.approvals.build(cfg.approvals.as_ref(), &clock)?;
         Ok(AgentSafe {
             inner: Arc::new(Inner {
                 pdp,
@@ -300,6 +306,7 @@ impl Builder {
                 clock,
                 credential_vault,
                 ticket_validator,
+                approvals,
             }),
         })
     }
@@ -320,6 +327,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     credential_vault: Option<Arc<dyn credentials::CredentialVault>>,
     ticket_validator: Option<agent_safe_tickets::TicketValidator>,
+    approvals: Option<approvals::Approvals>,
 }
 
 /// Whether a caller string is shaped like a compact JWT (three base64url segments).
@@ -410,6 +418,7 @@ impl AgentSafe {
                 .map_err(Error::Ticket)?;
             decision.ticket = Some(ticket);
         }
+        self.open_approval(req, &resolved, evaluation.approval_requirement, &mut decision)?;
         Ok(decision)
     }
 

@@ -1,0 +1,1 @@
+//! Tests of approvals through the SDK.
