@@ -203,3 +203,60 @@ fn plain_token_definition() {
         assert!(!is_plain_token(bad), "{bad:?}");
     }
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Any character, weighted towards the ones that matter here.
+    fn text() -> impl Strategy<Value = String> {
+        let interesting = prop::sample::select(vec![
+            '*', '?', '/', ':', ',', '=', '.', ' ', '\n', '\u{200B}', '＊', '／', '：', '∗', 'a',
+            '-',
+        ]);
+        prop::collection::vec(prop_oneof![interesting, any::<char>()], 0..12)
+            .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    fn render(ns: &str, key: &str) -> Result<CredentialScope, TemplateError> {
+        let credentials = "credentials:\n  type: k8s\n  fields: {ns: 'x-{{ params.ns }}', key: 'b/{{ params.key }}'}\n";
+        let registry = registry(&[action_yaml("a", PARAMETERS, credentials)]);
+        let action = registry.get("a").unwrap();
+        let spec = action.definition().credentials.as_ref().unwrap();
+        render_scope(spec, action, &params(json!({"ns": ns, "key": key})))
+    }
+
+    proptest! {
+        /// A parameter without a pattern fills its slot exactly when the value is a plain token.
+        #[test]
+        fn without_a_pattern_only_plain_tokens_are_substituted(ns in text()) {
+            match render(&ns, "k") {
+                Ok(scope) => {
+                    // The documented definition, independent of the implementation.
+                    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+                    prop_assert!(ns.chars().all(plain), "{ns:?}");
+                    prop_assert!(ns.chars().any(|c| c != '.'), "{ns:?}");
+                    prop_assert!(is_plain_token(&ns), "{ns:?}");
+                    prop_assert_eq!(&scope.fields["ns"], &json!(format!("x-{ns}")));
+                }
+                Err(_) => prop_assert!(!is_plain_token(&ns), "{ns:?}"),
+            }
+        }
+
+        /// The S3 key pattern lets `/`, `:` and spaces through, never wildcards, control or
+        /// invisible characters or an empty value; plain tokens always pass.
+        #[test]
+        fn a_pattern_widens_only_what_it_allows(key in text()) {
+            match render("n", &key) {
+                Ok(scope) => {
+                    prop_assert_eq!(&scope.fields["key"], &json!(format!("b/{key}")));
+                    prop_assert!(!key.is_empty() && !key.contains(['*', '?']), "{key:?}");
+                    prop_assert!(!key.chars().any(char::is_control), "{key:?}");
+                    prop_assert!(!key.contains('\u{200B}'), "{key:?}");
+                }
+                Err(_) => prop_assert!(!is_plain_token(&key), "{key:?}"),
+            }
+        }
+    }
+}
