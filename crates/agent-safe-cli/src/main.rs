@@ -3,6 +3,7 @@
 mod audit_cmd;
 mod check;
 mod credential;
+mod delegation;
 mod demo;
 mod init;
 mod keys;
@@ -80,6 +81,9 @@ enum Command {
     /// Resolve just-in-time credentials for a ticket, or test the vault.
     #[command(subcommand)]
     Credential(credential::Command),
+    /// Delegate to sub-agents: create and verify delegation tokens.
+    #[command(subcommand)]
+    Delegation(delegation::Command),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
         Command::Ticket(cmd) => ticket::run(&cli, cmd),
         Command::Keys(cmd) => keys::run(cmd),
         Command::Credential(cmd) => credential::run(&cli, cmd),
+        Command::Delegation(cmd) => delegation::run(&cli, cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),
