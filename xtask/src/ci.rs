@@ -25,12 +25,15 @@ pub(crate) fn ci(root: &Path) -> anyhow::Result<()> {
     })?;
     step("crate boundaries", || boundaries(root))?;
     step("tests", || {
-        run_cmd(Command::new(cargo()).args([
-            "test",
-            "--workspace",
-            "--all-features",
-            "--no-fail-fast",
-        ]))
+        // The AWS executor's tests run against moto's AWS-compatible server.
+        crate::moto::with_moto(root, |endpoint| {
+            run_cmd(Command::new(cargo()).env(crate::moto::ENDPOINT_VAR, endpoint).args([
+                "test",
+                "--workspace",
+                "--all-features",
+                "--no-fail-fast",
+            ]))
+        })
     })?;
     step("policy tests", || crate::policies::test_policies(root))?;
     step("cargo deny", || deny(root))?;

@@ -1,7 +1,7 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
-//! - `ci`: everything CI runs (fmt, clippy, tests with all features, policy tests, crate
-//!   boundary checks, cargo-deny).
+//! - `ci`: everything CI runs (fmt, clippy, tests with all features against a moto server,
+//!   policy tests, crate boundary checks, cargo-deny).
 //! - `test-policies`: validate `catalog/` and every example config, then run every policy
 //!   test directory in the repository; a table of expected vs actual; non-zero on mismatch.
 //! - `bench`: release-mode figures as JSON.
@@ -12,6 +12,7 @@
 #![expect(clippy::print_stdout, reason = "xtask reports to the terminal")]
 
 mod ci;
+mod moto;
 mod policies;
 
 use std::path::{Path, PathBuf};
