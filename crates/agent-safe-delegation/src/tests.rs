@@ -646,3 +646,35 @@ fn a_verify_only_manager_verifies_but_cannot_mint() {
         DelegationError::Mint(TokenError::NoSigningKey)
     );
 }
+
+#[test]
+fn rust_minted_interop_tokens_still_verify_here() {
+    const RUST: &str = include_str!("../../../tests/data/delegation/rust-minted.json");
+    let data: Value = serde_json::from_str(RUST).unwrap();
+    let f = fixture();
+    f.clock.set(datetime!(2026-11-26 10:01 UTC));
+    let tokens = &data["delegation_tokens"];
+    let worker = f.verify(tokens["worker-1 from orchestrator"].as_str().unwrap());
+    assert_eq!(worker.max_delegation_depth, Some(3));
+    assert_eq!(
+        worker.delegation_scope,
+        Some(DelegationScope {
+            actions: Some(vec!["get-*".into(), "restart-deployment".into()]),
+            environments: Some(vec![Environment::Dev, Environment::Staging]),
+        })
+    );
+    assert_eq!(worker.delegation_chain[0].agent_name, "Orchestrator ✓");
+    let sub_token = tokens["sub-1 from worker-1"].as_str().unwrap();
+    let sub = f.verify(sub_token);
+    assert_eq!(sub.delegation_depth, 2);
+    assert_eq!(
+        sub.delegation_scope.as_ref().and_then(|s| s.actions.clone()),
+        Some(vec!["get-pod-logs".to_owned()])
+    );
+    // The committed limit still binds: depth 3 is the last one.
+    let third = f.delegate(sub_token, &DelegationRequest::new("sub-2")).unwrap();
+    check(
+        f.delegate(&third, &DelegationRequest::new("sub-3")),
+        Err("Delegation depth 4 exceeds max depth 3"),
+    );
+}
