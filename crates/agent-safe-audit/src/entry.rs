@@ -22,8 +22,8 @@ pub(crate) const GENESIS: Digest = [0; 32];
 pub(crate) enum HashVal {
     /// The key is absent (Python reads it as `""`).
     Missing,
-    /// A string of exactly 64 lowercase hex digits.
-    Hex(Digest),
+    /// An ASCII string of exactly 64 bytes (the shape of a hash; compared as bytes).
+    Ascii64([u8; 64]),
     /// Any other string.
     Str(String),
     /// Not a string: its canonical JSON.
@@ -45,7 +45,7 @@ impl HashVal {
     pub(crate) fn prefix16(&self) -> String {
         match self {
             HashVal::Missing => String::new(),
-            HashVal::Hex(d) => hex(d)[..16].to_owned(),
+            HashVal::Ascii64(b) => String::from_utf8_lossy(&b[..16]).into_owned(),
             HashVal::Str(s) | HashVal::Other(s) => s.chars().take(16).collect(),
         }
     }
@@ -53,17 +53,22 @@ impl HashVal {
     /// The value as a string, when it is one.
     pub(crate) fn as_string(&self) -> Option<String> {
         match self {
-            HashVal::Hex(d) => Some(hex(d)),
+            HashVal::Ascii64(b) => Some(String::from_utf8_lossy(b).into_owned()),
             HashVal::Str(s) => Some(s.clone()),
             HashVal::Missing | HashVal::Other(_) => None,
         }
     }
 
     fn from_str_bytes(s: &[u8]) -> HashVal {
-        match parse_hex(s) {
-            Some(d) => HashVal::Hex(d),
-            None => HashVal::Str(pyjson::lossy(s)),
+        match <[u8; 64]>::try_from(s) {
+            Ok(b) if b.is_ascii() => HashVal::Ascii64(b),
+            _ => HashVal::Str(pyjson::lossy(s)),
         }
+    }
+
+    /// A digest as its lowercase hex string.
+    pub(crate) fn digest(d: &Digest) -> HashVal {
+        HashVal::Ascii64(hex_bytes(d))
     }
 
     fn from_py(v: Option<&PyValue>) -> HashVal {
@@ -128,32 +133,20 @@ pub(crate) enum Analysis {
     NotObject(&'static str),
 }
 
-/// Lowercase hex of a digest.
-pub(crate) fn hex(d: &Digest) -> String {
+/// Lowercase hex of a digest, as ASCII bytes.
+pub(crate) fn hex_bytes(d: &Digest) -> [u8; 64] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(64);
-    for &b in d {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0xf)]));
+    let mut out = [0u8; 64];
+    for (i, &b) in d.iter().enumerate() {
+        out[2 * i] = HEX[usize::from(b >> 4)];
+        out[2 * i + 1] = HEX[usize::from(b & 0xf)];
     }
-    s
+    out
 }
 
-/// Parses exactly 64 lowercase hex digits.
-pub(crate) fn parse_hex(s: &[u8]) -> Option<Digest> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut d = [0u8; 32];
-    for (i, pair) in s.chunks_exact(2).enumerate() {
-        let nib = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        };
-        d[i] = (nib(pair[0])? << 4) | nib(pair[1])?;
-    }
-    Some(d)
+/// Lowercase hex of a digest.
+pub(crate) fn hex(d: &Digest) -> String {
+    hex_bytes(d).iter().map(|&b| char::from(b)).collect()
 }
 
 pub(crate) fn sha256(parts: &[&[u8]]) -> Digest {
@@ -209,6 +202,7 @@ mod fast {
     use super::{Entry, HashVal, SeqVal, sha256};
     use crate::canonical::write_float;
     use crate::pyjson::MAX_DEPTH;
+    use crate::swar::plain_run;
 
     /// A top-level member: byte ranges of the whole member and of its value.
     #[derive(Clone, Copy)]
@@ -227,34 +221,44 @@ mod fast {
     /// the verifier reads is plain; `None` means "use the slow path" (which also reports errors).
     pub(super) fn scan(b: &[u8]) -> Option<Entry> {
         let mut s = Scanner { b, i: 0 };
-        let mut entry_hash: Option<(usize, Member)> = None;
+        // The `entry_hash` member, the end of the member before it and the start of the one
+        // after it (to cut it and one separator out of the hashed bytes).
+        let mut entry_hash: Option<Member> = None;
+        let mut before_entry_hash: Option<usize> = None;
+        let mut after_entry_hash: Option<usize> = None;
         let mut prev_hash: Option<Member> = None;
         let mut seq: Option<Member> = None;
-        let mut members: Vec<Member> = Vec::with_capacity(24);
+        let mut last_end: Option<usize> = None;
         s.expect(b'{')?;
         if s.peek()? == b'}' {
             s.i += 1;
         } else {
-            let mut prev_key: &[u8] = &[];
+            let mut prev_key: Option<&[u8]> = None;
             loop {
                 let start = s.i;
                 let key = s.plain_string()?;
-                if !members.is_empty() && key <= prev_key {
+                if prev_key.is_some_and(|p| key <= p) {
                     return None;
                 }
-                prev_key = key;
+                prev_key = Some(key);
                 s.expect(b':')?;
                 s.expect(b' ')?;
                 let value_start = s.i;
                 s.value(1)?;
                 let m = Member { start, value_start, end: s.i };
+                if entry_hash.is_some() && after_entry_hash.is_none() {
+                    after_entry_hash = Some(start);
+                }
                 match key {
-                    b"entry_hash" => entry_hash = Some((members.len(), m)),
+                    b"entry_hash" => {
+                        entry_hash = Some(m);
+                        before_entry_hash = last_end;
+                    }
                     b"prev_hash" => prev_hash = Some(m),
                     b"seq" => seq = Some(m),
                     _ => {}
                 }
-                members.push(m);
+                last_end = Some(m.end);
                 match s.peek()? {
                     b',' => {
                         s.i += 1;
@@ -283,7 +287,7 @@ mod fast {
             }
         };
         let prev = hash_field(prev_hash)?;
-        let stored = hash_field(entry_hash.map(|(_, m)| m))?;
+        let stored = hash_field(entry_hash)?;
         let seq = match seq {
             None => SeqVal::Missing,
             Some(m) => {
@@ -297,10 +301,10 @@ mod fast {
         // Cut the `entry_hash` member and one adjacent separator out of the hashed bytes.
         let computed = match entry_hash {
             None => sha256(&[b]),
-            Some((idx, m)) => {
-                let (cut_start, cut_end) = match (members.get(idx + 1), idx.checked_sub(1)) {
-                    (Some(next), _) => (m.start, next.start),
-                    (None, Some(before)) => (members[before].end, m.end),
+            Some(m) => {
+                let (cut_start, cut_end) = match (after_entry_hash, before_entry_hash) {
+                    (Some(next), _) => (m.start, next),
+                    (None, Some(before)) => (before, m.end),
                     (None, None) => (m.start, m.end),
                 };
                 sha256(&[&b[..cut_start], &b[cut_end..]])
@@ -327,9 +331,7 @@ mod fast {
         fn plain_string(&mut self) -> Option<&'a [u8]> {
             self.expect(b'"')?;
             let start = self.i;
-            let len = self.b[start..]
-                .iter()
-                .position(|&c| !(0x20..0x7f).contains(&c) || c == b'"' || c == b'\\')?;
+            let len = plain_run(&self.b[start..]);
             self.i = start + len;
             self.expect(b'"')?;
             Some(&self.b[start..start + len])
@@ -394,7 +396,7 @@ mod fast {
                             _ => return None,
                         }
                     }
-                    0x20..=0x7e => self.i += 1,
+                    0x20..=0x7e => self.i += plain_run(&self.b[self.i..]),
                     _ => return None,
                 }
             }

@@ -32,6 +32,7 @@ mod log;
 mod pyjson;
 mod read;
 mod repair;
+mod swar;
 mod tail;
 mod verify;
 

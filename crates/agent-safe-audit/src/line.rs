@@ -220,7 +220,7 @@ mod tests {
         // And the verifier's view of the written line agrees.
         let Analysis::Entry(e) = analyze(&out[..out.len() - 1]) else { panic!("line parses") };
         assert!(e.canonical);
-        assert_eq!(e.stored, HashVal::Hex(hash));
+        assert_eq!(e.stored, HashVal::digest(&hash));
         assert_eq!(e.computed, hash);
     }
 

@@ -1,11 +1,13 @@
 //! The writer: durable, all-or-nothing appends under an in-process mutex and an OS file lock,
 //! with group commit of fsyncs.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use agent_safe_core::AuditEvent;
 
@@ -55,6 +57,14 @@ pub struct AuditLog {
     sync_file: File,
     /// Appends completed (written) so far; a ticket for group commit.
     written: AtomicU64,
+    /// Appends waiting for the writer mutex, and outcomes of appends written by another
+    /// thread's batch.
+    queue: Mutex<Queue>,
+    /// Appends queued but not yet written (or failed).
+    unwritten: AtomicU64,
+    /// An fsync leader is waiting in [`AuditLog::gather_writes`].
+    gathering: AtomicBool,
+    gather: Condvar,
     /// fsyncs run so far (for the benchmark figures).
     pub(crate) fsyncs: AtomicU64,
     sync: Mutex<SyncState>,
@@ -68,6 +78,22 @@ struct Writer {
     buf: Vec<u8>,
 }
 
+#[derive(Default)]
+struct Queue {
+    next_id: u64,
+    pending: Vec<(u64, PreparedLine)>,
+    done: HashMap<u64, Outcome>,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("pending", &self.pending.len())
+            .field("done", &self.done.len())
+            .finish()
+    }
+}
+
 #[derive(Debug, Default)]
 struct SyncState {
     /// Every append with a ticket up to this is durable.
@@ -76,6 +102,9 @@ struct SyncState {
     in_flight: bool,
     /// An fsync failed: nothing written since can be trusted to be durable.
     failed: Option<String>,
+    /// How long the last fsync took, and how many appends it covered.
+    last_fsync: Duration,
+    last_batch: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -116,6 +145,10 @@ impl AuditLog {
             writer: Mutex::new(Writer { file, head, buf: Vec::with_capacity(4096) }),
             sync_file,
             written: AtomicU64::new(0),
+            queue: Mutex::new(Queue::default()),
+            unwritten: AtomicU64::new(0),
+            gathering: AtomicBool::new(false),
+            gather: Condvar::new(),
             fsyncs: AtomicU64::new(0),
             sync: Mutex::new(SyncState::default()),
             synced: Condvar::new(),
@@ -139,25 +172,40 @@ impl AuditLog {
     /// (another process may have appended), sets `prev_hash` to the head's `entry_hash` and
     /// `seq` to the head's `seq` + 1, computes `entry_hash`, and writes the line with one
     /// `write` call. A failed or short write is cut back off, so no partial line stays.
+    /// Appends that queue up while another thread holds the lock are written together by
+    /// the next holder, still with one `write` call (and all chained in queue order).
     /// An error means the event may or may not be in the log, never that a partial entry is.
     pub fn append(&self, event: &AuditEvent) -> Result<AppendReceipt, AuditError> {
         let prepared = PreparedLine::new(event);
+        let id = {
+            let mut q = lock(&self.queue);
+            let id = q.next_id;
+            q.next_id += 1;
+            q.pending.push((id, prepared));
+            self.unwritten.fetch_add(1, Ordering::SeqCst);
+            id
+        };
         let (receipt, ticket) = {
             let mut w = lock(&self.writer);
-            if let Some(message) = &lock(&self.sync).failed {
-                return Err(AuditError::SyncFailed {
-                    path: self.path.clone(),
-                    message: message.clone(),
-                });
+            // A previous holder may have written this entry along with its own.
+            let done = lock(&self.queue).done.remove(&id);
+            match done {
+                Some(outcome) => outcome?,
+                None => {
+                    let batch = std::mem::take(&mut lock(&self.queue).pending);
+                    let mut outcomes = self.write_batch(&mut w, batch);
+                    let mine = outcomes.iter().position(|(rid, _)| *rid == id);
+                    let mine = mine.map(|i| outcomes.swap_remove(i).1);
+                    lock(&self.queue).done.extend(outcomes);
+                    drop(w);
+                    match mine {
+                        Some(outcome) => outcome?,
+                        // Unreachable: this call's entry was queued and only writer-mutex
+                        // holders take entries off the queue.
+                        None => return Err(self.io(io::Error::other("append lost from the queue"))),
+                    }
+                }
             }
-            w.file.lock().map_err(|e| self.io(e))?;
-            let result = self.append_locked(&mut w, &prepared);
-            let unlocked = w.file.unlock();
-            let receipt = result?;
-            // The entry is written; still report a failure to release the lock, since other
-            // writers would hang on it.
-            unlocked.map_err(|e| self.io(e))?;
-            (receipt, self.written.fetch_add(1, Ordering::SeqCst) + 1)
         };
         if self.options.durability == Durability::Fsync {
             self.wait_durable(ticket)?;
@@ -175,11 +223,53 @@ impl AuditLog {
         AuditError::Io { path: self.path.clone(), source }
     }
 
-    fn append_locked(
+    /// Writes a batch of queued entries (holding the writer mutex); one outcome per entry.
+    fn write_batch(&self, w: &mut Writer, batch: Vec<(u64, PreparedLine)>) -> Vec<(u64, Outcome)> {
+        let result = if let Some(message) = &lock(&self.sync).failed {
+            Err(AuditError::SyncFailed { path: self.path.clone(), message: message.clone() })
+        } else {
+            self.write_batch_os_locked(w, &batch)
+        };
+        self.unwritten.fetch_sub(batch.len() as u64, Ordering::SeqCst);
+        match result {
+            Ok(receipts) => {
+                let n = receipts.len() as u64;
+                let first = self.written.fetch_add(n, Ordering::SeqCst) + 1;
+                if self.gathering.load(Ordering::SeqCst) {
+                    let _guard = lock(&self.sync);
+                    self.gather.notify_one();
+                }
+                batch
+                    .iter()
+                    .zip(receipts)
+                    .zip(first..)
+                    .map(|(((id, _), receipt), ticket)| (*id, Ok((receipt, ticket))))
+                    .collect()
+            }
+            Err(e) => batch.iter().map(|(id, _)| (*id, Err(copy_error(&e)))).collect(),
+        }
+    }
+
+    fn write_batch_os_locked(
         &self,
         w: &mut Writer,
-        prepared: &PreparedLine,
-    ) -> Result<AppendReceipt, AuditError> {
+        batch: &[(u64, PreparedLine)],
+    ) -> Result<Vec<AppendReceipt>, AuditError> {
+        w.file.lock().map_err(|e| self.io(e))?;
+        let result = self.write_batch_at_head(w, batch);
+        let unlocked = w.file.unlock();
+        let receipts = result?;
+        // The entries are written; still report a failure to release the lock, since other
+        // writers would hang on it.
+        unlocked.map_err(|e| self.io(e))?;
+        Ok(receipts)
+    }
+
+    fn write_batch_at_head(
+        &self,
+        w: &mut Writer,
+        batch: &[(u64, PreparedLine)],
+    ) -> Result<Vec<AppendReceipt>, AuditError> {
         let len = w.file.metadata().map_err(|e| self.io(e))?.len();
         if len != w.head.len {
             let caught_up = if len > w.head.len {
@@ -190,15 +280,21 @@ impl AuditLog {
             };
             w.head = caught_up.map_err(|e| tail_error(&self.path, e))?;
         }
-        let seq = w.head.seq.saturating_add(1);
         let Writer { file, head, buf } = w;
         buf.clear();
         if head.needs_newline {
             buf.push(b'\n');
         }
-        let hash = prepared.finish(&head.hash, Some(seq), buf);
+        let mut seq = head.seq;
+        let mut prev = head.hash.clone();
+        let mut receipts = Vec::with_capacity(batch.len());
+        for (_, prepared) in batch {
+            seq = seq.saturating_add(1);
+            prev = hex(&prepared.finish(&prev, Some(seq), buf));
+            receipts.push(AppendReceipt { seq, entry_hash: prev.clone() });
+        }
         if let Err(e) = write_once(file, buf) {
-            // Cut off whatever part of the line made it, so no partial entry stays behind.
+            // Cut off whatever part of the batch made it, so no partial entry stays behind.
             let cut = file.set_len(len);
             return Err(match cut {
                 Ok(()) => self.io(e),
@@ -208,13 +304,16 @@ impl AuditLog {
                 )),
             });
         }
-        let hash = hex(&hash);
-        *head = Head { len: len + buf.len() as u64, seq, hash: hash.clone(), needs_newline: false };
-        Ok(AppendReceipt { seq, entry_hash: hash })
+        *head = Head { len: len + buf.len() as u64, seq, hash: prev, needs_newline: false };
+        Ok(receipts)
     }
 
     /// Group commit: waits until an fsync that started after ticket `ticket` was written has
     /// finished, running that fsync itself when none is in flight.
+    ///
+    /// Before starting an fsync, the leader lets appends that are already under way (other
+    /// threads between entering `append` and writing) finish their write, for at most
+    /// [`GATHER_MAX`], so that one fsync covers them too.
     fn wait_durable(&self, ticket: u64) -> Result<(), AuditError> {
         let mut s = lock(&self.sync);
         loop {
@@ -234,18 +333,80 @@ impl AuditLog {
                 continue;
             }
             s.in_flight = true;
+            s = self.gather_writes(s);
             // Every append with a ticket up to `target` has finished its write.
             let target = self.written.load(Ordering::SeqCst);
             drop(s);
+            let started = Instant::now();
             let result = self.sync_file.sync_data();
+            let took = started.elapsed();
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
             s = lock(&self.sync);
             s.in_flight = false;
+            s.last_fsync = took;
+            s.last_batch = target.saturating_sub(s.durable);
             match result {
                 Ok(()) => s.durable = s.durable.max(target),
                 Err(e) => s.failed = Some(e.to_string()),
             }
             self.synced.notify_all();
+        }
+    }
+
+    /// When the last fsync covered several appends (so other threads are appending), waits
+    /// for more writes to arrive before the next fsync: as long as a write arrives within
+    /// each short window, and at most half the duration of the last fsync.
+    fn gather_writes<'a>(&self, mut s: MutexGuard<'a, SyncState>) -> MutexGuard<'a, SyncState> {
+        if s.last_batch <= 1 {
+            return s;
+        }
+        let budget = (s.last_fsync / 2).min(GATHER_MAX);
+        let start = Instant::now();
+        self.gathering.store(true, Ordering::SeqCst);
+        loop {
+            let before = self.written.load(Ordering::SeqCst);
+            let left = budget.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            s = match self.gather.wait_timeout(s, left.min(GATHER_WINDOW)) {
+                Ok((g, _)) => g,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+            if self.written.load(Ordering::SeqCst) == before
+                && self.unwritten.load(Ordering::SeqCst) == 0
+            {
+                break;
+            }
+        }
+        self.gathering.store(false, Ordering::SeqCst);
+        s
+    }
+}
+
+/// Longest an fsync leader waits for more appends (see [`AuditLog::gather_writes`]).
+const GATHER_MAX: Duration = Duration::from_millis(2);
+/// A gap between writes this long ends the wait.
+const GATHER_WINDOW: Duration = Duration::from_micros(50);
+
+type Outcome = Result<(AppendReceipt, u64), AuditError>;
+
+/// An error for each entry of a failed batch (`io::Error` is not `Clone`).
+fn copy_error(e: &AuditError) -> AuditError {
+    match e {
+        AuditError::Io { path, source } => AuditError::Io {
+            path: path.clone(),
+            source: io::Error::new(source.kind(), source.to_string()),
+        },
+        AuditError::NotFound { path } => AuditError::NotFound { path: path.clone() },
+        AuditError::TornTail { path, line } => {
+            AuditError::TornTail { path: path.clone(), line: *line }
+        }
+        AuditError::Corrupt { path, line, message } => {
+            AuditError::Corrupt { path: path.clone(), line: *line, message: message.clone() }
+        }
+        AuditError::SyncFailed { path, message } => {
+            AuditError::SyncFailed { path: path.clone(), message: message.clone() }
         }
     }
 }

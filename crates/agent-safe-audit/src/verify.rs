@@ -202,7 +202,7 @@ impl Chain {
     }
 
     fn entry(&mut self, n: usize, e: &Entry) {
-        let expected = self.expected_prev.take().unwrap_or(HashVal::Hex(GENESIS));
+        let expected = self.expected_prev.take().unwrap_or_else(|| HashVal::digest(&GENESIS));
         if !e.prev.same(&expected) {
             let msg = format!(
                 "Line {n}: chain broken \u{2014} expected prev_hash {}..., got {}...",
@@ -211,7 +211,7 @@ impl Chain {
             );
             self.error(n, IssueKind::ChainBroken, msg);
         }
-        if !e.stored.same(&HashVal::Hex(e.computed)) {
+        if !e.stored.same(&HashVal::digest(&e.computed)) {
             let msg = format!(
                 "Line {n}: hash mismatch \u{2014} stored {}..., computed {}...",
                 e.stored.prefix16(),
