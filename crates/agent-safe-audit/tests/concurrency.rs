@@ -38,6 +38,17 @@ fn append_from_threads(path: &Path, threads: usize, per_thread: usize, durabilit
     });
 }
 
+/// How often consecutive entries come from different writers (each writer's event ids are
+/// `writer * 1_000_000 + i`).
+fn writer_switches(path: &Path) -> usize {
+    let writers: Vec<u64> = read_events(path)
+        .unwrap()
+        .iter()
+        .map(|e| u64::from_str_radix(&e.event.event_id.as_str()[4..], 16).unwrap() / 1_000_000)
+        .collect();
+    writers.windows(2).filter(|w| w[0] != w[1]).count()
+}
+
 #[track_caller]
 fn assert_one_chain(path: &Path, expected: usize) {
     let report = verify(path).unwrap();
@@ -96,6 +107,10 @@ fn processes_and_threads(
         assert!(status.success(), "writer process failed: {status}");
     }
     assert_one_chain(&path, (procs + threads) * per);
+    // The writers really ran concurrently: run one after another they would switch
+    // `procs + threads - 1` times.
+    let switches = writer_switches(&path);
+    assert!(switches > procs + threads, "{switches} switches");
 }
 
 #[test]
