@@ -178,6 +178,9 @@ pub fn check_approver(
 /// Records `approver`'s verdict on `request` at `now` after [`check_approver`]. On the last
 /// needed approval (or a denial) the request is resolved: status, `resolved_at`, `resolved_by`
 /// (the deciding approver) and `resolution_reason` are set. The ticket is the caller's business.
+///
+/// The approvals needed are the stored count or, if higher, the `current` policy's; the stored
+/// requirement itself never changes (it is bound to the audit event of the request's creation).
 pub fn record(
     request: &mut ApprovalRequest,
     approver: &CallerIdentity,
@@ -206,8 +209,6 @@ pub fn record(
                 at: now,
                 reason: reason.clone(),
             });
-            // Keep the stricter count with the request, so later approvers see it.
-            request.required_approvals = required;
             let approvals = count(request);
             if approvals >= required {
                 resolve(request, ApprovalStatus::Approved);

@@ -545,7 +545,9 @@ impl AgentSafe {
                 "resolved_by": by,
                 "resolution": verdict.as_str(),
                 "approvals": request.approvals.len(),
-                "required_approvals": request.required_approvals,
+                "required_approvals": request
+                    .required_approvals
+                    .max(current.as_ref().map_or(1, |c| c.required)),
                 "final": !matches!(progress, Progress::Recorded { .. }),
                 "ticket_nonce": request.ticket.as_ref().map(|t| t.nonce.clone()),
             });

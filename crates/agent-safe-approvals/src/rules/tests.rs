@@ -192,7 +192,9 @@ fn the_current_policy_requirement_applies_on_top_of_the_stored_one() {
         record(&mut r, &bob, Verdict::Approve, None, NOW, Some(&stricter)).unwrap(),
         Progress::Recorded { approvals: 1, required: 2 }
     );
-    assert_eq!(r.required_approvals, 2, "the stricter count stays with the request");
+    assert_eq!(r.required_approvals, 1, "the stored requirement never changes");
+    let err = record(&mut r, &bob, Verdict::Approve, None, NOW, Some(&stricter)).unwrap_err();
+    assert!(err.to_string().contains("1 more distinct approver(s) needed"), "{err}");
 }
 
 #[test]
