@@ -33,6 +33,10 @@ pub(crate) struct Args {
     /// Signing key: verifies identity tokens and issues execution tickets.
     #[command(flatten)]
     key: crate::keys::KeyArgs,
+    /// Approval store: a REQUIRE_APPROVAL creates a request in it [default: from
+    /// agent-safe.yaml (approvals.store), else none]
+    #[arg(long, value_name = "FILE")]
+    approval_store: Option<PathBuf>,
     /// Print the decision as JSON.
     #[arg(long)]
     json_output: bool,
@@ -57,6 +61,9 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     if let Some(key) = args.key.flag_key()? {
         builder = builder.signing_key(key);
     }
+    if let Some(store) = &args.approval_store {
+        builder = builder.approval_store(store);
+    }
     let safe = builder.build().context("cannot load configuration")?;
 
     let mut request = CheckRequest::new(&args.action).params(params);
@@ -70,6 +77,9 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     } else {
         print_text(&decision);
     }
+    // Notifications of a new approval request are sent in the background; give them a
+    // bounded time to go out (with their retries) before the process exits.
+    safe.flush_notifications(std::time::Duration::from_secs(30));
     Ok(exit_code(decision.result))
 }
 
@@ -101,5 +111,11 @@ pub(crate) fn print_text(d: &Decision) {
         line(&format!("  ticket:    {shown}…"));
         line(&format!("  nonce:     {}", ticket.nonce));
         line(&format!("  expires:   {}", agent_safe::core::timefmt::format_utc(ticket.expires_at)));
+    }
+    if let Some(id) = &d.request_id {
+        line(&format!("  request:   {id}"));
+        line(&format!(
+            "  resolve:   agent-safe approval approve {id} | agent-safe approval deny {id}"
+        ));
     }
 }

@@ -1,5 +1,6 @@
 //! The `agent-safe` command-line tool.
 
+mod approval;
 mod audit_cmd;
 mod check;
 mod credential;
@@ -84,6 +85,9 @@ enum Command {
     /// Delegate to sub-agents: create and verify delegation tokens.
     #[command(subcommand)]
     Delegation(delegation::Command),
+    /// List, show, approve and deny approval requests.
+    #[command(subcommand)]
+    Approval(approval::Command),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +105,7 @@ fn main() -> ExitCode {
         Command::Keys(cmd) => keys::run(cmd),
         Command::Credential(cmd) => credential::run(&cli, cmd),
         Command::Delegation(cmd) => delegation::run(&cli, cmd),
+        Command::Approval(cmd) => approval::run(&cli, cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),
