@@ -1,14 +1,14 @@
 //! The policy decision point: evaluation pipeline and rule index.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use agent_safe_core::{
     ActionName, AgentId, AuditId, CallerIdentity, Decision, DecisionResult, DelegationScope,
     Environment, Params, RiskClass, Sensitivity, TargetId, effective_risk,
 };
 use agent_safe_registry::{Inventory, Registry, check_bound_params};
-use globset::GlobSetBuilder;
+use globset::{GlobMatcher, GlobSetBuilder};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -95,6 +95,7 @@ pub struct Pdp {
     config: PdpConfig,
     limiter: Option<RateLimiter>,
     cumulative: Option<CumulativeRisk>,
+    scope_globs: ScopeGlobs,
 }
 
 impl Pdp {
@@ -123,7 +124,16 @@ impl Pdp {
             .map(CumulativeRisk::new)
             .transpose()
             .map_err(PolicyLoadError::Settings)?;
-        Ok(Self { registry, inventory, rules: compiled, index, config, limiter, cumulative })
+        Ok(Self {
+            registry,
+            inventory,
+            rules: compiled,
+            index,
+            config,
+            limiter,
+            cumulative,
+            scope_globs: ScopeGlobs::default(),
+        })
     }
 
     /// The registry decisions are made against.
@@ -281,7 +291,7 @@ impl Pdp {
         }
         if let Some(reason) = identity
             .and_then(|c| c.delegation_scope.as_ref())
-            .and_then(|scope| scope_denial(scope, req, target))
+            .and_then(|scope| scope_denial(scope, req, target, &self.scope_globs))
         {
             return deny(reason);
         }
@@ -346,9 +356,10 @@ fn scope_denial(
     scope: &DelegationScope,
     req: &Request<'_>,
     target: Option<&agent_safe_core::Target>,
+    globs: &ScopeGlobs,
 ) -> Option<String> {
     if let Some(patterns) = &scope.actions
-        && !patterns.iter().any(|p| scope_pattern_matches(p, req.action))
+        && !patterns.iter().any(|p| globs.is_match(p, req.action))
     {
         return Some(format!("Delegation scope does not allow action `{}`", req.action));
     }
@@ -368,19 +379,39 @@ fn scope_denial(
     }
 }
 
-/// Whether an action pattern of a delegation scope matches `action`; a pattern that does not
-/// compile matches nothing. Plain names and `prefix*` skip building a matcher.
-fn scope_pattern_matches(pattern: &str, action: &str) -> bool {
-    let special = |c: char| matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | ',');
-    if !pattern.contains(special) {
-        return pattern == action;
+/// Matchers for the action patterns of delegation scopes, compiled once: tokens repeat their
+/// scope on every request, and compiling a glob costs far more than an evaluation.
+#[derive(Debug, Default)]
+struct ScopeGlobs(Mutex<HashMap<String, Option<GlobMatcher>>>);
+
+/// The cache is emptied when it reaches this many patterns.
+const MAX_SCOPE_GLOBS: usize = 4096;
+
+impl ScopeGlobs {
+    /// Whether `pattern` matches `action`; a pattern that does not compile matches nothing.
+    /// Plain names and `prefix*` need no matcher.
+    fn is_match(&self, pattern: &str, action: &str) -> bool {
+        let special = |c: char| matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | ',');
+        if !pattern.contains(special) {
+            return pattern == action;
+        }
+        if let Some(prefix) = pattern.strip_suffix('*')
+            && !prefix.contains(special)
+        {
+            return action.starts_with(prefix);
+        }
+        let mut cache = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(matcher) = cache.get(pattern) {
+            return matcher.as_ref().is_some_and(|m| m.is_match(action));
+        }
+        let matcher = action_glob(pattern).ok().map(|g| g.compile_matcher());
+        let hit = matcher.as_ref().is_some_and(|m| m.is_match(action));
+        if cache.len() >= MAX_SCOPE_GLOBS {
+            cache.clear();
+        }
+        cache.insert(pattern.to_owned(), matcher);
+        hit
     }
-    if let Some(prefix) = pattern.strip_suffix('*')
-        && !prefix.contains(special)
-    {
-        return action.starts_with(prefix);
-    }
-    action_glob(pattern).is_ok_and(|g| g.compile_matcher().is_match(action))
 }
 
 fn delegation_context(c: &CallerIdentity) -> Option<Value> {

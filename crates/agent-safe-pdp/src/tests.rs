@@ -736,3 +736,26 @@ fn delegation_scope_is_enforced_before_any_rule() {
     let plain = req("get-pod-logs").on("dev/app").delegated("worker-1", &["orchestrator"]);
     assert!(plain.eval(&p).context.unwrap().get("delegation_scope").is_none());
 }
+
+#[test]
+fn compiled_scope_patterns_are_reused_per_pattern_not_per_action() {
+    let p = pdp(&[&file(&[rule("all", 1, "{}", "allow")])]);
+    let caller = scoped_caller(Some(&["{get,scale}-[dp]*", "drain-[x"]), None);
+    let cases = [
+        ("get-pod-logs", Allow),
+        ("restart-deployment", Deny),
+        ("scale-deployment", Allow),
+        ("drain-node", Deny),
+        ("get-pod-logs", Allow),
+        ("drain-node", Deny),
+    ];
+    for (action, expected) in cases {
+        let mut r = req(action).on("dev/app");
+        if action == "scale-deployment" {
+            r = r.param("replicas", json!(1));
+        }
+        r.caller = Some(caller.clone());
+        let d = r.eval(&p).decision;
+        assert_eq!(d.result, expected, "{action}: {}", d.reason);
+    }
+}
