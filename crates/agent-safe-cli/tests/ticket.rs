@@ -1,7 +1,7 @@
 //! `agent-safe ticket verify` and `agent-safe keys generate`: exit codes, reasons, single use
 //! across processes, key file permissions.
 
-#![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "test helpers outside #[test] functions")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
