@@ -619,12 +619,13 @@ fn waiting_polls_on_the_clock_until_resolved_timed_out_or_expired() {
     assert_eq!(s.safe.approval_status(&id).unwrap().resolved_by.as_deref(), Some("system"));
     assert_eq!(s.approval_events().iter().filter(|c| c["resolution"] == "expire").count(), 1);
 
-    let err = block_on(s.safe.wait_for_approval(
-        "apr-000000000000",
-        StdDuration::ZERO,
-        StdDuration::ZERO,
-    ))
-    .unwrap_err();
+    // The future is `Send`, so it can be spawned on a multi-threaded runtime.
+    fn send<T: Send>(t: T) -> T {
+        t
+    }
+    let unknown =
+        send(s.safe.wait_for_approval("apr-000000000000", StdDuration::ZERO, StdDuration::ZERO));
+    let err = block_on(unknown).unwrap_err();
     assert_eq!(err.to_string(), "Approval request not found: apr-000000000000");
 }
 
