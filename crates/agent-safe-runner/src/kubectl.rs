@@ -272,6 +272,8 @@ impl SubprocessExecutor {
         }
         let p = P(call.params);
         let invalid = |e: Refusal| ExecutorError::new(e.0);
+        // A call that could not be executed starts no process at all, not even a read.
+        plan::plan(call.action, p).map_err(invalid)?;
         let Some((resource, ns)) = plan::state_resource(call.action, p).map_err(invalid)? else {
             return Ok(StateMap::new());
         };
@@ -340,6 +342,9 @@ impl SubprocessExecutor {
                 })
                 .collect()
         };
+        if let Err(e) = plan::plan(call.action, p) {
+            return fail_all(e.0);
+        }
         let object = match plan::state_resource(call.action, p) {
             Err(e) => return fail_all(e.0),
             Ok(None) => None,
