@@ -133,4 +133,8 @@ fn covers(
         && (earlier.callers.is_none() || earlier.callers == later.callers)
         && (earlier.time_windows.is_none() || earlier.time_windows == later.time_windows)
         && (earlier.require_ticket.is_none() || earlier.require_ticket == later.require_ticket)
+        && earlier
+            .ticket_pattern
+            .as_ref()
+            .is_none_or(|e| later.ticket_pattern.as_ref().is_some_and(|l| l.as_str() == e.as_str()))
 }

@@ -28,6 +28,8 @@ pub(crate) struct CompiledRule {
     pub(crate) risk_classes: Option<u8>,
     pub(crate) time_windows: Option<Vec<CompiledWindow>>,
     pub(crate) require_ticket: Option<bool>,
+    /// `ticket_pattern`, anchored for a whole-string match.
+    pub(crate) ticket_pattern: Option<regex::Regex>,
     pub(crate) approvals: Option<ApprovalSettings>,
 }
 
@@ -116,6 +118,11 @@ impl CompiledRule {
             .as_ref()
             .map(|ws| ws.iter().map(|w| compile_window(w).map_err(&invalid)).collect())
             .transpose()?;
+        let ticket_pattern = c
+            .ticket_pattern
+            .as_deref()
+            .map(|p| compile_ticket_pattern(p).map_err(&invalid))
+            .transpose()?;
         Ok(Self {
             name: rule.name.clone(),
             decision: rule.decision,
@@ -129,6 +136,7 @@ impl CompiledRule {
             risk_classes: c.risk_classes.as_deref().map(|r| bits(r, bit_risk)),
             time_windows,
             require_ticket: c.require_ticket,
+            ticket_pattern,
             approvals: rule.approvals.clone(),
         })
     }
@@ -164,8 +172,33 @@ impl CompiledRule {
                 return false;
             }
         }
+        if let Some(pattern) = &self.ticket_pattern
+            && !facts.ticket_id.is_some_and(|t| !t.is_empty() && pattern.is_match(t))
+        {
+            return false;
+        }
         true
     }
+}
+
+/// Compiles a rule's `ticket_pattern` for a whole-string match. The pattern is compiled on
+/// its own first, so unbalanced groups cannot escape the `\A(?:…)\z` wrapper.
+fn compile_ticket_pattern(pattern: &str) -> Result<regex::Regex, String> {
+    let build = |text: &str| {
+        regex::RegexBuilder::new(text).size_limit(1 << 20).build().map_err(|e| {
+            let detail = match &e {
+                regex::Error::Syntax(text) => text
+                    .lines()
+                    .find_map(|line| line.strip_prefix("error: "))
+                    .unwrap_or("invalid syntax")
+                    .to_owned(),
+                other => other.to_string(),
+            };
+            format!("invalid `ticket_pattern` `{pattern}`: {detail}")
+        })
+    };
+    build(pattern)?;
+    build(&format!(r"\A(?:{pattern})\z"))
 }
 
 fn compile_targets(t: &TargetSelector) -> CompiledTargets {

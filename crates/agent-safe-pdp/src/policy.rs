@@ -81,6 +81,11 @@ pub struct MatchConditions {
     /// Tri-state on the external change-ticket id: true = required, false = forbidden.
     #[serde(default, deserialize_with = "lax::opt_bool")]
     pub require_ticket: Option<bool>,
+    /// Regular expression the whole change-ticket id must match (an addition), e.g.
+    /// `^CHG-[0-9]+$`. A request without a ticket id, or whose id does not match, does not
+    /// match the rule. Compiled at load (`regex` crate syntax).
+    #[serde(default)]
+    pub ticket_pattern: Option<String>,
 }
 
 /// Which targets a rule applies to.

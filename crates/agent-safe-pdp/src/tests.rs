@@ -759,3 +759,104 @@ fn compiled_scope_patterns_are_reused_per_pattern_not_per_action() {
         assert_eq!(d.result, expected, "{action}: {}", d.reason);
     }
 }
+
+#[test]
+fn ticket_pattern_needs_a_whole_match() {
+    let p = pdp(&[&file(&[
+        rule(
+            "well-formed",
+            3,
+            "{actions: [restart-deployment], ticket_pattern: 'CHG-[0-9]+'}",
+            "allow",
+        ),
+        rule("anchored", 2, "{actions: [get-pod-logs], ticket_pattern: '^INC-[0-9]{3}$'}", "allow"),
+        rule("fallback", 1, "{}", "require_approval"),
+    ])]);
+    let cases: &[(&str, Option<&str>, DecisionResult, &str)] = &[
+        ("restart-deployment", Some("CHG-123"), Allow, "well-formed"),
+        // Not a whole match: a prefix, a suffix or an embedded id is not enough.
+        ("restart-deployment", Some("CHG-123x"), RequireApproval, "fallback"),
+        ("restart-deployment", Some("xCHG-123"), RequireApproval, "fallback"),
+        ("restart-deployment", Some("see CHG-1 and CHG-2"), RequireApproval, "fallback"),
+        ("restart-deployment", Some("chg-123"), RequireApproval, "fallback"),
+        ("restart-deployment", Some("CHG-"), RequireApproval, "fallback"),
+        // No ticket, or an empty one, never matches a pattern.
+        ("restart-deployment", None, RequireApproval, "fallback"),
+        ("restart-deployment", Some(""), RequireApproval, "fallback"),
+        // Explicit anchors are fine too.
+        ("get-pod-logs", Some("INC-042"), Allow, "anchored"),
+        ("get-pod-logs", Some("INC-0420"), RequireApproval, "fallback"),
+        ("get-pod-logs", Some("INC-042\n"), RequireApproval, "fallback"),
+    ];
+    for &(action, ticket, result, policy) in cases {
+        let mut r = req(action);
+        r.ticket = ticket;
+        let d = r.eval(&p).decision;
+        assert_eq!(
+            (d.result, d.policy_matched.as_deref()),
+            (result, Some(policy)),
+            "{action} with ticket {ticket:?}"
+        );
+    }
+}
+
+#[test]
+fn ticket_pattern_combines_with_require_ticket_and_analysis() {
+    // `require_ticket: false` and a pattern can never both hold: the rule matches nothing.
+    let p = pdp(&[&file(&[
+        rule("contradiction", 2, "{require_ticket: false, ticket_pattern: '.*'}", "allow"),
+        rule("fallback", 1, "{}", "deny"),
+    ])]);
+    check(&p, req("get-pod-logs"), Deny, Some("fallback"));
+    check(&p, req("get-pod-logs").ticket("CHG-1"), Deny, Some("fallback"));
+    // A rule with a pattern does not make a later rule without one unreachable.
+    let p = pdp(&[&file(&[
+        rule(
+            "with-change",
+            20,
+            "{actions: [restart-deployment], ticket_pattern: 'CHG-[0-9]+'}",
+            "allow",
+        ),
+        rule("without", 10, "{actions: [restart-deployment]}", "require_approval"),
+        rule(
+            "same-pattern",
+            5,
+            "{actions: [restart-deployment], ticket_pattern: 'CHG-[0-9]+'}",
+            "deny",
+        ),
+    ])]);
+    let warnings: Vec<String> = p.analyse().iter().map(|w| w.to_string()).collect();
+    assert!(!warnings.iter().any(|w| w.contains("`without`")), "{warnings:#?}");
+    assert!(warnings.iter().any(|w| w.contains("`same-pattern`")), "{warnings:#?}");
+}
+
+#[test]
+fn invalid_ticket_patterns_are_load_errors() {
+    let load = |pattern: &str| {
+        let text = format!(
+            "rules:\n  - {{name: r, match: {{ticket_pattern: '{pattern}'}}, decision: allow, reason: x}}\n"
+        );
+        let rules = policy::load_sources([(PathBuf::from("policies/bad.yaml"), text.as_str())]);
+        rules
+            .and_then(|r| {
+                Pdp::new(
+                    Arc::new(registry()),
+                    Arc::new(Inventory::empty()),
+                    r,
+                    PdpConfig::default(),
+                )
+            })
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    #[track_caller]
+    fn check_err(got: Result<(), String>, expected: &str) {
+        let e = got.unwrap_err();
+        assert!(e.contains(expected), "{e}");
+        assert!(e.starts_with("policies/bad.yaml: rule #0 `r`: "), "{e}");
+    }
+    check_err(load("CHG-[0-9"), "invalid `ticket_pattern` `CHG-[0-9`: unclosed character class");
+    // An unbalanced group cannot escape the anchoring wrapper.
+    check_err(load("a)|(b"), "invalid `ticket_pattern` `a)|(b`: unopened group");
+    assert_eq!(load("^CHG-[0-9]+$"), Ok(()));
+}
