@@ -3,9 +3,10 @@
 //!
 //! Resolving checks the ticket (signature, issuer, type, expiry, not already used) **without
 //! consuming it**: the ticket is still to be executed, and the runner consumes it then. A
-//! ticket whose nonce was already used is refused when the builder was given the nonce store
-//! the runner uses ([`Builder::nonce_store`](crate::Builder::nonce_store)); with the default
-//! in-memory store only this process's uses are known.
+//! ticket whose nonce was already used is refused: the SDK uses the runner's persistent store
+//! (by default `<audit log>.nonces`, see [`Builder::nonce_store`](crate::Builder::nonce_store)
+//! and [`Builder::nonce_store_path`](crate::Builder::nonce_store_path)); without an audit log
+//! or a configured store, an in-memory store knows only this process's uses.
 
 use std::sync::Arc;
 
@@ -44,9 +45,9 @@ impl Builder {
         self
     }
 
-    /// The nonce store consulted to refuse tickets that were already used (default: an
-    /// in-memory store, which knows only this process's tickets). Pass the runner's
-    /// persistent store so a consumed ticket cannot be turned into credentials.
+    /// The nonce store `execute` consumes tickets in and `resolve_credentials` consults
+    /// (default: the file store of [`Builder::nonce_store_path`], else `<audit log>.nonces`,
+    /// else an in-memory store, which knows only this process's tickets).
     pub fn nonce_store(mut self, store: Arc<dyn NonceStore>) -> Self {
         self.nonce_store = Some(store);
         self

@@ -27,6 +27,7 @@ pub mod approvals;
 mod config;
 pub mod credentials;
 pub mod delegation;
+mod execute;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,9 +45,17 @@ pub use config::{
 
 pub use agent_safe_audit as audit;
 pub use agent_safe_core as core;
+/// The AWS executor (feature `aws`).
+#[cfg(feature = "aws")]
+pub use agent_safe_executor_aws as aws;
+/// The Kubernetes API executor (feature `k8s`).
+#[cfg(feature = "k8s")]
+pub use agent_safe_executor_k8s as k8s;
 pub use agent_safe_pdp as pdp;
 pub use agent_safe_registry as registry;
+pub use agent_safe_runner as runner;
 pub use agent_safe_tickets as tickets;
+pub use execute::{ExecuteError, ExecuteOptions};
 
 /// Everything that can stop the SDK from being built or from recording a decision.
 /// A denial is never an error: it is a [`Decision`].
@@ -85,6 +94,9 @@ pub enum Error {
     /// A credential could not be resolved or revoked.
     #[error(transparent)]
     Credentials(#[from] credentials::CredentialError),
+    /// An execution ticket could not be run (see [`AgentSafe::execute`]).
+    #[error(transparent)]
+    Execute(#[from] execute::ExecuteError),
     /// Delegation was asked for, but no signing key is configured.
     #[error(
         "delegation needs a signing key: pass one to the builder or set `signing_key` in agent-safe.yaml"
@@ -161,6 +173,7 @@ pub struct Builder {
     config: Option<ConfigFile>,
     credential_vault: Option<Arc<dyn credentials::CredentialVault>>,
     nonce_store: Option<Arc<dyn agent_safe_tickets::NonceStore>>,
+    nonce_store_path: Option<PathBuf>,
     approvals: approvals::Settings,
 }
 
@@ -272,12 +285,12 @@ impl Builder {
             DurabilityMode::Fsync => agent_safe_audit::Durability::Fsync,
             DurabilityMode::Buffered => agent_safe_audit::Durability::Buffered,
         };
-        let audit = self
-            .audit_log
-            .or(cfg.audit_log)
+        let audit_path = self.audit_log.or(cfg.audit_log);
+        let audit = audit_path
+            .as_ref()
             .map(|path| {
                 agent_safe_audit::AuditLog::open(
-                    &path,
+                    path,
                     agent_safe_audit::AuditOptions { durability },
                 )
             })
@@ -292,8 +305,18 @@ impl Builder {
         let identity = signing_key
             .as_ref()
             .map(|k| IdentityManager::new(k.clone(), issuer.clone(), clock.clone()));
+        let nonce_store = match &signing_key {
+            Some(_) => execute::nonce_store(
+                self.nonce_store,
+                self.nonce_store_path.or(cfg.nonce_store),
+                audit_path.as_deref(),
+                &clock,
+            )?,
+            None => None,
+        };
         let ticket_validator =
-            credentials::ticket_validator(signing_key.as_ref(), &issuer, &clock, self.nonce_store);
+            credentials::ticket_validator(signing_key.as_ref(), &issuer, &clock, nonce_store);
+        let state_key = execute::state_key(signing_key.as_ref());
         let tickets = signing_key.map(|k| TicketIssuer::new(k, issuer.clone(), clock.clone()));
         let credential_vault = self.credential_vault;
         let approvals = self.approvals.build(cfg.approvals.as_ref(), &clock)?;
@@ -307,6 +330,7 @@ impl Builder {
                 credential_vault,
                 ticket_validator,
                 approvals,
+                state_key,
             }),
         })
     }
@@ -328,6 +352,8 @@ struct Inner {
     credential_vault: Option<Arc<dyn credentials::CredentialVault>>,
     ticket_validator: Option<agent_safe_tickets::TicketValidator>,
     approvals: Option<approvals::Approvals>,
+    /// Key of the digests of sensitive state values (derived from the signing key).
+    state_key: Option<agent_safe_core::Secret<[u8; 32]>>,
 }
 
 /// Whether a caller string is shaped like a compact JWT (three base64url segments).
