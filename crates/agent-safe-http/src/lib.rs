@@ -1,0 +1,79 @@
+//! The one HTTP client set-up of the workspace (approval notifiers, audit shippers): reqwest
+//! on rustls with the `ring` crypto provider (no aws-lc-sys, no OpenSSL), server certificates
+//! checked against the platform's trust store, and redirects **not** followed.
+//!
+//! Redirects are off because every user POSTs a body: following a `301`/`302`/`303` turns the
+//! POST into a body-less GET, and a `200` for that GET would count as a delivery that never
+//! happened. A redirect is reported as the HTTP status it is.
+//!
+//! ```
+//! let client = agent_safe_http::client().unwrap();
+//! # drop(client);
+//! ```
+
+use std::sync::Arc;
+
+/// Why the HTTP client could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpClientError {
+    /// The TLS configuration (provider, protocol versions, platform verifier) failed.
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
+    /// reqwest refused the configuration.
+    #[error("cannot build the HTTP client: {0}")]
+    Build(String),
+}
+
+/// A client builder with the workspace's TLS set-up and no redirects; add timeouts or pool
+/// settings, then `build()`.
+pub fn builder() -> Result<reqwest::ClientBuilder, HttpClientError> {
+    use rustls_platform_verifier::BuilderVerifierExt as _;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_platform_verifier())
+        .map_err(|e| HttpClientError::Tls(e.to_string()))?
+        .with_no_client_auth();
+    Ok(reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .redirect(reqwest::redirect::Policy::none()))
+}
+
+/// A client with the workspace's TLS set-up and no redirects.
+pub fn client() -> Result<reqwest::Client, HttpClientError> {
+    builder()?.build().map_err(|e| HttpClientError::Build(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpListener;
+
+    /// A one-shot server answering `status` with a `Location` header.
+    async fn serve_once(status: &'static str) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = stream.read(&mut buf).await.unwrap();
+            let reply = format!(
+                "HTTP/1.1 {status}\r\nLocation: http://{addr}/elsewhere\r\nContent-Length: 0\r\n\
+                 Connection: close\r\n\r\n"
+            );
+            stream.write_all(reply.as_bytes()).await.unwrap();
+        });
+        format!("http://{addr}/hook")
+    }
+
+    #[tokio::test]
+    async fn redirects_are_reported_not_followed() {
+        let client = super::client().unwrap();
+        for status in ["302 Found", "307 Temporary Redirect"] {
+            let url = serve_once(status).await;
+            let response = client.post(&url).body("{}").send().await.unwrap();
+            assert_eq!(response.status().as_u16().to_string(), status[..3], "{status}");
+        }
+    }
+}
