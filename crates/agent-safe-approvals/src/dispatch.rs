@@ -342,21 +342,10 @@ impl Worker {
     }
 }
 
-/// The HTTP client: rustls with the ring provider, certificates checked against the platform's
-/// trust store.
+/// The HTTP client: the workspace's one set-up (`agent-safe-http`: rustls on ring, the
+/// platform's trust store, no redirects).
 fn http_client() -> Result<reqwest::Client, String> {
-    use rustls_platform_verifier::BuilderVerifierExt as _;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_platform_verifier())
-        .map_err(|e| format!("cannot set up TLS for notifications: {e}"))?
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client for notifications: {e}"))
+    agent_safe_http::client().map_err(|e| format!("notifications: {e}"))
 }
 
 /// One attempt. Errors never contain the URL (it may hold a secret).
