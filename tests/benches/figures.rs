@@ -71,6 +71,40 @@ fn generated_rules(registry: &Registry, count: usize) -> String {
     out
 }
 
+/// Full SDK checks per second on one thread: PDP, an HS256 execution ticket for every ALLOW,
+/// and a buffered (not fsync'd) audit append.
+fn sdk_checks_per_s(dir: &Path) -> f64 {
+    let key = or_exit(
+        agent_safe::tickets::SigningKey::hs256_from_str(
+            "bench-key-0123456789abcdef0123456789abcdef",
+        ),
+        "key",
+    );
+    let safe = or_exit(
+        agent_safe::AgentSafe::builder()
+            .registry(catalog().join("actions"))
+            .policies(catalog().join("policies"))
+            .inventory(catalog().join("inventory.yaml"))
+            .audit_log(dir.join("sdk-bench.jsonl"))
+            .durability(agent_safe::DurabilityMode::Buffered)
+            .signing_key(key)
+            .build(),
+        "sdk",
+    );
+    let request = agent_safe::CheckRequest::new("restart-deployment")
+        .target("dev/test-app")
+        .caller("bench")
+        .param("namespace", "dev")
+        .param("deployment", "test-app");
+    let n = 50_000;
+    let start = Instant::now();
+    for _ in 0..n {
+        let d = or_exit(safe.check(&request), "check");
+        std::hint::black_box(d.ticket.as_ref().map(|t| t.token.len()));
+    }
+    (f64::from(n) / start.elapsed().as_secs_f64()).round()
+}
+
 /// Unwraps or ends the bench with a message (benches are not tests: no `expect`).
 fn or_exit<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
     match r {
@@ -118,6 +152,25 @@ fn main() {
         check_figures(&big, &agent, "scale-deployment", "staging/api-server", &params);
 
     let mut figures = serde_json::Map::new();
+    let dir = or_exit(tempfile::tempdir(), "temporary directory");
+    figures.insert("check_with_ticket_and_audit_per_s".into(), json!(sdk_checks_per_s(dir.path())));
+    let audit = or_exit(
+        agent_safe::audit::bench::bench_figures(
+            dir.path(),
+            agent_safe::audit::bench::BenchSizes::default(),
+        ),
+        "audit figures",
+    );
+    if let serde_json::Value::Object(map) = audit {
+        figures.extend(map);
+    }
+    let tickets: serde_json::Value = or_exit(
+        serde_json::from_str(&agent_safe::tickets::bench::ticket_figures(20_000)),
+        "ticket figures",
+    );
+    if let serde_json::Value::Object(map) = tickets {
+        figures.extend(map.into_iter().filter(|(k, _)| k != "iterations"));
+    }
     figures.insert("pdp_check_p50_ns".into(), json!(p50));
     figures.insert("pdp_check_p99_ns".into(), json!(p99));
     figures.insert("pdp_check_10k_rules_p99_ns".into(), json!(p99_10k));
