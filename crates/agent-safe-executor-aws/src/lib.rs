@@ -61,5 +61,4 @@ mod spec;
 pub use config::{AwsConfigError, AwsExecutorConfig};
 pub use executor::AwsExecutor;
 pub use lambda::INVOKE_PAYLOAD_CAP;
-pub use request::RequestError;
 pub use spec::{ActionInfo, ParamInfo, ParamKind};

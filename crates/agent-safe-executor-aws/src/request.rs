@@ -11,7 +11,7 @@ use crate::spec::{ActionInfo, ParamKind};
 
 /// Why the params of a call cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RequestError {
+pub(crate) enum RequestError {
     /// The executor has no mapping for the action.
     #[error("no AWS API mapping for action `{0}`")]
     UnknownAction(String),

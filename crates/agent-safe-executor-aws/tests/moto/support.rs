@@ -309,7 +309,7 @@ fn start(bin: &Path) -> Result<String, String> {
         .port();
     let mut child: Child = Command::new("sh")
         .arg("-c")
-        .arg(r#""$0" -H 127.0.0.1 -p "$1" 2>&1 & pid=$!; cat >/dev/null; kill "$pid""#)
+        .arg(r#""$0" -H 127.0.0.1 -p "$1" 2>&1 & pid=$!; cat >/dev/null; kill -9 "$pid""#)
         .arg(bin)
         .arg(port.to_string())
         .stdin(Stdio::piped())
