@@ -78,10 +78,20 @@ struct Writer {
     buf: Vec<u8>,
 }
 
+/// A queued append.
+struct Request {
+    id: u64,
+    prepared: PreparedLine,
+    /// The appending thread, to unpark when its outcome is ready.
+    thread: std::thread::Thread,
+}
+
 #[derive(Default)]
 struct Queue {
+    /// A thread is writing queued entries.
+    combining: bool,
     next_id: u64,
-    pending: Vec<(u64, PreparedLine)>,
+    pending: Vec<Request>,
     done: HashMap<u64, Outcome>,
 }
 
@@ -172,41 +182,51 @@ impl AuditLog {
     /// (another process may have appended), sets `prev_hash` to the head's `entry_hash` and
     /// `seq` to the head's `seq` + 1, computes `entry_hash`, and writes the line with one
     /// `write` call. A failed or short write is cut back off, so no partial line stays.
-    /// Appends that queue up while another thread holds the lock are written together by
-    /// the next holder, still with one `write` call (and all chained in queue order).
+    /// Appends that queue up while another thread is writing are written together by one of
+    /// them, still with one `write` call (and chained in queue order).
     /// An error means the event may or may not be in the log, never that a partial entry is.
     pub fn append(&self, event: &AuditEvent) -> Result<AppendReceipt, AuditError> {
         let prepared = PreparedLine::new(event);
-        let id = {
-            let mut q = lock(&self.queue);
-            let id = q.next_id;
-            q.next_id += 1;
-            q.pending.push((id, prepared));
-            self.unwritten.fetch_add(1, Ordering::SeqCst);
-            id
-        };
-        let (receipt, ticket) = {
-            let mut w = lock(&self.writer);
-            // A previous holder may have written this entry along with its own.
-            let done = lock(&self.queue).done.remove(&id);
-            match done {
-                Some(outcome) => outcome?,
-                None => {
-                    let batch = std::mem::take(&mut lock(&self.queue).pending);
-                    let mut outcomes = self.write_batch(&mut w, batch);
-                    let mine = outcomes.iter().position(|(rid, _)| *rid == id);
-                    let mine = mine.map(|i| outcomes.swap_remove(i).1);
-                    lock(&self.queue).done.extend(outcomes);
-                    drop(w);
-                    match mine {
-                        Some(outcome) => outcome?,
-                        // Unreachable: this call's entry was queued and only writer-mutex
-                        // holders take entries off the queue.
-                        None => return Err(self.io(io::Error::other("append lost from the queue"))),
-                    }
+        let mut q = lock(&self.queue);
+        let id = q.next_id;
+        q.next_id += 1;
+        q.pending.push(Request { id, prepared, thread: std::thread::current() });
+        self.unwritten.fetch_add(1, Ordering::SeqCst);
+        // Flat combining: one thread at a time (the combiner) writes everything queued; the
+        // others park until it hands them their outcome.
+        let outcome = loop {
+            if let Some(outcome) = q.done.remove(&id) {
+                break outcome;
+            }
+            if q.combining {
+                drop(q);
+                std::thread::park();
+                q = lock(&self.queue);
+                continue;
+            }
+            q.combining = true;
+            let mut passes = 0;
+            while !q.pending.is_empty() && passes < COMBINER_PASSES {
+                let batch = std::mem::take(&mut q.pending);
+                drop(q);
+                let outcomes = self.write_batch(&mut lock(&self.writer), &batch);
+                q = lock(&self.queue);
+                q.done.extend(outcomes);
+                drop(q);
+                for r in batch.iter().filter(|r| r.id != id) {
+                    r.thread.unpark();
                 }
+                q = lock(&self.queue);
+                passes += 1;
+            }
+            q.combining = false;
+            // Whatever is still queued needs a new combiner.
+            if let Some(next) = q.pending.first() {
+                next.thread.unpark();
             }
         };
+        drop(q);
+        let (receipt, ticket) = outcome?;
         if self.options.durability == Durability::Fsync {
             self.wait_durable(ticket)?;
         }
@@ -224,11 +244,11 @@ impl AuditLog {
     }
 
     /// Writes a batch of queued entries (holding the writer mutex); one outcome per entry.
-    fn write_batch(&self, w: &mut Writer, batch: Vec<(u64, PreparedLine)>) -> Vec<(u64, Outcome)> {
+    fn write_batch(&self, w: &mut Writer, batch: &[Request]) -> Vec<(u64, Outcome)> {
         let result = if let Some(message) = &lock(&self.sync).failed {
             Err(AuditError::SyncFailed { path: self.path.clone(), message: message.clone() })
         } else {
-            self.write_batch_os_locked(w, &batch)
+            self.write_batch_os_locked(w, batch)
         };
         self.unwritten.fetch_sub(batch.len() as u64, Ordering::SeqCst);
         match result {
@@ -243,17 +263,17 @@ impl AuditLog {
                     .iter()
                     .zip(receipts)
                     .zip(first..)
-                    .map(|(((id, _), receipt), ticket)| (*id, Ok((receipt, ticket))))
+                    .map(|((r, receipt), ticket)| (r.id, Ok((receipt, ticket))))
                     .collect()
             }
-            Err(e) => batch.iter().map(|(id, _)| (*id, Err(copy_error(&e)))).collect(),
+            Err(e) => batch.iter().map(|r| (r.id, Err(copy_error(&e)))).collect(),
         }
     }
 
     fn write_batch_os_locked(
         &self,
         w: &mut Writer,
-        batch: &[(u64, PreparedLine)],
+        batch: &[Request],
     ) -> Result<Vec<AppendReceipt>, AuditError> {
         w.file.lock().map_err(|e| self.io(e))?;
         let result = self.write_batch_at_head(w, batch);
@@ -268,7 +288,7 @@ impl AuditLog {
     fn write_batch_at_head(
         &self,
         w: &mut Writer,
-        batch: &[(u64, PreparedLine)],
+        batch: &[Request],
     ) -> Result<Vec<AppendReceipt>, AuditError> {
         let len = w.file.metadata().map_err(|e| self.io(e))?.len();
         if len != w.head.len {
@@ -288,9 +308,9 @@ impl AuditLog {
         let mut seq = head.seq;
         let mut prev = head.hash.clone();
         let mut receipts = Vec::with_capacity(batch.len());
-        for (_, prepared) in batch {
+        for r in batch {
             seq = seq.saturating_add(1);
-            prev = hex(&prepared.finish(&prev, Some(seq), buf));
+            prev = hex(&r.prepared.finish(&prev, Some(seq), buf));
             receipts.push(AppendReceipt { seq, entry_hash: prev.clone() });
         }
         if let Err(e) = write_once(file, buf) {
@@ -383,6 +403,9 @@ impl AuditLog {
         s
     }
 }
+
+/// Batches a combiner writes before handing over (bounds its own latency).
+const COMBINER_PASSES: usize = 4;
 
 /// Longest an fsync leader waits for more appends (see [`AuditLog::gather_writes`]).
 const GATHER_MAX: Duration = Duration::from_millis(2);
