@@ -24,15 +24,17 @@ pub(crate) fn ci(root: &Path) -> anyhow::Result<()> {
         ]))
     })?;
     step("crate boundaries", || boundaries(root))?;
+    step("kubectl", ensure_kubectl)?;
     step("tests", || {
-        // The AWS executor's tests run against moto's AWS-compatible server.
+        // The AWS executor's tests run against moto's AWS-compatible server; the kubectl
+        // executor's tests must find the real kubectl (installed above) instead of skipping.
         crate::moto::with_moto(root, |endpoint| {
-            run_cmd(Command::new(cargo()).env(crate::moto::ENDPOINT_VAR, endpoint).args([
-                "test",
-                "--workspace",
-                "--all-features",
-                "--no-fail-fast",
-            ]))
+            run_cmd(
+                Command::new(cargo())
+                    .env(crate::moto::ENDPOINT_VAR, endpoint)
+                    .env("AGENT_SAFE_REQUIRE_KUBECTL", "1")
+                    .args(["test", "--workspace", "--all-features", "--no-fail-fast"]),
+            )
         })
     })?;
     step("policy tests", || crate::policies::test_policies(root))?;
@@ -49,7 +51,8 @@ fn step(name: &str, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()
     Ok(())
 }
 
-/// ARCHITECTURE.md: core, registry and pdp pull in neither tokio, kube nor aws crates.
+/// ARCHITECTURE.md: core, registry and pdp pull in neither tokio, kube nor aws crates, and the
+/// CLI without default features is light.
 fn boundaries(_root: &Path) -> anyhow::Result<()> {
     for krate in ["agent-safe-core", "agent-safe-registry", "agent-safe-pdp"] {
         let tree =
@@ -67,6 +70,64 @@ fn boundaries(_root: &Path) -> anyhow::Result<()> {
             bail!("`{krate}` must not depend on {}", forbidden.join(", "));
         }
         eprintln!("{krate}: no tokio, kube or aws dependencies");
+    }
+    // The light binary: without its default features the CLI has no Kubernetes or AWS client.
+    let tree = output(Command::new(cargo()).args([
+        "tree",
+        "-p",
+        "agent-safe-cli",
+        "--no-default-features",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+        "--format",
+        "{p}",
+    ]))?;
+    let heavy: Vec<&str> = tree
+        .lines()
+        .filter(|l| {
+            let name = l.split_whitespace().next().unwrap_or("");
+            name.starts_with("kube") || name.starts_with("k8s-openapi") || name.starts_with("aws-")
+        })
+        .collect();
+    if !heavy.is_empty() {
+        bail!("`agent-safe-cli --no-default-features` must not depend on {}", heavy.join(", "));
+    }
+    eprintln!("agent-safe-cli --no-default-features: no kube or aws dependencies");
+    Ok(())
+}
+
+/// The kubectl executor's tests run the real `kubectl`. When it is missing, installs Debian's
+/// `kubernetes-client` package (with `sudo -n` unless running as root).
+fn ensure_kubectl() -> anyhow::Result<()> {
+    let works = || {
+        Command::new("kubectl")
+            .args(["version", "--client"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if works() {
+        eprintln!("kubectl: found");
+        return Ok(());
+    }
+    let root = output(Command::new("id").arg("-u")).is_ok_and(|uid| uid.trim() == "0");
+    let apt = |args: &[&str]| {
+        let mut cmd = if root { Command::new("apt-get") } else { Command::new("sudo") };
+        if !root {
+            cmd.args(["-n", "apt-get"]);
+        }
+        cmd.args(args);
+        cmd
+    };
+    eprintln!(
+        "kubectl: not found; installing Debian's `kubernetes-client`: apt-get update && \
+         apt-get install -y kubernetes-client"
+    );
+    run_cmd(&mut apt(&["update"]))?;
+    run_cmd(apt(&["install", "-y", "kubernetes-client"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    if !works() {
+        bail!("`kubectl version --client` still fails after installing kubernetes-client");
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
-//! - `ci`: everything CI runs (fmt, clippy, tests with all features against a moto server,
-//!   policy tests, crate boundary checks, cargo-deny).
+//! - `ci`: everything CI runs (fmt, clippy, tests with all features against a moto server and
+//!   the real `kubectl`, installed from Debian's `kubernetes-client` when missing, policy tests,
+//!   crate boundary checks, cargo-deny).
 //! - `test-policies`: validate `catalog/` and every example config, then run every policy
 //!   test directory in the repository; a table of expected vs actual; non-zero on mismatch.
 //! - `bench`: release-mode figures as JSON.
