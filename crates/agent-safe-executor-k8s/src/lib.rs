@@ -13,6 +13,18 @@
 //!
 //! The mapping of every action, its API calls and the RBAC it needs are in
 //! `docs/executors/kubernetes.md`.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use agent_safe_core::{Executor, SystemClock};
+//! use agent_safe_executor_k8s::{K8sExecutor, K8sSettings};
+//!
+//! // Connects per call: with the call's credential, else the kubeconfig's `staging` context.
+//! let settings = K8sSettings { context: Some("staging".into()), ..K8sSettings::default() };
+//! let executor = K8sExecutor::new(settings, Arc::new(SystemClock));
+//! assert_eq!(executor.kind(), "k8s");
+//! assert!(agent_safe_executor_k8s::supported_actions().any(|a| a == "drain-node"));
+//! ```
 
 mod actions;
 mod client;
