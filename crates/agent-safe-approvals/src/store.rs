@@ -7,6 +7,7 @@
 //! either the old or the new file, never a mix. Lines that cannot be read are reported with
 //! their line number and kept byte for byte when the file is rewritten.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
@@ -230,7 +231,7 @@ impl ApprovalStore {
             if slot.request.request_id != stored.request_id {
                 return Err(StoreError::Corrupt {
                     path: self.path.clone(),
-                    line: index + 1,
+                    line: entries.get(index).map_or(index + 1, |e| e.number),
                     detail: format!(
                         "an update may not change the request id (`{}` to `{}`)",
                         stored.request_id, slot.request.request_id
@@ -302,6 +303,8 @@ impl ApprovalStore {
             Err(e) => return Err(self.io("open")(e)),
         }
         let mut entries: Vec<Entry> = Vec::new();
+        // Request id → line number of its first readable occurrence.
+        let mut seen: HashMap<String, usize> = HashMap::new();
         let ends_with_newline = bytes.last().is_none_or(|&b| b == b'\n');
         let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
         let count = lines.len();
@@ -314,19 +317,19 @@ impl ApprovalStore {
             }
             let torn = is_last && !ends_with_newline;
             let mut parsed = parse_line(raw, number, torn);
-            if let Ok(request) = &parsed
-                && let Some(first) = entries
-                    .iter()
-                    .find(|e| e.parsed.as_ref().is_ok_and(|r| r.request_id == request.request_id))
-            {
-                parsed = Err(CorruptLine {
-                    line: number,
-                    request_id: Some(request.request_id.clone()),
-                    detail: format!(
-                        "duplicate request id `{}` (first on line {})",
-                        request.request_id, first.number
-                    ),
-                });
+            if let Ok(request) = &parsed {
+                if let Some(first) = seen.get(&request.request_id) {
+                    parsed = Err(CorruptLine {
+                        line: number,
+                        request_id: Some(request.request_id.clone()),
+                        detail: format!(
+                            "duplicate request id `{}` (first on line {first})",
+                            request.request_id
+                        ),
+                    });
+                } else {
+                    seen.insert(request.request_id.clone(), number);
+                }
             }
             entries.push(Entry { number, raw: raw.to_vec(), parsed });
         }
@@ -410,6 +413,16 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
 
 /// Parses and checks one line.
 fn parse_line(raw: &[u8], number: usize, torn: bool) -> Result<ApprovalRequest, CorruptLine> {
+    // The common case, a valid line, parses straight into the model; the detour through a
+    // `Value` is taken only to explain a failure.
+    match serde_json::from_slice::<ApprovalRequest>(raw) {
+        Ok(request) => check_request(request, number),
+        Err(_) => Err(explain(raw, number, torn)),
+    }
+}
+
+/// Why a line does not parse as a request.
+fn explain(raw: &[u8], number: usize, torn: bool) -> CorruptLine {
     let corrupt = |request_id: Option<String>, detail: String| CorruptLine {
         line: number,
         request_id,
@@ -423,16 +436,28 @@ fn parse_line(raw: &[u8], number: usize, torn: bool) -> Result<ApprovalRequest, 
             } else {
                 "the line is not valid JSON (truncated or edited by hand)"
             };
-            return Err(corrupt(
+            return corrupt(
                 sniff_id(raw),
                 format!("{what}: {} at column {}", json_error_text(&e), e.column()),
-            ));
+            );
         }
     };
     let id = value.get("request_id").and_then(|v| v.as_str()).map(str::to_owned);
-    let request: ApprovalRequest = serde_json::from_value(value).map_err(|e| {
-        corrupt(id.clone(), format!("not an approval request: {}", json_error_text(&e)))
-    })?;
+    let detail = match serde_json::from_value::<ApprovalRequest>(value) {
+        Err(e) => json_error_text(&e),
+        // The bytes did not parse as a request, so the value cannot either.
+        Ok(_) => "unexpected content".to_owned(),
+    };
+    corrupt(id, format!("not an approval request: {detail}"))
+}
+
+/// Checks a parsed request: id shape, params digest, requirement, ticket.
+fn check_request(request: ApprovalRequest, number: usize) -> Result<ApprovalRequest, CorruptLine> {
+    let corrupt = |request_id: Option<String>, detail: String| CorruptLine {
+        line: number,
+        request_id,
+        detail,
+    };
     let id = Some(request.request_id.clone());
     let hex_part = request.request_id.strip_prefix(REQUEST_ID_PREFIX);
     if !hex_part.is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric())) {
