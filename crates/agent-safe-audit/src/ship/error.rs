@@ -1,0 +1,130 @@
+//! Shipping errors: one shipment, the log and cursor, the configuration.
+
+use std::path::PathBuf;
+
+use crate::AuditError;
+
+/// Why one shipment failed. Messages never contain a webhook URL or header value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShipError {
+    /// Reading or writing a destination file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The destination file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The HTTP request failed: connection, timeout, TLS, or a non-2xx status.
+    #[error("{0}")]
+    Http(String),
+    /// The S3 request failed.
+    #[error("{0}")]
+    S3(String),
+    /// A custom shipper's failure.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Why the log could not be shipped: the log or a cursor is unusable, or a shipment failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShipLogError {
+    /// The log could not be read, or a line of it is not an entry.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// A cursor file could not be read, written or locked.
+    #[error("{}: {message}", path.display())]
+    Cursor {
+        /// The cursor file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The cursor does not describe this log (the log was replaced, truncated or rewritten).
+    #[error(
+        "{}: the log does not match its ship cursor `{}`: {detail}; ship it again from the \
+         start (`agent-safe audit ship --from-start`) or delete the cursor",
+        log.display(),
+        cursor.display()
+    )]
+    CursorMismatch {
+        /// The log.
+        log: PathBuf,
+        /// The cursor file.
+        cursor: PathBuf,
+        /// What does not match.
+        detail: String,
+    },
+    /// Shipping an entry failed.
+    #[error("{}:{line}: shipping `{event_id}` via {kind} failed: {source}", log.display())]
+    Ship {
+        /// The log.
+        log: PathBuf,
+        /// Line of the entry (counting non-blank lines).
+        line: usize,
+        /// Its `event_id`.
+        event_id: String,
+        /// The shipper's kind.
+        kind: String,
+        /// The failure.
+        source: ShipError,
+    },
+    /// A destination could not tell what it already holds.
+    #[error("{kind} destination `{destination}`: {source}")]
+    Destination {
+        /// The shipper's kind.
+        kind: String,
+        /// The destination.
+        destination: String,
+        /// The failure.
+        source: ShipError,
+    },
+    /// The worker thread or its runtime could not be started.
+    #[error("cannot start the audit shipping worker: {0}")]
+    Start(String),
+}
+
+/// Why shippers could not be built from their settings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShipperConfigError {
+    /// A URL is not `http://` or `https://` with a host.
+    #[error("{setting}: `{url}` is not an http:// or https:// URL")]
+    BadUrl {
+        /// The setting.
+        setting: &'static str,
+        /// The URL, with anything after the host hidden.
+        url: String,
+    },
+    /// A header name or value is not valid in HTTP.
+    #[error("webhook_headers: `{name}` is not a valid HTTP header name or value")]
+    BadHeader {
+        /// The header name.
+        name: String,
+    },
+    /// A duration is zero, negative or not a number.
+    #[error("{setting}: must be a positive number of seconds, got {value}")]
+    BadDuration {
+        /// The setting.
+        setting: &'static str,
+        /// The value.
+        value: String,
+    },
+    /// A name or path is empty.
+    #[error("{setting}: must not be empty")]
+    Empty {
+        /// The setting.
+        setting: &'static str,
+    },
+    /// `s3_bucket` is set, but this build has no S3 support.
+    #[error(
+        "s3_bucket: this build of agent-safe has no S3 support (cargo feature `s3` of \
+         agent-safe-audit, on by default in the CLI)"
+    )]
+    NoS3Support,
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Http(#[from] agent_safe_http::HttpClientError),
+}

@@ -1,0 +1,132 @@
+//! One-off shipping of a log (`agent-safe audit ship`): from the destination's cursor (or
+//! the start) to the end, with a few retries, then stop.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_safe_core::{Clock, SystemClock};
+
+use super::outbox::{LogReader, Outbox};
+use super::{CursorPosition, RetryPolicy, ShipLogError, Shipper, Sleeper, TokioSleeper};
+
+/// How [`replay`] starts and retries.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Ignore the cursor and start from the first entry (the filesystem shipper still skips
+    /// what its file holds). The cursor is updated as usual.
+    pub from_start: bool,
+    /// Attempts per entry before giving up (at least 1).
+    pub attempts: u32,
+    /// Backoff between attempts.
+    pub retry: RetryPolicy,
+    /// Stamps the cursor.
+    pub clock: Arc<dyn Clock>,
+    /// Waits out the backoff.
+    pub sleeper: Arc<dyn Sleeper>,
+}
+
+impl Default for ReplayOptions {
+    /// From the cursor, 3 attempts, waiting 1 s then 2 s, system clock, tokio's timer.
+    fn default() -> Self {
+        Self {
+            from_start: false,
+            attempts: 3,
+            retry: RetryPolicy {
+                initial_backoff: Duration::from_secs(1),
+                max_backoff: Duration::from_secs(10),
+            },
+            clock: Arc::new(SystemClock),
+            sleeper: Arc::new(TokioSleeper),
+        }
+    }
+}
+
+/// What [`replay`] did.
+#[derive(Debug)]
+pub struct ReplayReport {
+    /// The shipper's kind.
+    pub kind: String,
+    /// The destination (no secrets).
+    pub destination: String,
+    /// The cursor file.
+    pub cursor: PathBuf,
+    /// Entries shipped.
+    pub shipped: usize,
+    /// Entries found already at the destination (filesystem) and skipped.
+    pub skipped: usize,
+    /// The last entry shipped (now or before), `None` when none ever was.
+    pub position: Option<CursorPosition>,
+    /// What stopped it before the end of the log; progress before it is recorded.
+    pub error: Option<ShipLogError>,
+}
+
+/// Ships the log at `log` to `shipper` from its cursor (or the start) to the end, in order.
+/// An entry that fails `attempts` times in a row stops the replay (the cursor stays before
+/// it, so running again resumes there); a log line that is not an entry, or a cursor that
+/// does not match the log, stops it at once. Both are reported in
+/// [`ReplayReport::error`]; `Err` only when the log cannot be opened.
+///
+/// Builds its own tokio runtime: call it outside async code (or use [`replay_async`]).
+pub fn replay(
+    log: &Path,
+    shipper: Arc<dyn Shipper>,
+    options: &ReplayOptions,
+) -> Result<ReplayReport, ShipLogError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ShipLogError::Start(e.to_string()))?;
+    runtime.block_on(replay_async(log, shipper, options))
+}
+
+/// [`replay`] in async code.
+pub async fn replay_async(
+    log: &Path,
+    shipper: Arc<dyn Shipper>,
+    options: &ReplayOptions,
+) -> Result<ReplayReport, ShipLogError> {
+    LogReader::new(log).head()?;
+    let mut outbox = Outbox::new(log, shipper.clone(), options.clock.clone());
+    if options.from_start {
+        outbox.from_start();
+    }
+    let mut report = ReplayReport {
+        kind: shipper.kind().to_owned(),
+        destination: shipper.destination(),
+        cursor: outbox.cursor_path().to_owned(),
+        shipped: 0,
+        skipped: 0,
+        position: None,
+        error: None,
+    };
+    let mut resync = true;
+    let mut failures = 0u32;
+    loop {
+        let step = outbox.step(resync).await;
+        report.shipped += step.shipped;
+        report.skipped += step.skipped;
+        if step.position.is_some() {
+            report.position = step.position;
+        }
+        match step.error {
+            None if step.more => {
+                failures = 0;
+                resync = false;
+            }
+            None => return Ok(report),
+            Some(e) => {
+                let transient =
+                    matches!(e, ShipLogError::Ship { .. } | ShipLogError::Destination { .. });
+                // A step that shipped something starts a new count for the next entry.
+                failures = if step.shipped > 0 { 1 } else { failures.saturating_add(1) };
+                if !transient || failures >= options.attempts.max(1) {
+                    report.error = Some(e);
+                    return Ok(report);
+                }
+                options.sleeper.sleep(options.retry.backoff(failures)).await;
+                resync = true;
+            }
+        }
+    }
+}
