@@ -54,6 +54,7 @@ pub fn sample_event(i: usize) -> AuditEvent {
 fn appends_per_s(
     path: &Path,
     durability: Durability,
+    threads: usize,
     per_thread: usize,
 ) -> Result<(f64, u64), AuditError> {
     let log = Arc::new(AuditLog::open(path, AuditOptions { durability })?);
@@ -61,7 +62,7 @@ fn appends_per_s(
     let events = Arc::new(events);
     let start = Instant::now();
     let results: Vec<Result<(), AuditError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..THREADS)
+        let handles: Vec<_> = (0..threads)
             .map(|_| {
                 let log = Arc::clone(&log);
                 let events = Arc::clone(&events);
@@ -73,7 +74,7 @@ fn appends_per_s(
     let secs = start.elapsed().as_secs_f64();
     results.into_iter().collect::<Result<(), _>>()?;
     let fsyncs = log.fsyncs.load(std::sync::atomic::Ordering::Relaxed);
-    Ok(((THREADS * per_thread) as f64 / secs, fsyncs))
+    Ok(((threads * per_thread) as f64 / secs, fsyncs))
 }
 
 /// Measures append and verify throughput with logs in `dir`; returns
@@ -81,9 +82,22 @@ fn appends_per_s(
 pub fn bench_figures(dir: &Path, sizes: BenchSizes) -> Result<Value, AuditError> {
     let fsync_path = dir.join("bench-fsync.jsonl");
     let buffered_path = dir.join("bench-buffered.jsonl");
-    let (fsync, fsyncs) = appends_per_s(&fsync_path, Durability::Fsync, sizes.fsync_per_thread)?;
+    let (fsync, fsyncs) =
+        appends_per_s(&fsync_path, Durability::Fsync, THREADS, sizes.fsync_per_thread)?;
+    let (fsync_1, _) = appends_per_s(
+        &dir.join("bench-fsync-1.jsonl"),
+        Durability::Fsync,
+        1,
+        sizes.fsync_per_thread,
+    )?;
+    let (buffered_1, _) = appends_per_s(
+        &dir.join("bench-buffered-1.jsonl"),
+        Durability::Buffered,
+        1,
+        sizes.buffered_per_thread * THREADS,
+    )?;
     let (buffered, _) =
-        appends_per_s(&buffered_path, Durability::Buffered, sizes.buffered_per_thread)?;
+        appends_per_s(&buffered_path, Durability::Buffered, THREADS, sizes.buffered_per_thread)?;
 
     let bytes = std::fs::metadata(&buffered_path)
         .map_err(|source| AuditError::Io { path: buffered_path.clone(), source })?
@@ -108,6 +122,8 @@ pub fn bench_figures(dir: &Path, sizes: BenchSizes) -> Result<Value, AuditError>
         "audit_append_buffered_per_s": buffered.round(),
         "audit_verify_per_s": (report.entries as f64 / secs).round(),
         "audit_verify_mb_per_s": (bytes as f64 / secs / 1e6).round(),
+        "audit_append_fsync_1thread_per_s": fsync_1.round(),
+        "audit_append_buffered_1thread_per_s": buffered_1.round(),
         "audit_threads": THREADS,
         "audit_fsync_appends": THREADS * sizes.fsync_per_thread,
         "audit_fsyncs": fsyncs,
