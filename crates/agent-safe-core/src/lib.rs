@@ -6,6 +6,7 @@
 //! and the one source of randomness ([`random`]).
 
 mod caller;
+pub mod canonical;
 mod clock;
 mod decision;
 mod event;

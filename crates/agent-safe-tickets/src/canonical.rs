@@ -1,4 +1,5 @@
-//! Canonical JSON (CPython `json.dumps(v, sort_keys=True)`) and the params digest bound into tickets.
+//! The params digest bound into tickets, over canonical JSON (CPython
+//! `json.dumps(v, sort_keys=True)`, implemented in `agent_safe_core::canonical`).
 
 use agent_safe_core::Params;
 use serde_json::Value;
@@ -13,9 +14,7 @@ use serde_json::Value;
 /// assert_eq!(canonical_json(&v), r#"{"a": "\u00e9", "b": [1, 2.0]}"#);
 /// ```
 pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_value(value, &mut out);
-    out
+    agent_safe_core::canonical::to_string(value)
 }
 
 /// The params digest of a ticket: lowercase hex SHA-256 of [`canonical_json`] of the params.
@@ -31,87 +30,9 @@ pub fn canonical_json(value: &Value) -> String {
 /// ```
 pub fn params_digest(params: &Params) -> String {
     let mut text = String::new();
-    write_object(params, &mut text);
+    agent_safe_core::canonical::write_map(params, &mut text);
     let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
     crate::keys::hex(digest.as_ref())
-}
-
-fn write_value(value: &Value, out: &mut String) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(true) => out.push_str("true"),
-        Value::Bool(false) => out.push_str("false"),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                out.push_str(&i.to_string());
-            } else if let Some(u) = n.as_u64() {
-                out.push_str(&u.to_string());
-            } else if let Some(f) = n.as_f64() {
-                out.push_str(&agent_safe_core::pyrepr::float(f));
-            } else {
-                out.push_str(&n.to_string());
-            }
-        }
-        Value::String(s) => write_str(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_value(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => write_object(map, out),
-    }
-}
-
-fn write_object(map: &serde_json::Map<String, Value>, out: &mut String) {
-    // `String`'s order is byte order of UTF-8, which is code-point order, as Python sorts.
-    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    out.push('{');
-    for (i, (key, item)) in entries.into_iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        write_str(key, out);
-        out.push_str(": ");
-        write_value(item, out);
-    }
-    out.push('}');
-}
-
-fn write_str(s: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let push_u = |unit: u16, out: &mut String| {
-        out.push_str("\\u");
-        for shift in [12u16, 8, 4, 0] {
-            out.push(char::from(HEX[usize::from((unit >> shift) & 0xf)]));
-        }
-    };
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            // CPython escapes everything outside ' '..='~', DEL included (SPEC §6.2 says otherwise).
-            c if !(' '..='~').contains(&c) => {
-                let mut units = [0u16; 2];
-                for &unit in c.encode_utf16(&mut units).iter() {
-                    push_u(unit, out);
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]
