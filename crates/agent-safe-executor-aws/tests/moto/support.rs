@@ -58,10 +58,12 @@ pub async fn moto(test: &str) -> Option<Moto> {
     let endpoint = match SERVER.get_or_init(find_or_start) {
         Ok(endpoint) => endpoint.clone(),
         Err(why) => {
-            eprintln!(
-                "\n*** SKIPPED {test}: no moto server ({why}). Run `cargo xtask ci`, or create \
+            // Straight to the process's stderr: libtest hides `eprintln!` of passing tests.
+            let _ = writeln!(
+                std::io::stderr(),
+                "*** SKIPPED {test}: no moto server ({why}). Run `cargo xtask ci`, or create \
                  the venv with `python3 -m venv target/moto-venv && target/moto-venv/bin/pip \
-                 install 'moto[server]==5.2.5'`, or set {ENV_ENDPOINT}. ***\n"
+                 install 'moto[server]==5.2.5'`, or set {ENV_ENDPOINT}. ***"
             );
             return None;
         }
