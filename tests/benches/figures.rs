@@ -152,6 +152,17 @@ fn main() {
         check_figures(&big, &agent, "scale-deployment", "staging/api-server", &params);
 
     let mut figures = serde_json::Map::new();
+    let t = Instant::now();
+    for _ in 0..20 {
+        std::hint::black_box(or_exit(
+            Registry::load_dir(&catalog().join("actions")),
+            "catalog actions",
+        ));
+    }
+    figures.insert(
+        "catalog_load_ms".into(),
+        json!((t.elapsed().as_secs_f64() * 1000.0 / 20.0 * 100.0).round() / 100.0),
+    );
     let dir = or_exit(tempfile::tempdir(), "temporary directory");
     figures.insert("check_with_ticket_and_audit_per_s".into(), json!(sdk_checks_per_s(dir.path())));
     let audit = or_exit(
@@ -169,6 +180,14 @@ fn main() {
         "ticket figures",
     );
     if let serde_json::Value::Object(map) = tickets {
+        figures.extend(map.into_iter().filter(|(k, _)| k != "iterations"));
+    }
+    let runner_dir = or_exit(tempfile::tempdir(), "temporary directory");
+    let runner = or_exit(
+        agent_safe::runner::bench::runner_figures(runner_dir.path(), 5_000),
+        "runner figures",
+    );
+    if let serde_json::Value::Object(map) = runner {
         figures.extend(map.into_iter().filter(|(k, _)| k != "iterations"));
     }
     figures.insert("pdp_check_p50_ns".into(), json!(p50));
