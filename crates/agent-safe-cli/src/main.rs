@@ -9,6 +9,7 @@ mod demo;
 mod init;
 mod keys;
 mod output;
+mod runner;
 mod setup;
 mod test_cmd;
 mod ticket;
@@ -88,6 +89,9 @@ enum Command {
     /// List, show, approve and deny approval requests.
     #[command(subcommand)]
     Approval(approval::Command),
+    /// Execute an execution ticket (once, audited), or dry-run it.
+    #[command(subcommand)]
+    Runner(runner::Command),
 }
 
 fn main() -> ExitCode {
@@ -106,6 +110,7 @@ fn main() -> ExitCode {
         Command::Credential(cmd) => credential::run(&cli, cmd),
         Command::Delegation(cmd) => delegation::run(&cli, cmd),
         Command::Approval(cmd) => approval::run(&cli, cmd),
+        Command::Runner(cmd) => runner::run(&cli, cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code),

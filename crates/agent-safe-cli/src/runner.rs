@@ -1,0 +1,423 @@
+//! `agent-safe runner execute|dry-run TOKEN`: governed execution of an execution ticket (see
+//! docs/runner.md), with the dry-run, kubectl, Kubernetes API and AWS executors.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_safe::audit::{AuditLog, AuditOptions, Durability};
+use agent_safe::core::{Clock, ExecutionStatus, Executor, Secret, SystemClock};
+use agent_safe::credentials::{CredentialVault, EnvVarVault, FileVault};
+use agent_safe::registry::Registry;
+use agent_safe::runner::{
+    DryRunExecutor, KubectlConfig, RunOutcome, Runner, RunnerConfig, STATE_KEY_CONTEXT,
+    SubprocessExecutor,
+};
+use agent_safe::tickets::{FileNonceStore, SigningKey, TicketValidator};
+use agent_safe::{DurabilityMode, default_nonce_store};
+use anyhow::Context as _;
+use serde_json::{Value, json};
+
+use crate::keys::KeyArgs;
+use crate::output::{bold, green, line, red, yellow};
+use crate::{Cli, exit};
+
+const EXIT_CODES: &str = "\
+Exit codes (the same with --json-output):
+  0  success, or skipped (dry run, dry-run executor, a blocking precheck failed)
+  1  failure, error or timeout, including an invalid, expired or already used ticket
+  2  usage or configuration error (bad flags, no signing key, unreadable registry, audit
+     log or nonce store), or the outcome could not be written to the audit log";
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Execute the action an execution ticket permits, once: validate and consume the ticket,
+    /// resolve the declared credential, run the prechecks, capture the state before and after,
+    /// execute under a timeout, revoke the credential, and record the execution and the state
+    /// capture in the audit log.
+    #[command(after_help = EXIT_CODES)]
+    Execute(ExecuteArgs),
+    /// Show what `execute` would do, without consuming the ticket, issuing a credential,
+    /// executing or auditing anything.
+    #[command(after_help = EXIT_CODES)]
+    DryRun(CommonArgs),
+}
+
+/// Which executor acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ExecutorKind {
+    /// No side effects: reports what would be executed (the ticket is still used up).
+    DryRun,
+    /// `kubectl`, one argument per value, never a shell.
+    #[value(alias = "kubectl")]
+    Subprocess,
+    /// The Kubernetes API (feature `k8s`).
+    K8s,
+    /// The AWS APIs (feature `aws`).
+    Aws,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CommonArgs {
+    /// The execution ticket (a JWT from `agent-safe check`).
+    token: String,
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Actions directory [default: from agent-safe.yaml, else ./actions]
+    #[arg(long, value_name = "DIR")]
+    registry: Option<PathBuf>,
+    /// Audit log: every execution, also a refused one, is recorded [default: from
+    /// agent-safe.yaml, else ./audit.jsonl]
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    /// Persistent single-use nonce store [default: from agent-safe.yaml, else <audit log>.nonces]
+    #[arg(long, value_name = "FILE")]
+    nonce_store: Option<PathBuf>,
+    /// A static credential of TYPE for the vault, payload {"token": VALUE}; repeatable (also
+    /// reads AGENT_SAFE_CRED_<TYPE>). Command lines are visible to other local users: prefer
+    /// --vault-env or --vault-dir.
+    #[arg(long = "vault-cred", value_name = "TYPE=VALUE")]
+    vault_cred: Vec<String>,
+    /// Use the environment vault: AGENT_SAFE_CRED_<TYPE> holds the token.
+    #[arg(long, conflicts_with = "vault_dir")]
+    vault_env: bool,
+    /// Use the file vault: <DIR>/<type>.json holds the payload object, mode 0600.
+    #[arg(long, value_name = "DIR", conflicts_with = "vault_cred")]
+    vault_dir: Option<PathBuf>,
+    /// Let actions that declare credentials run with the executor's own credentials when no
+    /// vault option is given (recorded in the audit event). Without it they are refused.
+    #[arg(long)]
+    ambient_credentials: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json_output: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExecuteArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The executor.
+    #[arg(long, value_enum, default_value = "dry-run")]
+    executor: ExecutorKind,
+    /// Seconds the executor may take; the runner cancels the call after that (status timeout).
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
+    timeout: f64,
+    /// kubectl binary (subprocess executor).
+    #[arg(long, value_name = "PATH")]
+    kubectl_path: Option<PathBuf>,
+    /// Kubeconfig file (subprocess and k8s executors) [default: $KUBECONFIG or ~/.kube/config]
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (subprocess and k8s executors).
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+    /// Use the pod's service account (k8s executor).
+    #[arg(long)]
+    in_cluster: bool,
+    /// Region when the action's params name none (aws executor).
+    #[arg(long, value_name = "REGION")]
+    aws_region: Option<String>,
+    /// Named profile for calls without a vault credential (aws executor).
+    #[arg(long, value_name = "NAME")]
+    aws_profile: Option<String>,
+    /// Endpoint for every AWS service, e.g. LocalStack or moto (aws executor).
+    #[arg(long, value_name = "URL")]
+    aws_endpoint_url: Option<String>,
+}
+
+pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
+    match cmd {
+        Command::Execute(args) => execute(cli, args),
+        Command::DryRun(args) => dry_run(cli, args),
+    }
+}
+
+/// Everything both commands build from the common options.
+struct Setup {
+    registry: Arc<Registry>,
+    validator: TicketValidator,
+    clock: Arc<dyn Clock>,
+    vault: Option<Arc<dyn CredentialVault>>,
+    /// The private key, when given (not a public key file).
+    signing_key: Option<SigningKey>,
+    state_key: Option<Secret<[u8; 32]>>,
+    audit_path: PathBuf,
+    durability: Durability,
+}
+
+fn setup(cli: &Cli, args: &CommonArgs) -> anyhow::Result<Setup> {
+    let config = crate::setup::config_file(cli)?;
+    let config = config.as_ref();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let keys = args.key.verifying_keys(config)?;
+    // Only a private key can key the digests of sensitive state values; with a public key
+    // file they are replaced by `[redacted]`.
+    let signing_key = args.key.signing_key(config).ok();
+    let state_key = signing_key.as_ref().map(|k| k.derive_secret(STATE_KEY_CONTEXT));
+    let issuer = config.and_then(|c| c.issuer.clone()).unwrap_or_else(|| "agent-safe".to_owned());
+    let registry_dir = args
+        .registry
+        .clone()
+        .or_else(|| config.and_then(|c| c.registry.clone()))
+        .unwrap_or_else(|| PathBuf::from("actions"));
+    let registry = Registry::load_dir(&registry_dir).context("cannot load the action registry")?;
+    let audit_path = args
+        .audit_log
+        .clone()
+        .or_else(|| config.and_then(|c| c.audit_log.clone()))
+        .unwrap_or_else(|| PathBuf::from("audit.jsonl"));
+    let nonce_path = args
+        .nonce_store
+        .clone()
+        .or_else(|| config.and_then(|c| c.nonce_store.clone()))
+        .unwrap_or_else(|| default_nonce_store(&audit_path));
+    let nonces = FileNonceStore::open(&nonce_path, clock.clone())
+        .with_context(|| format!("cannot open nonce store `{}`", nonce_path.display()))?;
+    let validator = TicketValidator::new(keys, issuer, clock.clone(), Arc::new(nonces));
+    let durability = match config.map(|c| c.audit_durability) {
+        Some(DurabilityMode::Buffered) => Durability::Buffered,
+        _ => Durability::Fsync,
+    };
+    Ok(Setup {
+        registry: Arc::new(registry),
+        validator,
+        vault: vault(args, &clock)?,
+        clock,
+        signing_key,
+        state_key,
+        audit_path,
+        durability,
+    })
+}
+
+/// The vault the options name, or none.
+fn vault(
+    args: &CommonArgs,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<Option<Arc<dyn CredentialVault>>> {
+    if let Some(dir) = &args.vault_dir {
+        return Ok(Some(Arc::new(FileVault::new(dir, clock.clone()))));
+    }
+    if args.vault_cred.is_empty() && !args.vault_env {
+        return Ok(None);
+    }
+    let mut vault = EnvVarVault::new(clock.clone());
+    for (i, spec) in args.vault_cred.iter().enumerate() {
+        // The argument is never echoed: it holds (or, mistyped, may be) a secret.
+        match spec.split_once('=') {
+            Some((kind, value)) if !kind.is_empty() && !value.is_empty() => {
+                vault = vault.with_static_token(kind, Secret::new(value.to_owned()));
+            }
+            _ => anyhow::bail!(
+                "`--vault-cred` number {} must be TYPE=VALUE with a non-empty type and value \
+                 (the argument is not shown: it may be a secret)",
+                i + 1
+            ),
+        }
+    }
+    Ok(Some(Arc::new(vault)))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn runner(s: Setup, executor: Arc<dyn Executor>, config: RunnerConfig) -> anyhow::Result<Runner> {
+    let log = AuditLog::open(&s.audit_path, AuditOptions { durability: s.durability })
+        .with_context(|| format!("cannot open audit log `{}`", s.audit_path.display()))?;
+    let mut runner = Runner::new(executor, s.registry, s.validator, s.clock)
+        .with_audit(Arc::new(log))
+        .with_config(config);
+    if let Some(vault) = s.vault {
+        runner = runner.with_vault(vault);
+    }
+    if let Some(key) = &s.state_key {
+        runner = runner.with_state_key(key);
+    }
+    Ok(runner)
+}
+
+fn execute(cli: &Cli, args: &ExecuteArgs) -> anyhow::Result<u8> {
+    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 86_400.0) {
+        anyhow::bail!(
+            "`--timeout` must be a number of seconds above 0 and at most 86400, got `{}`",
+            args.timeout
+        );
+    }
+    let s = setup(cli, &args.common)?;
+    let executor = executor(args, s.signing_key.as_ref(), &s.clock)?;
+    let config = RunnerConfig {
+        timeout: Duration::from_secs_f64(args.timeout),
+        ambient_credentials: args.common.ambient_credentials,
+        ..RunnerConfig::default()
+    };
+    let runner = runner(s, executor, config)?;
+    let outcome = match runtime()?.block_on(runner.run(&args.common.token)) {
+        Ok(outcome) => outcome,
+        Err(agent_safe::runner::RunnerError::Audit { outcome, source }) => {
+            report(&outcome, args.common.json_output)?;
+            return Err(anyhow::Error::new(source).context(
+                "the outcome above could not be written to the audit log (the action may have been executed)",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    report(&outcome, args.common.json_output)
+}
+
+fn dry_run(cli: &Cli, args: &CommonArgs) -> anyhow::Result<u8> {
+    let s = setup(cli, args)?;
+    let config =
+        RunnerConfig { ambient_credentials: args.ambient_credentials, ..RunnerConfig::default() };
+    // Nothing is audited; the runner is built without the log.
+    let mut runner =
+        Runner::new(Arc::new(DryRunExecutor), s.registry, s.validator, s.clock).with_config(config);
+    if let Some(vault) = s.vault {
+        runner = runner.with_vault(vault);
+    }
+    let outcome = runtime()?.block_on(runner.dry_run(&args.token));
+    report(&outcome, args.json_output)
+}
+
+/// The executor `--executor` names, built from its options.
+fn executor(
+    args: &ExecuteArgs,
+    signing_key: Option<&SigningKey>,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<Arc<dyn Executor>> {
+    match args.executor {
+        ExecutorKind::DryRun => Ok(Arc::new(DryRunExecutor)),
+        ExecutorKind::Subprocess => Ok(Arc::new(SubprocessExecutor::new(KubectlConfig {
+            kubectl_path: args.kubectl_path.clone().unwrap_or_else(|| PathBuf::from("kubectl")),
+            kubeconfig: args.kubeconfig.clone(),
+            context: args.context.clone(),
+        }))),
+        #[cfg(feature = "k8s")]
+        ExecutorKind::K8s => {
+            use agent_safe::k8s::{K8sExecutor, K8sSettings};
+            let settings = K8sSettings {
+                kubeconfig: args.kubeconfig.clone(),
+                context: args.context.clone(),
+                in_cluster: args.in_cluster,
+            };
+            Ok(Arc::new(K8sExecutor::new(settings, clock.clone())))
+        }
+        #[cfg(feature = "aws")]
+        ExecutorKind::Aws => {
+            use agent_safe::aws::{AwsExecutor, AwsExecutorConfig};
+            // A key of its own for the digests of secret state values, stable across runs.
+            let key = signing_key
+                .map(|k| Secret::new(k.derive_secret(AWS_STATE_KEY_CONTEXT).expose().to_vec()));
+            let config = AwsExecutorConfig {
+                region: args.aws_region.clone(),
+                profile: args.aws_profile.clone(),
+                endpoint_url: args.aws_endpoint_url.clone(),
+                state_hmac_key: key,
+            };
+            Ok(Arc::new(AwsExecutor::new(config)?))
+        }
+        #[cfg(not(feature = "k8s"))]
+        ExecutorKind::K8s => {
+            let _ = clock;
+            not_compiled("k8s")
+        }
+        #[cfg(not(feature = "aws"))]
+        ExecutorKind::Aws => {
+            let _ = signing_key;
+            not_compiled("aws")
+        }
+    }
+}
+
+/// The key context of the AWS executor's digests of secret state values.
+#[cfg(feature = "aws")]
+const AWS_STATE_KEY_CONTEXT: &str = "agent-safe aws executor state digest v1";
+
+#[cfg(not(all(feature = "k8s", feature = "aws")))]
+fn not_compiled(name: &str) -> anyhow::Result<Arc<dyn Executor>> {
+    anyhow::bail!(
+        "the `{name}` executor is not compiled into this agent-safe binary: install it with \
+         `cargo install agent-safe-cli --features {name}` (or use `--executor subprocess` for \
+         kubectl)"
+    )
+}
+
+/// Prints the outcome; returns the exit code.
+fn report(outcome: &RunOutcome, json_output: bool) -> anyhow::Result<u8> {
+    let r = &outcome.result;
+    let code = match r.status {
+        ExecutionStatus::Success | ExecutionStatus::Skipped => exit::OK,
+        ExecutionStatus::Failure | ExecutionStatus::Timeout | ExecutionStatus::Error => {
+            exit::DENY_OR_FAILED
+        }
+    };
+    if json_output {
+        let mut value = serde_json::to_value(r)?;
+        if let Value::Object(map) = &mut value {
+            map.insert("state_capture_id".into(), json!(outcome.state_capture_id));
+            map.insert("credential_source".into(), json!(outcome.credential_source));
+            map.insert("credential_id".into(), json!(outcome.credential_id));
+            map.insert("revoke_warning".into(), json!(outcome.revoke_warning));
+            map.insert("dry_run".into(), json!(outcome.dry_run));
+        }
+        crate::output::json(&value)?;
+        return Ok(code);
+    }
+    let status = if outcome.dry_run && r.status == ExecutionStatus::Skipped {
+        "DRY-RUN".to_owned()
+    } else {
+        r.status.as_str().to_uppercase()
+    };
+    let label = match r.status {
+        ExecutionStatus::Success => green(&status),
+        ExecutionStatus::Skipped => yellow(&status),
+        _ => red(&status),
+    };
+    line(&format!("{} — {} on {}", bold(&label), r.action, r.target));
+    let field = |name: &str, value: &str| line(&format!("  {name:<11} {value}"));
+    if !r.output.is_empty() {
+        let mut lines = r.output.lines();
+        field("output:", lines.next().unwrap_or_default());
+        for more in lines {
+            line(&format!("  {:<11} {more}", ""));
+        }
+    }
+    if let Some(error) = &r.error {
+        field("error:", error);
+    }
+    field("executor:", &r.executor_type);
+    if let Some(ms) = r.duration_ms {
+        field("duration:", &format!("{ms:.0} ms"));
+    }
+    if !r.audit_id.is_empty() {
+        field("decision:", &r.audit_id);
+    }
+    if let Some(id) = &r.execution_audit_id {
+        field("recorded:", &format!("{id} (execution event)"));
+    }
+    if let Some(id) = &outcome.state_capture_id {
+        field("state:", &format!("{id} (before/after in the audit log)"));
+    }
+    if let Some(source) = outcome.credential_source {
+        let shown = match &outcome.credential_id {
+            Some(id) => format!("{} ({id}, revoked)", source.as_str()),
+            None => source.as_str().replace('_', " "),
+        };
+        field("credential:", &shown);
+    }
+    if let Some(w) = &outcome.revoke_warning {
+        field("warning:", w);
+    }
+    for p in &r.precheck_results {
+        let mark = if p.passed { green("pass") } else { red("FAIL") };
+        let kind = if p.advisory { "advisory" } else { "blocking" };
+        let message =
+            if p.message.is_empty() { String::new() } else { format!(" — {}", p.message) };
+        field("precheck:", &format!("{mark} {} ({kind}){message}", p.name));
+    }
+    Ok(code)
+}
