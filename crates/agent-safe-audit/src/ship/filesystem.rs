@@ -114,9 +114,17 @@ impl FilesystemShipper {
         };
         file.lock_shared().map_err(|e| self.io(e))?;
         let result = (|| {
-            let len = file.metadata().map_err(|e| self.io(e))?.len();
-            let last = tail::last_line(&file, len).map_err(|e| self.io(e))?;
-            Ok(last.and_then(|l| entry_hash_of(&l.text)))
+            let mut end = file.metadata().map_err(|e| self.io(e))?.len();
+            // The last complete entry: a torn final line (cut off at the next append) is
+            // passed over.
+            while let Some(last) = tail::last_line(&file, end).map_err(|e| self.io(e))? {
+                let hash = entry_hash_of(&last.text);
+                if last.lf || hash.is_some() {
+                    return Ok(hash);
+                }
+                end = last.start;
+            }
+            Ok(None)
         })();
         let _ = file.unlock();
         result
@@ -187,6 +195,14 @@ mod tests {
         assert_eq!(shipper.held().unwrap(), held);
     }
 
+    /// What a destination holding `text` says it has.
+    fn held(text: &str) -> Option<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("copy.jsonl");
+        std::fs::write(&path, text).unwrap();
+        FilesystemShipper::new(&path).held().unwrap()
+    }
+
     #[test]
     fn appends_each_entry_once() {
         let e = |n: usize| format!("{}\n", entry(n).json());
@@ -195,8 +211,11 @@ mod tests {
         // Already there (a crash after the append, before the cursor moved): skipped.
         check(&format!("{}{}", e(1), e(2)), &[2, 3], &[1, 2, 3]);
         check(&format!("{}{}{}", e(1), e(2), e(3)), &[2, 3], &[1, 2, 3]);
-        // A torn write at the end is cut off first.
-        check(&format!("{}{{\"entry_hash\": \"h2\", \"ev", e(1)), &[2, 3], &[1, 2, 3]);
+        // A torn write at the end is cut off first (and passed over when asked what the
+        // file holds).
+        let torn = format!("{}{{\"entry_hash\": \"h2\", \"ev", e(1));
+        assert_eq!(held(&torn), Some("h1".to_owned()));
+        check(&torn, &[2, 3], &[1, 2, 3]);
         // A complete entry without its newline is kept, and counts.
         check(&format!("{}{}", e(1), entry(2).json()), &[2, 3], &[1, 2, 3]);
         check(&format!("{}{}", e(1), entry(2).json()), &[3], &[1, 2, 3]);

@@ -315,7 +315,7 @@ impl Outbox {
     }
 
     /// Ignore the cursor on the next step and start from the first entry.
-    pub(crate) fn from_start(&mut self) {
+    pub(crate) fn restart_from_first_entry(&mut self) {
         self.start_override = Some(None);
     }
 

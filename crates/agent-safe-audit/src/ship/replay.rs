@@ -89,7 +89,7 @@ pub async fn replay_async(
     LogReader::new(log).head()?;
     let mut outbox = Outbox::new(log, shipper.clone(), options.clock.clone());
     if options.from_start {
-        outbox.from_start();
+        outbox.restart_from_first_entry();
     }
     let mut report = ReplayReport {
         kind: shipper.kind().to_owned(),
