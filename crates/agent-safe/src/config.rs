@@ -63,6 +63,8 @@ pub struct ConfigFile {
     pub cumulative_risk: Option<CumulativeRiskConfig>,
     /// `approvals:` settings (store, TTL, approver token file, notifiers).
     pub approvals: Option<crate::approvals::ApprovalsConfig>,
+    /// `audit_shipping:` settings (shippers of the audit log).
+    pub audit_shipping: Option<agent_safe_audit::ship::ShipperConfig>,
 }
 
 /// A secret string whose `Debug` does not print it.
@@ -112,6 +114,8 @@ struct RawConfig {
     cumulative_risk: Option<CumulativeRiskConfig>,
     #[serde(default)]
     approvals: Option<crate::approvals::RawApprovalsConfig>,
+    #[serde(default)]
+    audit_shipping: Option<agent_safe_audit::ship::ShipperConfig>,
 }
 
 /// Why the configuration file could not be used.
@@ -147,6 +151,7 @@ impl ConfigFile {
             rate_limit: None,
             cumulative_risk: None,
             approvals: None,
+            audit_shipping: None,
         });
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: Option<PathBuf>| {
@@ -168,6 +173,7 @@ impl ConfigFile {
             rate_limit: raw.rate_limit,
             cumulative_risk: raw.cumulative_risk,
             approvals: raw.approvals.map(|a| a.resolve(base)),
+            audit_shipping: raw.audit_shipping.map(|s| s.resolve_paths(base)),
         })
     }
 

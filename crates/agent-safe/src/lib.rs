@@ -28,6 +28,7 @@ mod config;
 pub mod credentials;
 pub mod delegation;
 mod execute;
+pub mod shipping;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -97,6 +98,9 @@ pub enum Error {
     /// An execution ticket could not be run (see [`AgentSafe::execute`]).
     #[error(transparent)]
     Execute(#[from] execute::ExecuteError),
+    /// Audit shipping could not be set up.
+    #[error(transparent)]
+    Shipping(#[from] shipping::ShippingError),
     /// Delegation was asked for, but no signing key is configured.
     #[error(
         "delegation needs a signing key: pass one to the builder or set `signing_key` in agent-safe.yaml"
@@ -175,6 +179,7 @@ pub struct Builder {
     nonce_store: Option<Arc<dyn agent_safe_tickets::NonceStore>>,
     nonce_store_path: Option<PathBuf>,
     approvals: approvals::Settings,
+    shipping: shipping::Settings,
 }
 
 impl Builder {
@@ -320,6 +325,11 @@ impl Builder {
         let tickets = signing_key.map(|k| TicketIssuer::new(k, issuer.clone(), clock.clone()));
         let credential_vault = self.credential_vault;
         let approvals = self.approvals.build(cfg.approvals.as_ref(), &clock)?;
+        let shipping = self.shipping.start(
+            cfg.audit_shipping.as_ref(),
+            audit.as_ref().map(agent_safe_audit::AuditLog::path),
+            &clock,
+        )?;
         Ok(AgentSafe {
             inner: Arc::new(Inner {
                 pdp,
@@ -331,6 +341,7 @@ impl Builder {
                 ticket_validator,
                 approvals,
                 state_key,
+                shipping,
             }),
         })
     }
@@ -354,6 +365,8 @@ struct Inner {
     approvals: Option<approvals::Approvals>,
     /// Key of the digests of sensitive state values (derived from the signing key).
     state_key: Option<agent_safe_core::Secret<[u8; 32]>>,
+    /// Ships the audit log in the background (see [`shipping`]).
+    shipping: Option<shipping::ShippingWorker>,
 }
 
 /// Whether a caller string is shaped like a compact JWT (three base64url segments).
@@ -429,6 +442,7 @@ impl AgentSafe {
                 context: evaluation.context,
             };
             log.append(&event)?;
+            self.notify_shippers();
         }
         if decision.result == DecisionResult::Allow
             && let Some(issuer) = &self.inner.tickets

@@ -1,0 +1,122 @@
+//! Audit shipping in the SDK: the `audit_shippers` builder option and the `audit_shipping:`
+//! section of `agent-safe.yaml` start a background [`ShippingWorker`] that copies the audit
+//! log to a file, a webhook and/or S3.
+//!
+//! Unlike the Python version, a decision never waits for a shipper: [`AgentSafe::check`]
+//! appends to the log (which is the durable outbox) and only wakes the worker. The worker
+//! ships from per-destination cursor files, retries with capped exponential backoff and
+//! resumes after a restart (see `docs/audit-log.md`, "Shipping"). Dropping the last
+//! [`AgentSafe`] clone stops the worker at once; call [`AgentSafe::flush_audit_shipping`]
+//! first to ship what is pending (what is not shipped then is shipped by the next process).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use agent_safe_audit::ship::{
+    RetryPolicy, ShipLogError, Shipper, ShipperConfig, ShipperConfigError, ShipperStatus,
+    ShippingOptions, ShippingWorker, Sleeper, StartAt,
+};
+use agent_safe_core::Clock;
+
+use crate::{AgentSafe, Builder};
+
+/// Why audit shipping could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShippingError {
+    /// Shippers were configured without an audit log to ship.
+    #[error("audit shippers require an audit log")]
+    WithoutAuditLog,
+    /// A shipper setting is invalid.
+    #[error("audit_shipping: {0}")]
+    Config(#[from] ShipperConfigError),
+    /// The worker could not be started.
+    #[error(transparent)]
+    Start(#[from] ShipLogError),
+}
+
+/// Shipping options collected by the builder.
+#[derive(Debug, Default)]
+pub(crate) struct Settings {
+    config: Option<ShipperConfig>,
+    custom: Vec<Arc<dyn Shipper>>,
+    sleeper: Option<Arc<dyn Sleeper>>,
+}
+
+impl Builder {
+    /// Ships the audit log as `config` says (replaces the `audit_shipping:` section of
+    /// `agent-safe.yaml`). Requires an audit log.
+    pub fn audit_shippers(mut self, config: ShipperConfig) -> Self {
+        self.shipping.config = Some(config);
+        self
+    }
+
+    /// Adds a shipper of your own, next to the configured ones. Requires an audit log.
+    pub fn audit_shipper(mut self, shipper: Arc<dyn Shipper>) -> Self {
+        self.shipping.custom.push(shipper);
+        self
+    }
+
+    /// What waits out the retry backoff (default: tokio's timer). Tests inject one that does
+    /// not sleep.
+    pub fn audit_shipping_sleeper(mut self, sleeper: Arc<dyn Sleeper>) -> Self {
+        self.shipping.sleeper = Some(sleeper);
+        self
+    }
+}
+
+impl Settings {
+    /// Starts the worker, or `None` when no shipper is configured.
+    pub(crate) fn start(
+        self,
+        file: Option<&ShipperConfig>,
+        log: Option<&Path>,
+        clock: &Arc<dyn Clock>,
+    ) -> Result<Option<ShippingWorker>, ShippingError> {
+        let config = self.config.as_ref().or(file);
+        let mut shippers = match config {
+            Some(c) => c.build_shippers(clock)?,
+            None => Vec::new(),
+        };
+        shippers.extend(self.custom);
+        if shippers.is_empty() {
+            return Ok(None);
+        }
+        let log = log.ok_or(ShippingError::WithoutAuditLog)?;
+        let mut options = match config {
+            Some(c) => c.options(clock.clone())?,
+            None => ShippingOptions { clock: clock.clone(), ..ShippingOptions::default() },
+        };
+        if let Some(sleeper) = self.sleeper {
+            options.sleeper = sleeper;
+        }
+        Ok(Some(ShippingWorker::start(log, shippers, options)?))
+    }
+}
+
+impl AgentSafe {
+    /// The shipping worker, when shippers are configured: its
+    /// [`status`](ShippingWorker::status) and [`lag`](ShippingWorker::lag) are the figures
+    /// for monitoring.
+    pub fn audit_shipping(&self) -> Option<&ShippingWorker> {
+        self.inner.shipping.as_ref()
+    }
+
+    /// Waits until every shipper has everything the audit log held when this was called,
+    /// at most `timeout` (e.g. before a short-lived process exits). Returns whether it got
+    /// there; `true` without shippers.
+    pub fn flush_audit_shipping(&self, timeout: Duration) -> bool {
+        self.inner.shipping.as_ref().is_none_or(|w| w.flush(timeout))
+    }
+
+    /// Wakes the shipping worker after an append (never blocks).
+    pub(crate) fn notify_shippers(&self) {
+        if let Some(worker) = &self.inner.shipping {
+            worker.notify();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
