@@ -405,7 +405,7 @@ impl Executor for SubprocessExecutor {
 }
 
 /// The argument list `execute` would run for `action` with `params` and no credential, or why
-/// it would refuse (for documentation, `--explain` output and tests). `update-hpa-limits`
+/// it would refuse, without running anything (for documentation and tests). `update-hpa-limits`
 /// gives its first step (`get`); its patch depends on the object read.
 pub fn kubectl_argv(
     config: &KubectlConfig,

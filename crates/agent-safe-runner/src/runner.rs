@@ -281,12 +281,13 @@ impl<R: Deref<Target = Registry> + Send + Sync> Runner<R> {
             }
             _ => None,
         };
+        let state_fields = rec.state_fields_declared.clone();
         let call = ActionCall {
             action: t.action.as_str(),
             target: t.target.as_str(),
             params: &params,
             credential: credential.as_ref(),
-            state_fields: &rec.state_fields_declared.clone(),
+            state_fields: &state_fields,
         };
         self.act(call, action, &mut rec).await;
         if let (Some(c), Some(vault)) = (&credential, &self.vault) {
