@@ -24,6 +24,7 @@
 //! ```
 
 pub mod approvals;
+mod change;
 mod config;
 pub mod credentials;
 pub mod delegation;
@@ -56,6 +57,7 @@ pub use agent_safe_pdp as pdp;
 pub use agent_safe_registry as registry;
 pub use agent_safe_runner as runner;
 pub use agent_safe_tickets as tickets;
+pub use change::{ChangeError, RollbackCheck, RollbackError, RollbackPlan, StateCapture};
 pub use execute::{ExecuteError, ExecuteOptions};
 
 /// Everything that can stop the SDK from being built or from recording a decision.
@@ -101,6 +103,9 @@ pub enum Error {
     /// Audit shipping could not be set up.
     #[error(transparent)]
     Shipping(#[from] shipping::ShippingError),
+    /// A state capture or a rollback could not be made.
+    #[error(transparent)]
+    Change(#[from] change::ChangeError),
     /// Delegation was asked for, but no signing key is configured.
     #[error(
         "delegation needs a signing key: pass one to the builder or set `signing_key` in agent-safe.yaml"
@@ -121,6 +126,9 @@ pub struct CheckRequest {
     pub params: Params,
     /// External change-ticket id (JIRA, ServiceNow…).
     pub ticket_id: Option<String>,
+    /// Links the decision's audit event to another event (e.g. a rollback to the decision
+    /// it rolls back).
+    pub correlation_id: Option<String>,
 }
 
 impl CheckRequest {
@@ -156,6 +164,12 @@ impl CheckRequest {
     /// Sets the external change-ticket id.
     pub fn ticket_id(mut self, id: impl Into<String>) -> Self {
         self.ticket_id = Some(id.into());
+        self
+    }
+
+    /// Sets the correlation id recorded in the decision's audit event.
+    pub fn correlation_id(mut self, id: impl Into<String>) -> Self {
+        self.correlation_id = Some(id.into());
         self
     }
 }
@@ -342,6 +356,7 @@ impl Builder {
                 approvals,
                 state_key,
                 shipping,
+                change: change::ChangeState::default(),
             }),
         })
     }
@@ -367,6 +382,7 @@ struct Inner {
     state_key: Option<agent_safe_core::Secret<[u8; 32]>>,
     /// Ships the audit log in the background (see [`shipping`]).
     shipping: Option<shipping::ShippingWorker>,
+    change: change::ChangeState,
 }
 
 /// Whether a caller string is shaped like a compact JWT (three base64url segments).
@@ -437,7 +453,7 @@ impl AgentSafe {
                 policy_matched: decision.policy_matched.clone(),
                 risk_class: decision.risk_class,
                 effective_risk: decision.effective_risk,
-                correlation_id: None,
+                correlation_id: req.correlation_id.clone(),
                 ticket_id: decision.ticket_id.clone(),
                 context: evaluation.context,
             };
