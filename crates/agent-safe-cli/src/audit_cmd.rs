@@ -9,6 +9,8 @@ use serde_json::json;
 use crate::output::{green, line, red, result_label};
 use crate::{Cli, exit};
 
+mod ship;
+
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
     /// Verify the hash chain; reports every broken line.
@@ -18,6 +20,8 @@ pub(crate) enum Command {
     /// Remove a torn final line left by a crash (kept in a backup file); never drops a
     /// complete entry.
     Repair(LogArgs),
+    /// Ship the log's events to a file, a webhook or S3, resuming where the last run stopped.
+    Ship(ship::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -57,6 +61,7 @@ pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
         Command::Verify(args) => verify(cli, args),
         Command::Show(args) => show(cli, args),
         Command::Repair(args) => repair(cli, args),
+        Command::Ship(args) => ship::run(cli, args),
     }
 }
 
