@@ -22,6 +22,10 @@ pub(crate) enum Command {
     Repair(LogArgs),
     /// Ship the log's events to a file, a webhook or S3, resuming where the last run stopped.
     Ship(ship::Args),
+    /// Show the state captured before and after a decision's action ran.
+    ShowState(crate::audit_state::ShowStateArgs),
+    /// Count the decisions that have a state capture.
+    StateCoverage(crate::audit_state::CoverageArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -62,6 +66,8 @@ pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
         Command::Show(args) => show(cli, args),
         Command::Repair(args) => repair(cli, args),
         Command::Ship(args) => ship::run(cli, args),
+        Command::ShowState(args) => crate::audit_state::show_state(cli, args),
+        Command::StateCoverage(args) => crate::audit_state::state_coverage(cli, args),
     }
 }
 

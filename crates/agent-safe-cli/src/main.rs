@@ -2,6 +2,7 @@
 
 mod approval;
 mod audit_cmd;
+mod audit_state;
 mod check;
 mod credential;
 mod delegation;
@@ -9,6 +10,7 @@ mod demo;
 mod init;
 mod keys;
 mod output;
+mod rollback;
 mod runner;
 mod setup;
 mod test_cmd;
@@ -89,6 +91,9 @@ enum Command {
     /// List, show, approve and deny approval requests.
     #[command(subcommand)]
     Approval(approval::Command),
+    /// Plan the rollback of an executed decision and check it through the policies.
+    #[command(subcommand)]
+    Rollback(rollback::Command),
     /// Execute an execution ticket (once, audited), or dry-run it.
     #[command(subcommand)]
     Runner(runner::Command),
@@ -110,6 +115,7 @@ fn main() -> ExitCode {
         Command::Credential(cmd) => credential::run(&cli, cmd),
         Command::Delegation(cmd) => delegation::run(&cli, cmd),
         Command::Approval(cmd) => approval::run(&cli, cmd),
+        Command::Rollback(cmd) => rollback::run(&cli, cmd),
         Command::Runner(cmd) => runner::run(&cli, cmd),
     };
     match result {
