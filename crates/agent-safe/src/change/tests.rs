@@ -163,6 +163,12 @@ fn record_state_writes_a_capture_that_reads_back() {
 }
 
 #[test]
+fn the_sdk_and_the_runner_derive_the_same_state_key() {
+    // Digests written by `record_state` and by runner executions must compare equal.
+    assert_eq!(agent_safe_runner::STATE_KEY_CONTEXT, agent_safe_audit::state::STATE_KEY_CONTEXT);
+}
+
+#[test]
 fn recording_needs_a_decision_a_before_state_and_a_log() {
     let s = setup();
     let d = s.scale(&s.token("sre-bot", &["sre"]), 5);
