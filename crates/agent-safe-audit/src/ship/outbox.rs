@@ -19,9 +19,9 @@ use crate::lines::{Lines, Term};
 use crate::tail;
 
 /// Entries read (and shipped) per step at most.
-pub(crate) const CHUNK_ENTRIES: usize = 1024;
+pub(crate) const CHUNK_ENTRIES: usize = 4096;
 /// First read size of a step; doubled while a single line does not fit.
-const READ_BYTES: usize = 256 << 10;
+const READ_BYTES: usize = 4 << 20;
 
 /// Complete entries read from the log.
 #[derive(Debug, Default)]
@@ -321,7 +321,7 @@ impl Outbox {
 
     /// The recorded position (no lock; for status).
     pub(crate) fn recorded(&self) -> Result<Option<CursorPosition>, ShipLogError> {
-        self.cursor.read()
+        self.cursor.peek()
     }
 
     /// When no cursor exists yet, records the log's last complete entry as shipped (the
