@@ -4,11 +4,13 @@
 //! The outbox is the log itself: an entry is durable there before any decision is returned,
 //! so nothing needs to be queued in memory. Each destination has a **cursor file** next to
 //! the log (`<log>.ship-<kind>-<id>.cursor`, see [`cursor_path`]) recording the last entry
-//! shipped there (byte offset, line, `seq`, `entry_hash`), replaced atomically (temporary
-//! file + rename). A [`ShippingWorker`] (a background thread with its own small tokio
-//! runtime) tails the log from each cursor, ships entries in order, retries failures with
-//! capped exponential backoff and records progress; [`replay`] does the same once, for
-//! `agent-safe audit ship`. A restart resumes where the cursor says.
+//! shipped there (byte offset, line, `seq`, `entry_hash`). It is created atomically (a
+//! temporary file renamed over it), then updated in place, one whole fixed-size record at a
+//! time, under a lock shared by every process shipping there. A [`ShippingWorker`] (a
+//! background thread with its own small tokio runtime) tails the log from each cursor, ships
+//! entries in order, retries failures with capped exponential backoff and records progress;
+//! [`replay`] does the same once, for `agent-safe audit ship`. A restart resumes where the
+//! cursor says.
 //!
 //! Guarantees (see `docs/audit-log.md`, "Shipping"):
 //! - the filesystem shipper is exactly-once: before appending it reads the destination's last

@@ -38,6 +38,8 @@ pub(crate) struct Chunk {
 pub(crate) struct LogReader {
     path: PathBuf,
     file: Option<File>,
+    /// Identity of the file last opened (device, inode), to notice a replaced log.
+    identity: Option<(u64, u64)>,
 }
 
 fn audit_io(path: &Path, source: io::Error) -> ShipLogError {
@@ -50,7 +52,19 @@ fn audit_io(path: &Path, source: io::Error) -> ShipLogError {
 
 impl LogReader {
     pub(crate) fn new(path: &Path) -> Self {
-        Self { path: path.to_owned(), file: None }
+        Self { path: path.to_owned(), file: None, identity: None }
+    }
+
+    /// Opens the log again (at every step, so a replaced log is noticed); whether it is
+    /// another file than the one opened before.
+    pub(crate) fn reopen(&mut self) -> Result<bool, ShipLogError> {
+        self.file = None;
+        let path = self.path.clone();
+        let meta = self.file()?.metadata().map_err(|e| audit_io(&path, e))?;
+        let identity = file_identity(&meta);
+        let changed = self.identity.is_some() && self.identity != identity;
+        self.identity = identity;
+        Ok(changed)
     }
 
     fn file(&mut self) -> Result<&File, ShipLogError> {
@@ -223,6 +237,17 @@ impl LogReader {
     }
 }
 
+#[cfg(unix)]
+fn file_identity(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_identity(_meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
 /// The offset just after the last `\n` in the first `len` bytes (0 when there is none).
 fn complete_end(file: &File, len: u64) -> io::Result<u64> {
     let mut f = file;
@@ -363,6 +388,10 @@ impl Outbox {
         report: &mut StepReport,
     ) -> Result<(), ShipLogError> {
         let _lock = self.cursor.lock().await?;
+        if self.reader.reopen()? {
+            // Another file under the log's name: check the cursor against it.
+            self.trusted = None;
+        }
         let mut pos = match self.start_override.take() {
             Some(start) => {
                 self.trusted = Some(start.clone());

@@ -66,11 +66,24 @@ impl Fixture {
 #[derive(Debug, Default)]
 struct Instant {
     waits: Mutex<Vec<Duration>>,
+    called: std::sync::Condvar,
+}
+
+impl Instant {
+    /// Waits until the worker has backed off `n` times (that is, failed `n` times).
+    fn wait_for(&self, n: usize) {
+        let waits = self.waits.lock().unwrap();
+        let (waits, timeout) =
+            self.called.wait_timeout_while(waits, WAIT, |w| w.len() < n).unwrap();
+        drop(waits);
+        assert!(!timeout.timed_out());
+    }
 }
 
 impl Sleeper for Instant {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         self.waits.lock().unwrap().push(duration);
+        self.called.notify_all();
         Box::pin(async {})
     }
 }
@@ -446,4 +459,31 @@ fn two_workers_on_one_destination_ship_each_entry_once() {
     assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(f.path()).unwrap());
     let total: u64 = a.status()[0].shipped + b.status()[0].shipped;
     assert_eq!(total, 600);
+}
+
+#[test]
+fn a_worker_notices_a_replaced_log() {
+    let f = Fixture::new();
+    f.append(1000..1004);
+    let recorder = Arc::new(Recorder::default());
+    let sleeper = Arc::new(Instant::default());
+    let worker = ShippingWorker::start(
+        f.path(),
+        vec![recorder.clone()],
+        ShippingOptions { poll_interval: Duration::from_secs(3600), ..f.options(sleeper.clone()) },
+    )
+    .unwrap();
+    assert!(worker.flush(WAIT));
+    // Another log of the same length is renamed over it.
+    let other = Fixture::new();
+    other.append(2000..2005);
+    let tmp = f.dir.path().join("new.jsonl");
+    std::fs::copy(other.path(), &tmp).unwrap();
+    std::fs::rename(&tmp, f.path()).unwrap();
+    worker.notify();
+    sleeper.wait_for(1);
+    let status = &worker.status()[0];
+    let error = status.last_error.as_deref().unwrap();
+    assert!(error.contains("the log does not match its ship cursor"), "{error}");
+    assert_eq!(*recorder.got.lock().unwrap(), ids(1000..1004), "nothing from the new file");
 }
