@@ -37,7 +37,7 @@ fn run() -> anyhow::Result<()> {
     std::env::set_current_dir(&root)?;
     match args.first().map(String::as_str) {
         Some("ci") => ci::ci(&root),
-        Some("test-policies") => policies::test_policies(&root),
+        Some("test-policies") => policies::test_policies(&root, policies::Build::Yes),
         Some("bench") => ci::bench(&root, args.get(1).map(String::as_str) == Some("--json")),
         Some("tidy") => ci::tidy(&root),
         Some("fuzz") => {

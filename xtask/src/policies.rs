@@ -46,8 +46,20 @@ fn config_for(dir: &Path) -> Option<PathBuf> {
     dir.ancestors().map(|d| d.join("agent-safe.yaml")).find(|p| p.is_file())
 }
 
-pub(crate) fn test_policies(root: &Path) -> anyhow::Result<()> {
-    run_cmd(Command::new(cargo()).args(["build", "-q", "-p", "agent-safe-cli"]))?;
+/// Whether `test_policies` builds the CLI first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Build {
+    /// Build `agent-safe` (a standalone `cargo xtask test-policies`).
+    Yes,
+    /// Use the binary the test step just built with the workspace's features (in `ci`), instead
+    /// of rebuilding the dependency graph for a different feature set.
+    AlreadyBuilt,
+}
+
+pub(crate) fn test_policies(root: &Path, build: Build) -> anyhow::Result<()> {
+    if build == Build::Yes {
+        run_cmd(Command::new(cargo()).args(["build", "-q", "-p", "agent-safe-cli"]))?;
+    }
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let bin = target.join("debug").join("agent-safe");
