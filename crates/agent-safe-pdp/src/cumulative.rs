@@ -116,7 +116,27 @@ pub struct Outcome {
 pub struct CumulativeRisk {
     config: CumulativeRiskConfig,
     window: Duration,
-    state: Mutex<HashMap<String, VecDeque<(OffsetDateTime, u64)>>>,
+    state: Mutex<HashMap<String, Window>>,
+}
+
+/// One caller's window: entries in time order and their running sum (so a check costs the
+/// entries it prunes, not the whole window).
+#[derive(Debug, Default)]
+struct Window {
+    entries: VecDeque<(OffsetDateTime, u64)>,
+    sum: u64,
+}
+
+impl Window {
+    fn prune(&mut self, cutoff: OffsetDateTime) {
+        while let Some(&(t, score)) = self.entries.front() {
+            if t >= cutoff {
+                break;
+            }
+            self.entries.pop_front();
+            self.sum = self.sum.saturating_sub(score);
+        }
+    }
 }
 
 impl CumulativeRisk {
@@ -151,23 +171,19 @@ impl CumulativeRisk {
                 if keys[..i].contains(key) {
                     continue;
                 }
-                let q = state.entry((*key).to_owned()).or_default();
-                while q.front().is_some_and(|(t, _)| *t < cutoff) {
-                    q.pop_front();
-                }
-                q.push_back((now, add));
-                let sum: u64 = q.iter().map(|(_, s)| *s).sum();
-                if sum >= score {
-                    score = sum;
-                    entries = q.len();
+                let window = state.entry((*key).to_owned()).or_default();
+                window.prune(cutoff);
+                window.entries.push_back((now, add));
+                window.sum = window.sum.saturating_add(add);
+                if window.sum >= score {
+                    score = window.sum;
+                    entries = window.entries.len();
                 }
             }
             if state.len() > 1024 {
-                state.retain(|_, q| {
-                    while q.front().is_some_and(|(t, _)| *t < cutoff) {
-                        q.pop_front();
-                    }
-                    !q.is_empty()
+                state.retain(|_, window| {
+                    window.prune(cutoff);
+                    !window.entries.is_empty()
                 });
             }
         }
