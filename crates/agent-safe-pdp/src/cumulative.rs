@@ -171,7 +171,11 @@ impl CumulativeRisk {
                 if keys[..i].contains(key) {
                     continue;
                 }
-                let window = state.entry((*key).to_owned()).or_default();
+                // Look up before inserting so the common case allocates no key.
+                if !state.contains_key(*key) {
+                    state.insert((*key).to_owned(), Window::default());
+                }
+                let Some(window) = state.get_mut(*key) else { continue };
                 window.prune(cutoff);
                 window.entries.push_back((now, add));
                 window.sum = window.sum.saturating_add(add);

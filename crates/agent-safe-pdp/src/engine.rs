@@ -195,8 +195,9 @@ impl Pdp {
         if let (Some(tracker), true) = (&self.cumulative, result != DecisionResult::Deny) {
             let origin =
                 identity.and_then(|c| c.delegation_chain.first()).map(|l| l.agent_id.as_str());
-            let keys: Vec<&str> = std::iter::once(caller_id).chain(origin).collect();
-            let outcome = tracker.apply(&keys, effective, result, &decision.reason, now);
+            let both = [caller_id, origin.unwrap_or(caller_id)];
+            let keys = if origin.is_some() { &both[..] } else { &both[..1] };
+            let outcome = tracker.apply(keys, effective, result, &decision.reason, now);
             let mut extra = serde_json::Map::new();
             extra.insert("cumulative_risk_score".into(), json!(outcome.score));
             extra.insert("cumulative_risk_class".into(), json!(outcome.class));
