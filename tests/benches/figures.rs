@@ -140,6 +140,23 @@ fn main() {
     let (p50, p99) =
         check_figures(&pdp, &caller, "scale-deployment", "staging/api-server", &params);
 
+    let cumulative = or_exit(
+        Pdp::new(
+            registry.clone(),
+            inventory.clone(),
+            rules.clone(),
+            PdpConfig {
+                cumulative_risk: Some(agent_safe::pdp::CumulativeRiskConfig::default()),
+                ..PdpConfig::default()
+            },
+        ),
+        "pdp with cumulative risk",
+    );
+    // Every call comes from one caller and the default one-hour window keeps every entry, so the
+    // window grows for the whole measurement (the cost of a check must not grow with it).
+    let (p50_cumulative, _) =
+        check_figures(&cumulative, &caller, "scale-deployment", "staging/api-server", &params);
+
     let generated = generated_rules(&registry, 10_000);
     let mut many = rules;
     many.extend(or_exit(
@@ -192,6 +209,7 @@ fn main() {
     }
     figures.insert("pdp_check_p50_ns".into(), json!(p50));
     figures.insert("pdp_check_p99_ns".into(), json!(p99));
+    figures.insert("pdp_check_cumulative_risk_p50_ns".into(), json!(p50_cumulative));
     figures.insert("pdp_check_10k_rules_p99_ns".into(), json!(p99_10k));
     figures.insert("pdp_10k_rule_count".into(), json!(big.rule_count()));
     println!("{}", serde_json::Value::Object(figures));
