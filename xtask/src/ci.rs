@@ -274,10 +274,12 @@ pub(crate) fn tidy_problems(root: &Path) -> anyhow::Result<Vec<String>> {
         if !text.starts_with("//!") {
             problems.push(format!("{rel}: must start with a `//!` line saying what it is for"));
         }
+        // Spelled in two pieces so this file does not match its own check (nor grep-based ones).
+        let bare_ignore = concat!("#[ig", "nore]");
         for (i, l) in text.lines().enumerate() {
-            if l.trim_start().starts_with("#[ignore]") {
+            if l.trim_start().starts_with(bare_ignore) {
                 problems.push(format!(
-                    "{}:{}: `#[ignore]` needs a reason: `#[ignore = \"…\"]`",
+                    "{}:{}: `{bare_ignore}` needs a reason: `#[ignore = \"…\"]`",
                     rel,
                     i + 1
                 ));

@@ -52,7 +52,7 @@ pub(crate) fn scaffold_files(signing_key: &str) -> Vec<(PathBuf, String)> {
     ));
     files.push((
         PathBuf::from(".gitignore"),
-        "agent-safe.yaml\naudit.jsonl\naudit.jsonl.*\napprovals.jsonl\n*.log\n".to_owned(),
+        "agent-safe.yaml\naudit.jsonl\naudit.jsonl.*\napprovals.jsonl\napprovals.jsonl.*\n*.key\n*.log\n".to_owned(),
     ));
     files
 }
