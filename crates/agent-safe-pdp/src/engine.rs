@@ -60,11 +60,51 @@ pub struct PdpConfig {
 pub struct Evaluation {
     /// The decision (no ticket yet; the SDK attaches one).
     pub decision: Decision,
-    /// Audit context (delegation), or `None`.
+    /// Audit context other than cumulative risk (delegation), or `None`. The audit event's
+    /// context is [`Evaluation::audit_context`], which adds [`Evaluation::cumulative`].
     pub context: Option<Value>,
+    /// Cumulative-risk figures, when cumulative risk applied (kept as numbers so a decision that
+    /// is never audited does not pay for building JSON).
+    pub cumulative: Option<CumulativeContext>,
     /// For a REQUIRE_APPROVAL decided by a rule with an `approvals:` block: how many approvers,
     /// with which roles. `None` otherwise (one approver, any role).
     pub approval_requirement: Option<ApprovalSettings>,
+}
+
+/// The cumulative-risk part of a decision's audit context.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CumulativeContext {
+    /// Cumulative score, including this request.
+    pub score: u64,
+    /// Its class.
+    pub class: RiskClass,
+    /// Entries in the window that decided.
+    pub entries: usize,
+    /// The window length.
+    pub window_seconds: f64,
+    /// The result before escalation, when it changed.
+    pub escalated_from: Option<DecisionResult>,
+}
+
+impl Evaluation {
+    /// The audit event's context: the delegation context merged with the cumulative-risk keys
+    /// (`cumulative_risk_score`, `cumulative_risk_class`, `cumulative_entry_count`,
+    /// `cumulative_window_seconds`, and `escalated_from` when escalated).
+    pub fn audit_context(&self) -> Option<Value> {
+        let Some(c) = &self.cumulative else { return self.context.clone() };
+        let mut map = match &self.context {
+            Some(Value::Object(map)) => map.clone(),
+            _ => serde_json::Map::new(),
+        };
+        map.insert("cumulative_risk_score".into(), json!(c.score));
+        map.insert("cumulative_risk_class".into(), json!(c.class));
+        map.insert("cumulative_entry_count".into(), json!(c.entries));
+        map.insert("cumulative_window_seconds".into(), json!(c.window_seconds));
+        if let Some(from) = c.escalated_from {
+            map.insert("escalated_from".into(), json!(from));
+        }
+        Some(Value::Object(map))
+    }
 }
 
 /// Reason given when no rule matches.
@@ -163,7 +203,8 @@ impl Pdp {
             Caller::Anonymous | Caller::Rejected(_) => None,
         };
         let caller_id = identity.map_or("anonymous", |c| c.agent_id.as_str());
-        let mut context = identity.and_then(delegation_context);
+        let context = identity.and_then(delegation_context);
+        let mut cumulative = None;
         let mut decision = Decision {
             result: DecisionResult::Deny,
             reason: String::new(),
@@ -184,7 +225,7 @@ impl Pdp {
 
         if let Some(reason) = self.limiter.as_ref().and_then(|l| l.check(caller_id, now)) {
             decision.reason = reason;
-            return Evaluation { decision, context, approval_requirement: None };
+            return Evaluation { decision, context, cumulative, approval_requirement: None };
         }
 
         let (result, reason, policy) = self.decide(req, identity, action, target, effective, now);
@@ -198,21 +239,12 @@ impl Pdp {
             let both = [caller_id, origin.unwrap_or(caller_id)];
             let keys = if origin.is_some() { &both[..] } else { &both[..1] };
             let outcome = tracker.apply(keys, effective, result, &decision.reason, now);
-            let mut extra = serde_json::Map::new();
-            extra.insert("cumulative_risk_score".into(), json!(outcome.score));
-            extra.insert("cumulative_risk_class".into(), json!(outcome.class));
-            extra.insert("cumulative_entry_count".into(), json!(outcome.entries));
-            extra
-                .insert("cumulative_window_seconds".into(), json!(tracker.config().window_seconds));
-            if let Some(from) = outcome.escalated_from {
-                extra.insert("escalated_from".into(), json!(from));
-            }
-            context = Some(match context {
-                Some(Value::Object(mut map)) => {
-                    map.extend(extra);
-                    Value::Object(map)
-                }
-                _ => Value::Object(extra),
+            cumulative = Some(CumulativeContext {
+                score: outcome.score,
+                class: outcome.class,
+                entries: outcome.entries,
+                window_seconds: tracker.config().window_seconds,
+                escalated_from: outcome.escalated_from,
             });
             decision.result = outcome.result;
             decision.reason = outcome.reason;
@@ -229,7 +261,7 @@ impl Pdp {
         let approval_requirement = policy
             .filter(|_| decision.result == DecisionResult::RequireApproval)
             .and_then(|rule| rule.approvals.clone());
-        Evaluation { decision, context, approval_requirement }
+        Evaluation { decision, context, cumulative, approval_requirement }
     }
 
     /// Evaluates `req` against the policy alone — system checks and rules — without the rate
@@ -267,7 +299,7 @@ impl Pdp {
             .filter(|_| result == DecisionResult::RequireApproval)
             .and_then(|r| r.approvals.clone());
         let context = identity.and_then(delegation_context);
-        Evaluation { decision, context, approval_requirement }
+        Evaluation { decision, context, cumulative: None, approval_requirement }
     }
 
     /// The policy outcome before rate limits and cumulative risk: system denies, then rules.

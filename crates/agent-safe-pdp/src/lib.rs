@@ -16,7 +16,9 @@ pub mod testing;
 
 pub use analysis::Warning;
 pub use cumulative::CumulativeRiskConfig;
-pub use engine::{Caller, DEFAULT_DENY_REASON, Evaluation, Pdp, PdpConfig, Request};
+pub use engine::{
+    Caller, CumulativeContext, DEFAULT_DENY_REASON, Evaluation, Pdp, PdpConfig, Request,
+};
 pub use limits::RateLimitConfig;
 pub use policy::{PolicyLoadError, Rule, SourcedRule};
 

@@ -204,7 +204,7 @@ fn cumulative_risk_escalates_then_denies() {
         (Some(DecisionResult::Allow), Some(RiskClass::High))
     );
     assert_eq!(
-        e.context,
+        e.audit_context(),
         Some(json!({
             "cumulative_risk_score": 30, "cumulative_risk_class": "high", "cumulative_entry_count": 6,
             "cumulative_window_seconds": 3600.0, "escalated_from": "allow",

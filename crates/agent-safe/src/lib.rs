@@ -438,6 +438,7 @@ impl AgentSafe {
             ticket_id: req.ticket_id.as_deref(),
         };
         let evaluation = self.inner.pdp.evaluate(&request, now);
+        let audit_context = self.inner.audit.as_ref().and_then(|_| evaluation.audit_context());
         let mut decision = evaluation.decision;
         if let Some(log) = &self.inner.audit {
             let event = AuditEvent {
@@ -455,7 +456,7 @@ impl AgentSafe {
                 effective_risk: decision.effective_risk,
                 correlation_id: req.correlation_id.clone(),
                 ticket_id: decision.ticket_id.clone(),
-                context: evaluation.context,
+                context: audit_context,
             };
             log.append(&event)?;
             self.notify_shippers();

@@ -304,3 +304,28 @@ fn rate_limit_and_cumulative_risk_from_the_config_file() {
     let err = AgentSafe::builder().discover(dir.path()).unwrap_err().to_string();
     assert!(err.contains("max_request") && err.contains("max_requests"), "{err}");
 }
+
+#[test]
+fn cumulative_risk_reaches_the_audit_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let safe = AgentSafe::builder()
+        .registry(catalog().join("actions"))
+        .policies(catalog().join("policies"))
+        .inventory(catalog().join("inventory.yaml"))
+        .audit_log(dir.path().join("audit.jsonl"))
+        .durability(DurabilityMode::Buffered)
+        .cumulative_risk(crate::CumulativeRiskConfig::default())
+        .clock(clock())
+        .build()
+        .unwrap();
+    let d = safe.check(&restart_dev()).unwrap();
+    assert_eq!(d.cumulative_risk_score, Some(1));
+    let events = agent_safe_audit::read_events(&dir.path().join("audit.jsonl")).unwrap();
+    assert_eq!(
+        events[0].event.context,
+        Some(json!({
+            "cumulative_risk_score": 1, "cumulative_risk_class": "low",
+            "cumulative_entry_count": 1, "cumulative_window_seconds": 3600.0,
+        }))
+    );
+}
