@@ -128,6 +128,13 @@ fn events_decided_while_the_webhook_is_down_arrive_after_recovery() {
         assert_eq!(safe.check(&restart_dev()).unwrap().result, DecisionResult::Allow);
     }
     assert!(!safe.flush_audit_shipping(Duration::from_millis(1)));
+    // Wait (bounded, without sleeping) until the worker has actually tried the dead webhook;
+    // restarting the server before that made this test depend on thread scheduling.
+    let deadline = std::time::Instant::now() + WAIT;
+    while safe.audit_shipping().unwrap().status()[0].failures == 0 {
+        assert!(std::time::Instant::now() < deadline, "the worker never tried the dead webhook");
+        std::thread::yield_now();
+    }
     server.restart().unwrap();
     gate.permits.add_permits(Semaphore::MAX_PERMITS);
     assert!(safe.flush_audit_shipping(WAIT));
