@@ -52,7 +52,9 @@ pub(crate) struct ShowArgs {
     json_output: bool,
 }
 
-fn log_path(cli: &Cli, given: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+/// The audit log a command reads: given path, else `audit_log` from agent-safe.yaml, else
+/// `./audit.jsonl`.
+pub(crate) fn log_path(cli: &Cli, given: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
     if let Some(p) = given {
         return Ok(p.clone());
     }

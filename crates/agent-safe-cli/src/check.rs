@@ -43,14 +43,8 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let params: Params = match &args.params {
-        None => Params::new(),
-        Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(serde_json::Value::Object(map)) => map,
-            Ok(_) => anyhow::bail!("invalid JSON in --params: expected an object"),
-            Err(e) => anyhow::bail!("invalid JSON in --params: {e}"),
-        },
-    };
+    let params: Params =
+        args.params.as_deref().map(setup::parse_params).transpose()?.unwrap_or_default();
     let config = setup::config_file(cli)?;
     let paths = setup::paths(config.as_ref(), &args.config);
     let mut builder = setup::builder(config.as_ref(), &paths)?;

@@ -72,3 +72,12 @@ pub(crate) fn builder(config: Option<&ConfigFile>, paths: &Paths) -> anyhow::Res
     }
     Ok(builder)
 }
+
+/// Parses a `--params` value: a JSON object, or a usage error naming the flag.
+pub(crate) fn parse_params(text: &str) -> anyhow::Result<agent_safe::Params> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => anyhow::bail!("invalid JSON in --params: expected an object"),
+        Err(e) => anyhow::bail!("invalid JSON in --params: {e}"),
+    }
+}

@@ -65,14 +65,8 @@ pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
         .clone()
         .or_else(|| config.as_ref().and_then(agent_safe::ConfigFile::nonce_store_path))
         .unwrap_or_else(|| default_nonce_store(&PathBuf::from("audit.jsonl")));
-    let params: Option<Params> = match &args.params {
-        None => None,
-        Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(serde_json::Value::Object(map)) => Some(map),
-            Ok(_) => anyhow::bail!("invalid JSON in --params: expected an object"),
-            Err(e) => anyhow::bail!("invalid JSON in --params: {e}"),
-        },
-    };
+    let params: Option<Params> =
+        args.params.as_deref().map(crate::setup::parse_params).transpose()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = FileNonceStore::open(&nonce_path, clock.clone())
         .with_context(|| format!("cannot open nonce store `{}`", nonce_path.display()))?;
