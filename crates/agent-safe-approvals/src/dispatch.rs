@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use agent_safe_core::{BoxFuture, Clock};
+use agent_safe_core::Clock;
 use tokio::sync::mpsc;
 
 use crate::model::ApprovalRequest;
@@ -37,22 +37,7 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Waits between retries (and between polls of `wait_for_approval`). Injectable so tests
-/// control time instead of sleeping.
-pub trait Sleeper: Send + Sync + fmt::Debug {
-    /// Completes after `duration`.
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
-}
-
-/// [`Sleeper`] on tokio's timer.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct TokioSleeper;
-
-impl Sleeper for TokioSleeper {
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(tokio::time::sleep(duration))
-    }
-}
+pub use agent_safe_http::{Sleeper, TokioSleeper};
 
 /// The outcome of one notification.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,6 +10,9 @@
 //! let client = agent_safe_http::client().unwrap();
 //! # drop(client);
 //! ```
+//!
+//! It also holds [`Sleeper`], the injectable wait between delivery retries that both users
+//! share, so tests control time instead of sleeping.
 
 use std::sync::Arc;
 
@@ -75,5 +78,22 @@ mod tests {
             let response = client.post(&url).body("{}").send().await.unwrap();
             assert_eq!(response.status().as_u16().to_string(), status[..3], "{status}");
         }
+    }
+}
+
+/// Waits between retries (and between polls). Injectable so tests control time instead of
+/// sleeping.
+pub trait Sleeper: Send + Sync + std::fmt::Debug {
+    /// Completes after `duration`.
+    fn sleep(&self, duration: std::time::Duration) -> agent_safe_core::BoxFuture<'static, ()>;
+}
+
+/// [`Sleeper`] on tokio's timer.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TokioSleeper;
+
+impl Sleeper for TokioSleeper {
+    fn sleep(&self, duration: std::time::Duration) -> agent_safe_core::BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
     }
 }

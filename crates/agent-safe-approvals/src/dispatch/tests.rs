@@ -2,6 +2,7 @@
 //! backoff, a server that is down and comes back, timeouts, and outcome recording. Time between
 //! retries is controlled by the test (an injected [`Sleeper`]), never slept.
 
+use agent_safe_core::BoxFuture;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc::{Receiver, Sender, channel};

@@ -136,21 +136,7 @@ impl Shipped {
     }
 }
 
-/// Waits between retries. Injectable so tests control the backoff instead of sleeping.
-pub trait Sleeper: Send + Sync + fmt::Debug {
-    /// Completes after `duration`.
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
-}
-
-/// [`Sleeper`] on tokio's timer.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct TokioSleeper;
-
-impl Sleeper for TokioSleeper {
-    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(tokio::time::sleep(duration))
-    }
-}
+pub use agent_safe_http::{Sleeper, TokioSleeper};
 
 /// Backoff between attempts: `initial`, doubled after each failure, at most `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
