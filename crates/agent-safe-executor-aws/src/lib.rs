@@ -57,6 +57,8 @@ mod request;
 mod s3;
 mod session;
 mod spec;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::{AwsConfigError, AwsExecutorConfig};
 pub use executor::AwsExecutor;

@@ -1,0 +1,323 @@
+//! Test support for suites that run against moto's server (feature `testing`; not for
+//! production use). Shared by this crate's `tests/moto`, the SDK's `tests/aws_runner.rs` and
+//! the CLI's `tests/aws_runner.rs`.
+//!
+//! - **One server per test process**: the endpoint in `AGENT_SAFE_MOTO_ENDPOINT` (`cargo xtask
+//!   ci` starts one and sets it; a configured endpoint that does not answer is an error, not a
+//!   skip), else a `moto_server` started from `target/moto-venv` on a free 127.0.0.1 port and
+//!   killed when the test process exits. Without either, [`moto`] prints a loud `SKIPPED`
+//!   line and returns `Ok(None)`.
+//! - **One test at a time**: [`Moto`] holds a process-wide lock while it lives, and moto is
+//!   reset (`POST /moto-api/reset`) before each test, which takes milliseconds where a server
+//!   per test would cost 1–3 s of Python start-up. Test processes run one after the other
+//!   under `cargo test`; two processes sharing one configured endpoint at the same time would
+//!   reset each other's fixtures.
+//! - **Deterministic moto**: Lambda runs no code (`use_docker: false`; Invoke echoes the
+//!   payload), and ECS tasks stay where they are instead of advancing one lifecycle step per
+//!   DescribeTasks.
+//! - [`Moto::sdk_config`] gives the SDK configuration to create fixtures with, and
+//!   [`Moto::executor`] an [`AwsExecutor`] for the endpoint; [`credential_payload`] is the
+//!   vault payload (static keys, which moto accepts) the executor reads.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{OnceLock, mpsc};
+use std::time::Duration;
+
+use agent_safe_core::Params;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::config::{Credentials, SharedCredentialsProvider};
+use serde_json::Value;
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::{AwsConfigError, AwsExecutor, AwsExecutorConfig};
+
+/// The region every test uses.
+pub const REGION: &str = "us-east-1";
+/// moto's default account.
+pub const ACCOUNT: &str = "123456789012";
+/// The environment variable `cargo xtask ci` puts the endpoint of its moto server in.
+pub const ENDPOINT_VAR: &str = "AGENT_SAFE_MOTO_ENDPOINT";
+/// The access key id of [`credential_payload`] and [`Moto::sdk_config`].
+pub const ACCESS_KEY_ID: &str = "AKIDTESTING";
+const SECRET_ACCESS_KEY: &str = "testing";
+
+static LOCK: Mutex<()> = Mutex::const_new(());
+static SERVER: OnceLock<Result<String, Unavailable>> = OnceLock::new();
+
+/// Why moto could not be used although it should have been.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MotoError {
+    /// `AGENT_SAFE_MOTO_ENDPOINT` names a server that does not answer.
+    #[error("`{ENDPOINT_VAR}={endpoint}` does not answer: {detail}")]
+    Configured {
+        /// The configured endpoint.
+        endpoint: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// A call to moto's own API failed.
+    #[error("{0}")]
+    Api(String),
+}
+
+/// Why there is no server: skip (no venv) or fail (a configured endpoint that does not answer).
+#[derive(Debug, Clone)]
+enum Unavailable {
+    Skip(String),
+    Fail(MotoError),
+}
+
+/// A test's view of moto: exclusive while it lives, freshly reset.
+#[derive(Debug)]
+pub struct Moto {
+    endpoint: String,
+    _guard: MutexGuard<'static, ()>,
+}
+
+/// moto, reset and exclusive, or `Ok(None)` with a loud `SKIPPED` message naming `test` when
+/// there is no server and none can be started. A configured endpoint that does not answer, or
+/// a reset that fails, is an error (the test must fail, not pass silently).
+pub async fn moto(test: &str) -> Result<Option<Moto>, MotoError> {
+    let endpoint = match SERVER.get_or_init(find_or_start) {
+        Ok(endpoint) => endpoint.clone(),
+        Err(Unavailable::Fail(e)) => return Err(e.clone()),
+        Err(Unavailable::Skip(why)) => {
+            // Straight to the process's stderr: libtest hides `eprintln!` of passing tests.
+            let _ = writeln!(
+                std::io::stderr(),
+                "*** SKIPPED {test}: no moto server ({why}). Run `cargo xtask ci`, or create \
+                 the venv with `python3 -m venv target/moto-venv && target/moto-venv/bin/pip \
+                 install 'moto[server]==5.2.5'`, or set {ENDPOINT_VAR}. ***"
+            );
+            return Ok(None);
+        }
+    };
+    let guard = LOCK.lock().await;
+    post(&endpoint, "/moto-api/reset", "")?;
+    // Without Docker moto cannot run Lambda code; it echoes the payload instead.
+    post(&endpoint, "/moto-api/config", r#"{"lambda": {"use_docker": false}}"#)?;
+    // moto advances an ECS task one lifecycle step per DescribeTasks by default; keep tasks
+    // where they are so before- and after-states are deterministic.
+    post(
+        &endpoint,
+        "/moto-api/state-manager/set-transition",
+        r#"{"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000}}"#,
+    )?;
+    Ok(Some(Moto { endpoint, _guard: guard }))
+}
+
+/// The vault payload the executor reads: static keys (moto accepts any).
+pub fn credential_payload() -> Params {
+    let mut payload = Params::new();
+    payload.insert("access_key_id".into(), Value::String(ACCESS_KEY_ID.into()));
+    payload.insert("secret_access_key".into(), Value::String(SECRET_ACCESS_KEY.into()));
+    payload
+}
+
+impl Moto {
+    /// The server's endpoint, e.g. `http://127.0.0.1:41234`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// SDK configuration for creating fixtures: [`REGION`], the endpoint, static test keys,
+    /// nothing read from the environment or the shared config files.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .empty_test_environment()
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                ACCESS_KEY_ID,
+                SECRET_ACCESS_KEY,
+                None,
+                None,
+                "agent-safe-tests",
+            )))
+            .http_client(crate::executor::https_client())
+            .load()
+            .await
+    }
+
+    /// The executor settings for this server: [`REGION`] and the endpoint.
+    pub fn executor_config(&self) -> AwsExecutorConfig {
+        AwsExecutorConfig {
+            region: Some(REGION.into()),
+            endpoint_url: Some(self.endpoint.clone()),
+            ..AwsExecutorConfig::default()
+        }
+    }
+
+    /// An executor for this server.
+    pub fn executor(&self) -> Result<AwsExecutor, AwsConfigError> {
+        AwsExecutor::new(self.executor_config())
+    }
+
+    /// `POST path` with a JSON `body` to moto's own API (`/moto-api/...`); the HTTP status.
+    pub fn post(&self, path: &str, body: &str) -> Result<u16, MotoError> {
+        post(&self.endpoint, path, body)
+    }
+
+    /// `GET path` from moto (e.g. `/moto-api/data.json`); the response body.
+    pub fn get(&self, path: &str) -> Result<String, MotoError> {
+        request(&self.endpoint, "GET", path, "").map(|(_, body)| body)
+    }
+}
+
+fn post(endpoint: &str, path: &str, body: &str) -> Result<u16, MotoError> {
+    request(endpoint, "POST", path, body).map(|(status, _)| status)
+}
+
+/// One HTTP/1.1 request to moto; the status and the body of a 2xx answer.
+fn request(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<(u16, String), MotoError> {
+    let api = |detail: String| MotoError::Api(format!("{method} {endpoint}{path}: {detail}"));
+    let addr = endpoint
+        .strip_prefix("http://")
+        .ok_or_else(|| api("the moto endpoint must be `http://`".to_owned()))?
+        .trim_end_matches('/');
+    let mut stream = TcpStream::connect(addr).map_err(|e| api(e.to_string()))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| api(e.to_string()))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| api(e.to_string()))?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).map_err(|e| api(e.to_string()))?;
+    let status: u16 = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| api(format!("no HTTP status in `{response:.200}`")))?;
+    if !(200..300).contains(&status) {
+        return Err(api(format!("HTTP {status}: `{response:.300}`")));
+    }
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Ok((status, body.to_owned()))
+}
+
+/// The endpoint from the environment (then it must answer), else a server started here.
+fn find_or_start() -> Result<String, Unavailable> {
+    if let Ok(endpoint) = std::env::var(ENDPOINT_VAR) {
+        return match post(&endpoint, "/moto-api/reset", "") {
+            Ok(_) => Ok(endpoint),
+            Err(e) => {
+                Err(Unavailable::Fail(MotoError::Configured { endpoint, detail: e.to_string() }))
+            }
+        };
+    }
+    let bin = target_dir().join("moto-venv/bin/moto_server");
+    if !bin.is_file() {
+        return Err(Unavailable::Skip(format!(
+            "{ENDPOINT_VAR} is not set and `{}` does not exist",
+            bin.display()
+        )));
+    }
+    let mut last = String::new();
+    // A free port can be taken between our probe and moto's bind: try a few.
+    for _ in 0..3 {
+        match start(&bin) {
+            Ok(endpoint) => return Ok(endpoint),
+            Err(e) => last = e,
+        }
+    }
+    // The venv exists, so a server that does not start is a failure, not a skip.
+    Err(Unavailable::Fail(MotoError::Api(last)))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"), PathBuf::from)
+}
+
+/// Starts `moto_server` on a free port under a shell that kills it when this process exits
+/// (its stdin, our pipe, closes). Waits for moto's "Running on" line.
+fn start(bin: &Path) -> Result<String, String> {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let mut child: Child = Command::new("sh")
+        .arg("-c")
+        .arg(r#""$0" -H 127.0.0.1 -p "$1" 2>&1 & pid=$!; cat >/dev/null; kill -9 "$pid""#)
+        .arg(bin)
+        .arg(port.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start `{}`: {e}", bin.display()))?;
+    let stdout = child.stdout.take().ok_or("moto_server has no stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        // Keep draining moto's log so it never blocks on a full pipe.
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("Running on")
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(());
+            }
+        }
+    });
+    if rx.recv_timeout(Duration::from_secs(60)).is_ok() {
+        // The child (and its stdin) must live as long as this process.
+        std::mem::forget(child);
+        let _ = writeln!(std::io::stderr(), "moto server started on 127.0.0.1:{port}");
+        Ok(format!("http://127.0.0.1:{port}"))
+    } else {
+        // Closing the shell's stdin makes it kill moto.
+        drop(child.stdin.take());
+        let _ = child.wait();
+        Err(format!("moto_server did not start on port {port}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(endpoint: &str, expected: &str) {
+        let err = request(endpoint, "POST", "/moto-api/reset", "").unwrap_err();
+        assert_eq!(err.to_string(), expected);
+    }
+
+    #[test]
+    fn requests_need_a_plain_http_endpoint() {
+        check(
+            "https://127.0.0.1:1",
+            "POST https://127.0.0.1:1/moto-api/reset: the moto endpoint must be `http://`",
+        );
+    }
+
+    #[test]
+    fn the_payload_is_what_the_executor_reads() {
+        let payload = credential_payload();
+        assert_eq!(payload["access_key_id"], ACCESS_KEY_ID);
+        let credential = agent_safe_core::Credential {
+            credential_id: "cred-0123456789ab".into(),
+            kind: "aws".into(),
+            payload: agent_safe_core::Secret::new(payload),
+            expires_at: time::macros::datetime!(2099-01-01 00:00 UTC),
+            scope: agent_safe_core::CredentialScope {
+                kind: "aws".into(),
+                fields: Default::default(),
+                ttl: 300,
+            },
+            ticket_nonce: "n".into(),
+        };
+        let source = crate::session::credential_source(Some(&credential)).unwrap();
+        assert!(matches!(source, crate::session::CredentialSource::Keys(_)), "{source:?}");
+    }
+}
