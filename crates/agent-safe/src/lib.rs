@@ -29,6 +29,7 @@ mod config;
 pub mod credentials;
 pub mod delegation;
 mod execute;
+mod observe;
 pub mod shipping;
 
 use std::path::{Path, PathBuf};
@@ -59,6 +60,7 @@ pub use agent_safe_runner as runner;
 pub use agent_safe_tickets as tickets;
 pub use change::{ChangeError, RollbackCheck, RollbackError, RollbackPlan, StateCapture};
 pub use execute::{ExecuteError, ExecuteOptions};
+pub use observe::{AppendObserver, NonceUse};
 
 /// Everything that can stop the SDK from being built or from recording a decision.
 /// A denial is never an error: it is a [`Decision`].
@@ -194,6 +196,7 @@ pub struct Builder {
     nonce_store_path: Option<PathBuf>,
     approvals: approvals::Settings,
     shipping: shipping::Settings,
+    observe: observe::Settings,
 }
 
 impl Builder {
@@ -357,6 +360,7 @@ impl Builder {
                 state_key,
                 shipping,
                 change: change::ChangeState::default(),
+                observe: self.observe,
             }),
         })
     }
@@ -383,6 +387,8 @@ struct Inner {
     /// Ships the audit log in the background (see [`shipping`]).
     shipping: Option<shipping::ShippingWorker>,
     change: change::ChangeState,
+    /// Policy revision and append observer (see [`observe`]).
+    observe: observe::Settings,
 }
 
 /// Whether a caller string is shaped like a compact JWT (three base64url segments).
@@ -439,6 +445,7 @@ impl AgentSafe {
         };
         let evaluation = self.inner.pdp.evaluate(&request, now);
         let audit_context = self.inner.audit.as_ref().and_then(|_| evaluation.audit_context());
+        let audit_context = self.with_policy_revision(audit_context);
         let mut decision = evaluation.decision;
         if let Some(log) = &self.inner.audit {
             let event = AuditEvent {
@@ -458,7 +465,9 @@ impl AgentSafe {
                 ticket_id: decision.ticket_id.clone(),
                 context: audit_context,
             };
+            let started = std::time::Instant::now();
             log.append(&event)?;
+            self.observe_append(started);
             self.notify_shippers();
         }
         if decision.result == DecisionResult::Allow
