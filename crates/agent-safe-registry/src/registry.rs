@@ -7,11 +7,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use agent_safe_core::{ActionName, Params, RiskClass};
-use regex::Regex;
-
 use crate::model::{ActionDefinition, Parameter};
+use crate::validate::Pattern;
 use crate::yaml::YamlError;
+use agent_safe_core::{ActionName, Params, RiskClass};
 
 /// The loaded actions, keyed and iterated by name.
 #[derive(Debug, Clone, Default)]
@@ -25,8 +24,8 @@ pub struct RegisteredAction {
     definition: ActionDefinition,
     sha256: String,
     source: PathBuf,
-    /// `patterns[i]` is the compiled `pattern` of `definition.parameters[i]`.
-    patterns: Vec<Option<Regex>>,
+    /// `patterns[i]` is the checked `pattern` of `definition.parameters[i]`.
+    pub(crate) patterns: Vec<Option<Pattern>>,
     /// The names of `definition.parameters` (unique: duplicates are a load error).
     declared: HashSet<String>,
 }
@@ -200,8 +199,8 @@ impl RegisteredAction {
     /// no such parameter is declared or it declares no pattern.
     pub fn pattern_matches(&self, param: &str, value: &str) -> Option<bool> {
         let index = self.definition.parameters.iter().position(|p| p.name == param)?;
-        let regex = self.patterns.get(index)?.as_ref()?;
-        Some(regex.is_match(value))
+        let pattern = self.patterns.get(index)?.as_ref()?;
+        Some(pattern.is_match(value))
     }
 
     /// Lowercase hex SHA-256 of the source file's raw bytes.

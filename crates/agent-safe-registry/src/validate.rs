@@ -1,11 +1,13 @@
 //! Parameter validation (SPEC §1.3): the Python algorithm, order and messages, with regex
-//! patterns compiled once at load.
+//! patterns checked at load and compiled at most once, on first use.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use agent_safe_core::Params;
 use regex::{Regex, RegexBuilder};
+use regex_syntax::hir::{Class, Hir, HirKind};
 use serde_json::Value;
 
 use crate::model::{ActionDefinition, ParamType, Parameter};
@@ -15,29 +17,118 @@ use crate::python_repr;
 /// patterns are a load error. `\w{1,63}` fits; `\w{1,255}` (Unicode classes are large) does not.
 const PATTERN_SIZE_LIMIT: usize = 10 << 20;
 
-/// Compiles a `pattern` constraint for whole-string matching (Python's `re.fullmatch`).
+/// Patterns whose estimated size (see [`estimate`]) is above this are compiled at load, so
+/// that one too large for [`PATTERN_SIZE_LIMIT`] is a load error. Every pattern of the
+/// catalog estimates below 10,000; the limit is reached around 300,000 states, so even an
+/// estimate wrong by a factor of ten cannot let a too-large pattern through to first use.
+const EAGER_COMPILE_ESTIMATE: u64 = 20_000;
+
+/// A `pattern` constraint for whole-string matching (Python's `re.fullmatch`).
 ///
-/// The pattern is first compiled on its own, so that unbalanced groups (`a)|(b`) are an
-/// error instead of escaping the `\A(?:…)\z` wrapper. The error is a one-line description.
-pub(crate) fn compile_pattern(pattern: &str) -> Result<Regex, String> {
-    let build = |text: &str| {
-        RegexBuilder::new(text)
-            .size_limit(PATTERN_SIZE_LIMIT)
-            .build()
-            .map_err(|e| describe_regex_error(&e))
-    };
-    build(pattern)?;
-    build(&format!(r"\A(?:{pattern})\z"))
+/// Loading checks the syntax (cheap) and compiles only patterns that may be large; the
+/// others are compiled on first use. Compiling a regex costs far more than parsing one, and a
+/// process such as `agent-safe check` uses the patterns of one action out of dozens.
+#[derive(Debug, Clone)]
+pub(crate) struct Pattern {
+    /// `\A(?:pattern)\z`.
+    anchored: String,
+    compiled: OnceLock<Result<Regex, String>>,
+}
+
+impl Pattern {
+    /// Checks `pattern`; the error is a one-line description.
+    ///
+    /// The pattern is first parsed on its own, so that unbalanced groups (`a)|(b`) are an
+    /// error instead of escaping the `\A(?:…)\z` wrapper; then, if it has a `#`, the wrapped
+    /// text is parsed (a `(?x)` comment runs to the end of the line and could swallow the
+    /// wrapper's closing parenthesis).
+    pub(crate) fn new(pattern: &str) -> Result<Self, String> {
+        let hir = parse(pattern)?;
+        let anchored = format!(r"\A(?:{pattern})\z");
+        if pattern.contains('#') {
+            parse(&anchored)?;
+        }
+        let this = Self { anchored, compiled: OnceLock::new() };
+        if estimate(&hir) > EAGER_COMPILE_ESTIMATE {
+            this.regex()?;
+        }
+        Ok(this)
+    }
+
+    /// The anchored text, `\\A(?:pattern)\\z`.
+    #[cfg(test)]
+    pub(crate) fn anchored(&self) -> &str {
+        &self.anchored
+    }
+
+    /// Whether the pattern has been compiled yet.
+    #[cfg(test)]
+    pub(crate) fn is_compiled(&self) -> bool {
+        self.compiled.get().is_some()
+    }
+
+    /// The compiled pattern (compiled now if this is the first use).
+    pub(crate) fn regex(&self) -> Result<&Regex, String> {
+        self.compiled
+            .get_or_init(|| {
+                RegexBuilder::new(&self.anchored)
+                    .size_limit(PATTERN_SIZE_LIMIT)
+                    .build()
+                    .map_err(|e| describe_regex_error(&e))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Whether `text` matches the whole pattern; a pattern that cannot be compiled matches
+    /// nothing (it cannot happen for a loaded registry: see [`EAGER_COMPILE_ESTIMATE`]).
+    pub(crate) fn is_match(&self, text: &str) -> bool {
+        self.regex().is_ok_and(|regex| regex.is_match(text))
+    }
+}
+
+/// Parses `pattern` with the same parser and defaults as the `regex` crate.
+pub(crate) fn parse(pattern: &str) -> Result<Hir, String> {
+    regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(pattern)
+        .map_err(|e| describe_syntax_error(&e.to_string()))
+}
+
+/// A rough upper estimate of the compiled size of `hir`, in NFA states: literals count their
+/// bytes, classes four states per range (UTF-8 sequences), repetitions multiply.
+pub(crate) fn estimate(hir: &Hir) -> u64 {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => 1,
+        HirKind::Literal(literal) => count(literal.0.len()),
+        HirKind::Class(Class::Unicode(class)) => 4 * count(class.ranges().len()) + 1,
+        HirKind::Class(Class::Bytes(class)) => count(class.ranges().len()) + 1,
+        HirKind::Repetition(rep) => {
+            let copies = u64::from(rep.max.unwrap_or(rep.min).max(rep.min)) + 1;
+            estimate(&rep.sub).saturating_mul(copies)
+        }
+        HirKind::Capture(capture) => estimate(&capture.sub).saturating_add(2),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => {
+            subs.iter().map(estimate).fold(1, u64::saturating_add)
+        }
+    }
+}
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+fn describe_syntax_error(text: &str) -> String {
+    text.lines()
+        .find_map(|line| line.strip_prefix("error: "))
+        .or_else(|| text.lines().last())
+        .unwrap_or("invalid syntax")
+        .to_owned()
 }
 
 fn describe_regex_error(err: &regex::Error) -> String {
     match err {
-        regex::Error::Syntax(text) => text
-            .lines()
-            .find_map(|line| line.strip_prefix("error: "))
-            .or_else(|| text.lines().last())
-            .unwrap_or("invalid syntax")
-            .to_owned(),
+        regex::Error::Syntax(text) => describe_syntax_error(text),
         regex::Error::CompiledTooBig(limit) => format!(
             "the compiled pattern is larger than the limit of {limit} bytes (a Unicode class \
              such as `\\w` repeated many times is large; an ASCII class such as \
@@ -51,7 +142,7 @@ fn describe_regex_error(err: &regex::Error) -> String {
 /// `declared` holds the names of `action.parameters`.
 pub(crate) fn validate_params(
     action: &ActionDefinition,
-    patterns: &[Option<Regex>],
+    patterns: &[Option<Pattern>],
     declared: &HashSet<String>,
     params: &Params,
 ) -> Vec<String> {
@@ -90,7 +181,7 @@ fn type_matches(kind: ParamType, value: &Value) -> bool {
 
 fn check_value(
     param: &Parameter,
-    pattern: Option<&Regex>,
+    pattern: Option<&Pattern>,
     value: &Value,
     errors: &mut Vec<String>,
 ) {
@@ -138,10 +229,17 @@ fn check_value(
         {
             errors.push(format!("Parameter '{name}': length {len} exceeds maximum {max}"));
         }
-        if let (Some(source), Some(regex)) = (&c.pattern, pattern)
-            && !regex.is_match(text)
-        {
-            errors.push(format!("Parameter '{name}': value does not match pattern '{source}'"));
+        if let (Some(source), Some(pattern)) = (&c.pattern, pattern) {
+            match pattern.regex() {
+                Ok(regex) if regex.is_match(text) => {}
+                Ok(_) => errors
+                    .push(format!("Parameter '{name}': value does not match pattern '{source}'")),
+                // Unreachable for a loaded registry (large patterns are compiled at load);
+                // kept fail-closed.
+                Err(why) => errors.push(format!(
+                    "Parameter '{name}': pattern '{source}' cannot be compiled: {why}"
+                )),
+            }
         }
     }
     if let Some(allowed) = &c.allowed {

@@ -5,13 +5,11 @@ use std::collections::btree_map::Entry;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use regex::Regex;
-
 use super::hints::ActionHints;
 use super::{LoadError, RegisteredAction, Registry};
 use crate::model::ActionDefinition;
 use crate::suggest::did_you_mean;
-use crate::validate::compile_pattern;
+use crate::validate::Pattern;
 use crate::yaml::{self, Document, PathSegment, YamlError};
 
 pub(super) fn load_dir(dir: &Path) -> Result<Registry, LoadError> {
@@ -88,7 +86,7 @@ pub(super) fn from_sources<'a>(
 fn check_definition(
     doc: &Document<'_>,
     def: &ActionDefinition,
-) -> Result<Vec<Option<Regex>>, YamlError> {
+) -> Result<Vec<Option<Pattern>>, YamlError> {
     let err = |at: &[PathSegment], message: String| YamlError::at(doc, at, message);
     let name = def.name.as_str();
     if !is_valid_name(name) {
@@ -165,7 +163,7 @@ fn check_definition(
         }
         let compiled = match &c.pattern {
             None => None,
-            Some(pattern) => Some(compile_pattern(pattern).map_err(|why| {
+            Some(pattern) => Some(Pattern::new(pattern).map_err(|why| {
                 err(
                     &at("pattern"),
                     format!(

@@ -279,3 +279,48 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn patterns_are_compiled_on_first_use_and_large_ones_at_load() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../catalog/actions");
+    let catalog = Registry::load_dir(&dir).unwrap();
+    let mut seen = 0;
+    for action in catalog.iter() {
+        for pattern in action.patterns.iter().flatten() {
+            seen += 1;
+            assert!(!pattern.is_compiled(), "`{}`: compiled at load", action.name());
+            let estimate = super::estimate(&super::parse(&pattern_source(pattern)).unwrap());
+            assert!(estimate < 10_000, "`{}`: estimate {estimate}", action.name());
+        }
+    }
+    assert!(seen > 50, "the catalog declares {seen} patterns");
+
+    let action = registry();
+    let action = action.get("test").unwrap();
+    let ns = action.patterns[1].as_ref().unwrap();
+    assert!(!ns.is_compiled());
+    check(action, json!({"replicas": 1, "ns": "abc"}), &[]);
+    assert!(ns.is_compiled(), "validation compiles the pattern it uses");
+    check(
+        action,
+        json!({"replicas": 1, "ns": "ab1"}),
+        &["Parameter 'ns': value does not match pattern '[a-z]+'"],
+    );
+
+    // A Unicode class repeated many times is estimated large, so it is compiled at load and
+    // fits (`\w{1,63}`) or is a load error (`\w{1,255}`, see the registry's load tests).
+    let wide = super::Pattern::new(r"\w{1,63}").unwrap();
+    assert!(wide.is_compiled());
+    assert!(super::Pattern::new(r"\w{1,255}").unwrap_err().contains("larger than the limit"));
+
+    // A `(?x)` comment would swallow the closing parenthesis of the anchoring wrapper.
+    assert_eq!(super::Pattern::new("(?x)a # note").unwrap_err(), "unclosed group");
+    assert!(super::Pattern::new("(?x) a b").unwrap().is_match("ab"));
+    assert!(super::Pattern::new("a#b").unwrap().is_match("a#b"));
+}
+
+/// The user's pattern back from its anchored form `\A(?:…)\z`.
+fn pattern_source(pattern: &super::Pattern) -> String {
+    let anchored = pattern.anchored();
+    anchored[5..anchored.len() - 3].to_owned()
+}
