@@ -252,6 +252,49 @@ async fn s3_uses_path_style_on_a_custom_endpoint_and_a_bare_403_is_a_failure() {
     assert!(h.sent()[0].uri.starts_with("http://127.0.0.1:9/my-bucket/a/b.txt"), "{:?}", h.sent());
 }
 
+/// What AWS answers where moto cannot: moto enforces S3 bucket policies with a bare 403
+/// (no body) and IAM policies not at all.
+#[tokio::test]
+async fn s3_and_iam_access_denied_are_failures_with_the_aws_code() {
+    let s3_denied = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message>\
+                     <RequestId>r</RequestId></Error>";
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny",
+        "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::my-bucket/*"}]});
+    let cases = [
+        (
+            "s3-delete-object",
+            json!({"bucket": "my-bucket", "key": "a/b.txt", "region": "us-east-1"}),
+            xml(403, s3_denied),
+            "AWS API error: AccessDenied: Access Denied",
+        ),
+        (
+            "s3-put-bucket-policy",
+            json!({"bucket": "my-bucket", "policy": policy.to_string(), "region": "us-east-1"}),
+            xml(403, s3_denied),
+            "AWS API error: AccessDenied: Access Denied",
+        ),
+        (
+            "iam-attach-role-policy",
+            json!({"role_name": "r", "policy_arn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}),
+            xml(
+                403,
+                "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>\
+                 User: arn:aws:sts::1:assumed-role/agent/n is not authorized to perform: \
+                 iam:AttachRolePolicy on resource: role r</Message></Error>\
+                 <RequestId>x</RequestId></ErrorResponse>",
+            ),
+            "AWS API error: AccessDenied: User: arn:aws:sts::1:assumed-role/agent/n is not \
+             authorized to perform: iam:AttachRolePolicy on resource: role r",
+        ),
+    ];
+    for (action, params, answer, error) in cases {
+        let h = harness(answer);
+        let outcome = h.execute(action, params).await;
+        check(&outcome, ExecutionStatus::Failure, error);
+        assert_eq!(h.sent().len(), 1, "{action}: a 403 is not retried");
+    }
+}
+
 #[tokio::test]
 async fn iam_no_such_entity_is_a_failure() {
     let h = harness(xml(
