@@ -1,0 +1,171 @@
+//! A small load generator for the figures and the soak test: `connections` keep-alive HTTP/1.1
+//! connections on loopback, each sending the same request back to back, with the latency of
+//! every answer. Written on tokio's TCP stream (no client library) so that it costs little next
+//! to the server it measures.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// What to send and for how long.
+#[derive(Debug, Clone)]
+pub struct LoadPlan {
+    /// Concurrent connections (clients).
+    pub connections: usize,
+    /// Stop after this many requests in total.
+    pub total: u64,
+    /// Or stop when this much time has passed (whichever comes first).
+    pub duration: Option<Duration>,
+    /// The path, e.g. `/v1/check`.
+    pub path: String,
+    /// The JSON body.
+    pub body: String,
+    /// The bearer token, if any.
+    pub token: Option<String>,
+}
+
+/// What a load run measured.
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    /// Answers received.
+    pub answered: u64,
+    /// Answers by HTTP status.
+    pub statuses: BTreeMap<u16, u64>,
+    /// Connections that failed (I/O error or a response that could not be read).
+    pub failed_connections: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Median latency.
+    pub p50: Duration,
+    /// 99th percentile latency.
+    pub p99: Duration,
+}
+
+impl LoadReport {
+    /// Answers per second.
+    pub fn per_second(&self) -> f64 {
+        self.answered as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Runs `plan` against `addr`.
+pub async fn run(addr: SocketAddr, plan: &LoadPlan) -> LoadReport {
+    let mut request = format!(
+        "POST {} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        plan.path,
+        plan.body.len()
+    );
+    if let Some(token) = &plan.token {
+        request.push_str(&format!("authorization: Bearer {token}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(&plan.body);
+    let request = Arc::new(request.into_bytes());
+    let issued = Arc::new(AtomicU64::new(0));
+    let deadline = plan.duration.map(|d| Instant::now() + d);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..plan.connections)
+        .map(|_| {
+            let request = request.clone();
+            let issued = issued.clone();
+            let total = plan.total;
+            tokio::spawn(async move { connection(addr, &request, &issued, total, deadline).await })
+        })
+        .collect();
+    let mut report = LoadReport::default();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        let (answers, failed) = task.await.unwrap_or_default();
+        report.failed_connections += u64::from(failed);
+        for (status, latency) in answers {
+            *report.statuses.entry(status).or_default() += 1;
+            latencies.push(latency);
+        }
+    }
+    report.elapsed = started.elapsed();
+    report.answered = latencies.len() as u64;
+    latencies.sort_unstable();
+    let at = |q: usize| {
+        latencies.get((latencies.len() * q / 100).min(latencies.len().saturating_sub(1)))
+    };
+    report.p50 = at(50).copied().unwrap_or_default();
+    report.p99 = at(99).copied().unwrap_or_default();
+    report
+}
+
+/// One client: requests until the plan's total or deadline is reached. Returns the answers and
+/// whether the connection failed.
+async fn connection(
+    addr: SocketAddr,
+    request: &[u8],
+    issued: &AtomicU64,
+    total: u64,
+    deadline: Option<Instant>,
+) -> (Vec<(u16, Duration)>, bool) {
+    let mut answers = Vec::new();
+    let Ok(stream) = TcpStream::connect(addr).await else { return (answers, true) };
+    let _ = stream.set_nodelay(true);
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    let mut body = Vec::new();
+    loop {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        if issued.fetch_add(1, Ordering::Relaxed) >= total {
+            break;
+        }
+        let started = Instant::now();
+        if write.write_all(request).await.is_err() {
+            return (answers, true);
+        }
+        match read_response(&mut read, &mut body).await {
+            Ok(status) => answers.push((status, started.elapsed())),
+            Err(_) => return (answers, true),
+        }
+    }
+    (answers, false)
+}
+
+/// Reads one response (status line, headers, a `content-length` body) into `body`; returns the
+/// status.
+pub async fn read_response<R: tokio::io::AsyncBufRead + Unpin>(
+    read: &mut R,
+    body: &mut Vec<u8>,
+) -> io::Result<u16> {
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
+    let mut line = String::new();
+    if read.read_line(&mut line).await? == 0 {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+    }
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("bad status line"))?;
+    let mut length = 0usize;
+    loop {
+        line.clear();
+        if read.read_line(&mut line).await? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+        }
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().map_err(|_| bad("bad content-length"))?;
+        }
+    }
+    body.resize(length, 0);
+    read.read_exact(body.as_mut_slice()).await?;
+    Ok(status)
+}

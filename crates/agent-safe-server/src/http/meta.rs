@@ -1,0 +1,139 @@
+//! The other endpoints: actions, audit verification, admin reload, health, readiness, metrics,
+//! the OpenAPI document, and the JSON answers for unknown paths and methods.
+
+use std::sync::Arc;
+
+use agent_safe::core::RiskClass;
+use agent_safe::core::timefmt::format_utc;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::Authed;
+use super::check::with_revision;
+use super::{ApiError, OPENAPI};
+use crate::state::Shared;
+
+/// The role that may ask for a reload over HTTP.
+pub const ADMIN_ROLE: &str = "agent-safe-admin";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ActionsQuery {
+    #[serde(default)]
+    tag: Option<String>,
+    #[serde(default)]
+    risk: Option<String>,
+}
+
+pub(crate) async fn actions(
+    auth: Authed,
+    query: Result<Query<ActionsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let risk: Option<RiskClass> = query
+        .risk
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("risk: {e}")))?;
+    let registry = auth.loaded.safe.registry();
+    let defs: Vec<_> = registry
+        .iter()
+        .filter(|a| query.tag.as_ref().is_none_or(|t| a.definition().tags.contains(t)))
+        .filter(|a| risk.is_none_or(|r| a.risk_class() == r))
+        .map(|a| a.definition())
+        .collect();
+    Ok(with_revision(&auth.loaded, &defs))
+}
+
+pub(crate) async fn audit_verify(auth: Authed) -> Result<Response, ApiError> {
+    let loaded = auth.loaded.clone();
+    let report = blocking_always(move || loaded.safe.verify_audit()).await?;
+    let Some(report) = report else {
+        return Err(ApiError::unavailable("no audit log is configured"));
+    };
+    let report = report?;
+    let errors: Vec<_> =
+        report.errors.iter().map(|e| json!({"line": e.line, "message": e.message})).collect();
+    Ok(axum::Json(json!({
+        "valid": report.errors.is_empty(),
+        "entries": report.entries,
+        "errors": errors,
+    }))
+    .into_response())
+}
+
+/// Verification reads the whole log: never on a worker thread.
+async fn blocking_always<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("the request's worker failed: {e}")))
+}
+
+pub(crate) async fn reload(
+    State(shared): State<Arc<Shared>>,
+    auth: Authed,
+) -> Result<Response, ApiError> {
+    let (_, identity) = auth.required()?;
+    if !identity.roles.iter().any(|r| r == ADMIN_ROLE) {
+        return Err(ApiError::forbidden(
+            "forbidden",
+            format!("reloading needs the `{ADMIN_ROLE}` role"),
+        ));
+    }
+    let s = shared.clone();
+    match blocking_always(move || s.reload()).await? {
+        Ok(revision) => {
+            Ok(axum::Json(json!({"reloaded": true, "policy_revision": revision})).into_response())
+        }
+        Err(e) => {
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "reload_failed", e.to_string()))
+        }
+    }
+}
+
+pub(crate) async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    let loaded = shared.current();
+    axum::Json(json!({
+        "ready": true,
+        "policy_revision": loaded.revision,
+        "loaded_at": format_utc(loaded.loaded_at),
+        "last_reload": shared.last_reload(),
+    }))
+    .into_response()
+}
+
+pub(crate) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let backlog = shared.shipping.as_ref().map(|w| w.lag());
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        shared.metrics.render(backlog),
+    )
+        .into_response()
+}
+
+pub(crate) async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint (see /v1/openapi.json)")
+}
+
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method (see /v1/openapi.json)",
+    )
+}

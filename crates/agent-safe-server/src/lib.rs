@@ -1,0 +1,255 @@
+//! agent-safe as a long-running sidecar: the HTTP/JSON API behind `agent-safe serve`, so agents
+//! written in any language are governed without linking Rust. See `docs/server.md`.
+//!
+//! ```no_run
+//! use agent_safe_server::{Server, ServerConfig, Source};
+//!
+//! # async fn run() -> Result<(), agent_safe_server::ServerError> {
+//! let server = Server::new(Source::new(), ServerConfig::default())?;
+//! let listener = tokio::net::TcpListener::bind(ServerConfig::default().listen)
+//!     .await
+//!     .map_err(agent_safe_server::ServerError::Io)?;
+//! server.serve(listener, agent_safe_server::shutdown_signal()).await
+//! # }
+//! ```
+//!
+//! Every request takes the configuration in force when it starts and is decided by it alone;
+//! [`Server::reload`] (SIGHUP, `POST /v1/admin/reload`) swaps in a new one only once it loaded
+//! completely.
+
+pub mod bench;
+mod config;
+pub mod http;
+mod limit;
+mod metrics;
+mod source;
+mod state;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_safe::AgentSafe;
+use agent_safe::core::Executor;
+use agent_safe::runner::{DryRunExecutor, SubprocessExecutor};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+
+pub use config::{
+    CallerAuth, CallerRateLimit, DEFAULT_LISTEN, EventSink, ExecutorChoice, ServerConfig,
+};
+pub use source::{Customize, Loaded, Source};
+pub use state::{ReloadStatus, ServerEvent};
+
+use state::Shared;
+
+/// Why the server could not start, load a configuration or serve.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The configuration could not be loaded (registry, policies, inventory, keys, audit log…).
+    #[error(transparent)]
+    Load(#[from] agent_safe::Error),
+    /// A configuration file could not be read to compute the policy revision.
+    #[error("cannot read `{}` for the policy revision: {source}", path.display())]
+    Revision {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The files kept changing while they were loaded.
+    #[error("the configuration under `{}` kept changing while it was loaded; try again", .0.display())]
+    Unstable(PathBuf),
+    /// Tokens are required but no signing key is configured to verify them.
+    #[error(
+        "`agent-safe serve` verifies identity tokens and needs a signing key: set `signing_key` or \
+         `signing_key_file` in agent-safe.yaml, or pass --allow-anonymous for local development"
+    )]
+    NoSigningKey,
+    /// The working directory could not be read (to discover agent-safe.yaml).
+    #[error("cannot read the current directory: {0}")]
+    CurrentDir(#[source] std::io::Error),
+    /// The executor could not be set up.
+    #[error("cannot set up the `{name}` executor: {message}")]
+    Executor {
+        /// Which executor.
+        name: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// Accepting connections failed.
+    #[error("cannot serve: {0}")]
+    Io(#[source] std::io::Error),
+}
+
+/// The server: a loaded configuration, its limits and its metrics. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Loads the configuration from `source` (failing on any error in it) and sets up the
+    /// executor and, when `audit_shipping:` is configured, the process's audit shipper.
+    pub fn new(source: Source, config: ServerConfig) -> Result<Self, ServerError> {
+        let executor = executor(&config.executor, &source)?;
+        Ok(Self { shared: Arc::new(Shared::new(source, config, executor)?) })
+    }
+
+    /// The API as an axum router (for tests in-process, or to mount elsewhere).
+    pub fn router(&self) -> axum::Router {
+        http::router(self.shared.clone())
+    }
+
+    /// Loads the configuration again and swaps it in atomically; on any error the old one
+    /// keeps serving and the error is reported on `/readyz` and to the event sink. Returns the
+    /// new policy revision. Blocking (file I/O): from async code call it on a blocking thread.
+    pub fn reload(&self) -> Result<String, ServerError> {
+        self.shared.reload()
+    }
+
+    /// The configuration serving now.
+    pub fn current(&self) -> Arc<Loaded> {
+        self.shared.current()
+    }
+
+    /// The SDK serving now.
+    pub fn agent_safe(&self) -> AgentSafe {
+        self.shared.current().safe.clone()
+    }
+
+    /// The outcome of the last reload, if any.
+    pub fn last_reload(&self) -> Option<ReloadStatus> {
+        self.shared.last_reload()
+    }
+
+    /// Serves HTTP/1.1 on `listener` until `shutdown` completes; then stops accepting, lets
+    /// in-flight requests finish, syncs the audit log, flushes approval notifications and
+    /// ships pending audit entries (each bounded), and returns.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ServerError> {
+        let router = self.router();
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(self.shared.config.header_timeout)
+            .keep_alive(true);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(pair) => pair,
+                        // E.g. out of file descriptors: back off instead of spinning.
+                        Err(_) => {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let service = http::PeerService::new(router.clone(), peer);
+                    let conn = http.serve_connection(TokioIo::new(stream), service);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(listener);
+        self.shared.event(&ServerEvent::ShuttingDown);
+        graceful.shutdown().await;
+        let shared = self.shared.clone();
+        let detail = tokio::task::spawn_blocking(move || flush(&shared))
+            .await
+            .unwrap_or_else(|e| vec![format!("flushing failed: {e}")]);
+        self.shared.event(&ServerEvent::Stopped { detail });
+        Ok(())
+    }
+
+    /// On unix, reloads on every SIGHUP until the runtime stops (no-op elsewhere).
+    pub fn reload_on_sighup(&self) -> Result<(), ServerError> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut hup = signal(SignalKind::hangup()).map_err(ServerError::Io)?;
+            let server = self.clone();
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    let s = server.clone();
+                    // The outcome is reported to the event sink and on /readyz.
+                    let _ = tokio::task::spawn_blocking(move || s.reload()).await;
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM or ctrl-c (SIGINT).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// What shutdown makes durable; returns what could not be flushed.
+fn flush(shared: &Shared) -> Vec<String> {
+    let mut problems = Vec::new();
+    let loaded = shared.current();
+    if let Some(log) = loaded.safe.audit_log()
+        && let Err(e) = log.sync()
+    {
+        problems.push(format!("audit log: {e}"));
+    }
+    if !loaded.safe.flush_notifications(Duration::from_secs(5)) {
+        problems.push("approval notifications: some were not delivered within 5 s".to_owned());
+    }
+    if let Some(worker) = &shared.shipping
+        && !worker.flush(Duration::from_secs(5))
+    {
+        problems.push("audit shipping: not everything was shipped within 5 s".to_owned());
+    }
+    problems
+}
+
+fn executor(choice: &ExecutorChoice, source: &Source) -> Result<Arc<dyn Executor>, ServerError> {
+    let _ = source;
+    Ok(match choice {
+        ExecutorChoice::DryRun => Arc::new(DryRunExecutor),
+        ExecutorChoice::Subprocess(config) => Arc::new(SubprocessExecutor::new(config.clone())),
+        #[cfg(feature = "k8s")]
+        ExecutorChoice::K8s(settings) => {
+            Arc::new(agent_safe::k8s::K8sExecutor::new(settings.clone(), source.clock_or_system()))
+        }
+        #[cfg(feature = "aws")]
+        ExecutorChoice::Aws(config) => Arc::new(
+            agent_safe::aws::AwsExecutor::new(config.clone())
+                .map_err(|e| ServerError::Executor { name: "aws", message: e.to_string() })?,
+        ),
+        ExecutorChoice::Custom(executor) => executor.clone(),
+    })
+}

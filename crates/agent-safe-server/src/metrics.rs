@@ -1,0 +1,188 @@
+//! The server's metrics, kept in atomics and written by hand in the Prometheus text format
+//! (version 0.0.4): decisions by result, check and audit-append latency histograms, HTTP
+//! responses by class, reloads, and the audit shipping backlog.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use agent_safe::{AppendObserver, DecisionResult};
+
+/// Upper bounds (seconds) of the latency histogram buckets.
+const BUCKETS: [f64; 14] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+/// A latency histogram with fixed buckets.
+#[derive(Debug, Default)]
+pub(crate) struct Histogram {
+    /// `counts[i]`: observations in bucket `i` only (not cumulative); the last is `+Inf`.
+    counts: [AtomicU64; BUCKETS.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    pub(crate) fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        let i = BUCKETS.iter().position(|b| secs <= *b).unwrap_or(BUCKETS.len());
+        if let Some(c) = self.counts.get(i) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    fn write(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            cumulative += c.load(Ordering::Relaxed);
+            let le = BUCKETS.get(i).map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum {sum}");
+        let _ = writeln!(out, "{name}_count {cumulative}");
+    }
+}
+
+/// Every figure the server exports.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    decisions: [AtomicU64; 3],
+    pub(crate) check_latency: Histogram,
+    pub(crate) append_latency: Histogram,
+    /// Responses by status class 1xx..5xx (index 0..4).
+    responses: [AtomicU64; 5],
+    pub(crate) reloads: AtomicU64,
+    pub(crate) reload_failures: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn decision(&self, result: DecisionResult) {
+        let i = match result {
+            DecisionResult::Allow => 0,
+            DecisionResult::Deny => 1,
+            DecisionResult::RequireApproval => 2,
+        };
+        if let Some(c) = self.decisions.get(i) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn response(&self, status: u16) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        if let Some(c) = self.responses.get(class) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The text exposition; `backlog` is the shipping backlog when shipping is configured.
+    pub(crate) fn render(&self, backlog: Option<Option<u64>>) -> String {
+        let mut out = String::with_capacity(4096);
+        out.push_str("# HELP agent_safe_decisions_total Decisions returned, by result.\n");
+        out.push_str("# TYPE agent_safe_decisions_total counter\n");
+        for (label, c) in ["allow", "deny", "require_approval"].iter().zip(&self.decisions) {
+            let _ = writeln!(
+                out,
+                "agent_safe_decisions_total{{result=\"{label}\"}} {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
+        self.check_latency.write(
+            &mut out,
+            "agent_safe_check_duration_seconds",
+            "Time to answer POST /v1/check (evaluation, audit append, ticket).",
+        );
+        self.append_latency.write(
+            &mut out,
+            "agent_safe_audit_append_duration_seconds",
+            "Time to append a decision to the audit log.",
+        );
+        out.push_str("# HELP agent_safe_http_responses_total HTTP responses, by status class.\n");
+        out.push_str("# TYPE agent_safe_http_responses_total counter\n");
+        for (label, c) in ["1xx", "2xx", "3xx", "4xx", "5xx"].iter().zip(&self.responses) {
+            let _ = writeln!(
+                out,
+                "agent_safe_http_responses_total{{status=\"{label}\"}} {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
+        for (name, help, c) in [
+            ("agent_safe_reloads_total", "Configurations loaded and swapped in.", &self.reloads),
+            (
+                "agent_safe_reload_failures_total",
+                "Reloads refused because the new configuration is invalid.",
+                &self.reload_failures,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", c.load(Ordering::Relaxed));
+        }
+        if let Some(backlog) = backlog {
+            out.push_str(
+                "# HELP agent_safe_audit_shipping_backlog Audit entries the slowest shipper is \
+                 behind (-1: unknown).\n# TYPE agent_safe_audit_shipping_backlog gauge\n",
+            );
+            let value = backlog.map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX));
+            let _ = writeln!(out, "agent_safe_audit_shipping_backlog {value}");
+        }
+        out
+    }
+}
+
+/// The audit-append observer handed to every loaded `AgentSafe`.
+#[derive(Debug)]
+pub(crate) struct AppendTimer(pub(crate) std::sync::Arc<Metrics>);
+
+impl AppendObserver for AppendTimer {
+    fn appended(&self, elapsed: Duration) {
+        self.0.append_latency.observe(elapsed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(observations_us: &[u64], expected_lines: &[&str]) {
+        let m = Metrics::default();
+        for us in observations_us {
+            m.check_latency.observe(Duration::from_micros(*us));
+        }
+        m.decision(DecisionResult::Allow);
+        m.decision(DecisionResult::Deny);
+        m.decision(DecisionResult::Deny);
+        let text = m.render(None);
+        for line in expected_lines {
+            assert!(text.lines().any(|l| l == *line), "missing `{line}` in:\n{text}");
+        }
+        assert!(!text.contains("shipping_backlog"));
+    }
+
+    #[test]
+    fn histograms_are_cumulative_and_decisions_counted() {
+        check(
+            &[50, 200, 200, 3000, 9_000_000],
+            &[
+                "agent_safe_check_duration_seconds_bucket{le=\"0.0001\"} 1",
+                "agent_safe_check_duration_seconds_bucket{le=\"0.00025\"} 3",
+                "agent_safe_check_duration_seconds_bucket{le=\"0.005\"} 4",
+                "agent_safe_check_duration_seconds_bucket{le=\"2.5\"} 4",
+                "agent_safe_check_duration_seconds_bucket{le=\"+Inf\"} 5",
+                "agent_safe_check_duration_seconds_count 5",
+                "agent_safe_decisions_total{result=\"allow\"} 1",
+                "agent_safe_decisions_total{result=\"deny\"} 2",
+                "agent_safe_decisions_total{result=\"require_approval\"} 0",
+            ],
+        );
+    }
+
+    #[test]
+    fn backlog_is_exported_when_shipping() {
+        let m = Metrics::default();
+        assert!(m.render(Some(Some(7))).contains("\nagent_safe_audit_shipping_backlog 7\n"));
+        assert!(m.render(Some(None)).contains("\nagent_safe_audit_shipping_backlog -1\n"));
+    }
+}

@@ -1,0 +1,191 @@
+//! The state every request reads: the current [`Loaded`] configuration behind a lock, swapped
+//! whole on reload, and what the last reload did.
+
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use agent_safe::core::Executor;
+use agent_safe::shipping::ShippingWorker;
+use agent_safe::{Clock, IdentityMode};
+use serde::Serialize;
+
+use crate::limit::CallerLimiter;
+use crate::metrics::{AppendTimer, Metrics};
+use crate::source::{Loaded, Source};
+use crate::{CallerAuth, ServerConfig, ServerError};
+
+/// What the server reports to the [`EventSink`](crate::EventSink).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// A configuration was loaded and swapped in.
+    Reloaded {
+        /// Its policy revision.
+        revision: String,
+    },
+    /// A new configuration was refused; the previous one keeps serving.
+    ReloadFailed {
+        /// Why.
+        error: String,
+    },
+    /// Shutdown began: no new connections; in-flight requests are finishing.
+    ShuttingDown,
+    /// Shutdown finished; `detail` names anything that could not be flushed.
+    Stopped {
+        /// Problems while flushing (empty when everything was flushed).
+        detail: Vec<String>,
+    },
+}
+
+/// The outcome of the last reload, as `/readyz` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReloadStatus {
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// When it was tried (server clock, RFC 3339).
+    pub at: String,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The revision it would have loaded or loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+}
+
+/// Shared by every request and the reload paths.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    current: RwLock<Arc<Loaded>>,
+    last_reload: Mutex<Option<ReloadStatus>>,
+    /// Serialises reloads (a reload is slow; requests never wait for it).
+    reloading: Mutex<()>,
+    pub(crate) source: Source,
+    pub(crate) config: ServerConfig,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) limiter: Option<CallerLimiter>,
+    pub(crate) executor: Arc<dyn Executor>,
+    pub(crate) shipping: Option<ShippingWorker>,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        source: Source,
+        config: ServerConfig,
+        executor: Arc<dyn Executor>,
+    ) -> Result<Self, ServerError> {
+        let metrics = Arc::new(Metrics::default());
+        let loaded =
+            source.load(identity_mode(config.auth), Arc::new(AppendTimer(metrics.clone())))?;
+        if config.auth == CallerAuth::Required && loaded.safe.delegations().is_err() {
+            return Err(ServerError::NoSigningKey);
+        }
+        let clock = source.clock_or_system();
+        let limiter = config.rate_limit.map(|l| CallerLimiter::new(l, clock.clone()));
+        let shipping = start_shipping(&source, &clock)?;
+        Ok(Self {
+            current: RwLock::new(Arc::new(loaded)),
+            last_reload: Mutex::new(None),
+            reloading: Mutex::new(()),
+            source,
+            config,
+            metrics,
+            limiter,
+            executor,
+            shipping,
+            clock,
+        })
+    }
+
+    /// The configuration a request is decided by (taken once, at its start).
+    pub(crate) fn current(&self) -> Arc<Loaded> {
+        self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub(crate) fn last_reload(&self) -> Option<ReloadStatus> {
+        self.last_reload.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Loads the configuration again; swaps it in only when it loaded completely.
+    pub(crate) fn reload(&self) -> Result<String, ServerError> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(PoisonError::into_inner);
+        let observer = Arc::new(AppendTimer(self.metrics.clone()));
+        let result = self.source.load(identity_mode(self.config.auth), observer).and_then(|l| {
+            if self.config.auth == CallerAuth::Required && l.safe.delegations().is_err() {
+                Err(ServerError::NoSigningKey)
+            } else {
+                Ok(l)
+            }
+        });
+        let at = agent_safe::core::timefmt::format_utc(self.clock.now());
+        match result {
+            Ok(loaded) => {
+                let revision = loaded.revision.clone();
+                let old = std::mem::replace(
+                    &mut *self.current.write().unwrap_or_else(PoisonError::into_inner),
+                    Arc::new(loaded),
+                );
+                self.metrics.reloads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                *self.last_reload.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some(ReloadStatus {
+                        ok: true,
+                        at,
+                        error: None,
+                        revision: Some(revision.clone()),
+                    });
+                self.event(&ServerEvent::Reloaded { revision: revision.clone() });
+                // Requests still holding the old configuration finish with it; its queued
+                // approval notifications get a bounded time to go out.
+                old.safe.flush_notifications(std::time::Duration::from_secs(5));
+                Ok(revision)
+            }
+            Err(e) => {
+                self.metrics.reload_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                *self.last_reload.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some(ReloadStatus {
+                        ok: false,
+                        at,
+                        error: Some(e.to_string()),
+                        revision: None,
+                    });
+                self.event(&ServerEvent::ReloadFailed { error: e.to_string() });
+                Err(e)
+            }
+        }
+    }
+
+    /// Wakes the shipping worker after appends (never blocks).
+    pub(crate) fn notify_shipping(&self) {
+        if let Some(worker) = &self.shipping {
+            worker.notify();
+        }
+    }
+
+    pub(crate) fn event(&self, event: &ServerEvent) {
+        if let Some(sink) = &self.config.events {
+            (sink.0)(event);
+        }
+    }
+}
+
+/// `identity: required` when tokens are required; else what agent-safe.yaml says.
+fn identity_mode(auth: CallerAuth) -> Option<IdentityMode> {
+    match auth {
+        CallerAuth::Required => Some(IdentityMode::Required),
+        CallerAuth::AllowAnonymous => None,
+    }
+}
+
+/// The process's one shipping worker, from the start-up configuration's `audit_shipping:`.
+fn start_shipping(
+    source: &Source,
+    clock: &Arc<dyn Clock>,
+) -> Result<Option<ShippingWorker>, ServerError> {
+    let (log, Some(config)) = source.shipping()? else { return Ok(None) };
+    let shipping = |e| ServerError::Load(agent_safe::Error::Shipping(e));
+    let shippers = config.build_shippers(clock).map_err(|e| shipping(e.into()))?;
+    if shippers.is_empty() {
+        return Ok(None);
+    }
+    let options = config.options(clock.clone()).map_err(|e| shipping(e.into()))?;
+    Ok(Some(ShippingWorker::start(&log, shippers, options).map_err(|e| shipping(e.into()))?))
+}
