@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -62,6 +62,8 @@ pub struct AuditLog {
     queue: Mutex<Queue>,
     /// Appends queued but not yet written (or failed).
     unwritten: AtomicU64,
+    /// Batches written so far (waiters watch it before parking).
+    batches: AtomicU64,
     /// An fsync leader is waiting in [`AuditLog::gather_writes`].
     gathering: AtomicBool,
     gather: Condvar,
@@ -157,6 +159,7 @@ impl AuditLog {
             written: AtomicU64::new(0),
             queue: Mutex::new(Queue::default()),
             unwritten: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
             gathering: AtomicBool::new(false),
             gather: Condvar::new(),
             fsyncs: AtomicU64::new(0),
@@ -199,8 +202,17 @@ impl AuditLog {
                 break outcome;
             }
             if q.combining {
+                let seen = self.batches.load(Ordering::SeqCst);
                 drop(q);
-                std::thread::park();
+                let mut spins = 0;
+                while self.batches.load(Ordering::SeqCst) == seen {
+                    if spins == WAIT_SPINS {
+                        std::thread::park();
+                        break;
+                    }
+                    spins += 1;
+                    std::thread::yield_now();
+                }
                 q = lock(&self.queue);
                 continue;
             }
@@ -212,6 +224,7 @@ impl AuditLog {
                 let outcomes = self.write_batch(&mut lock(&self.writer), &batch);
                 q = lock(&self.queue);
                 q.done.extend(outcomes);
+                self.batches.fetch_add(1, Ordering::SeqCst);
                 drop(q);
                 for r in batch.iter().filter(|r| r.id != id) {
                     r.thread.unpark();
@@ -290,7 +303,11 @@ impl AuditLog {
         w: &mut Writer,
         batch: &[Request],
     ) -> Result<Vec<AppendReceipt>, AuditError> {
-        let len = w.file.metadata().map_err(|e| self.io(e))?.len();
+        // The length as the kernel has it now (under the OS lock no one else is appending).
+        // `lseek(SEEK_END)` rather than `fstat`: it costs a fraction (measured on ext4: the
+        // whole single-threaded append went from 6.6 to 5.3 µs). Writes are `O_APPEND` and
+        // every read positions itself, so moving the file offset is harmless.
+        let len = (&w.file).seek(SeekFrom::End(0)).map_err(|e| self.io(e))?;
         if len != w.head.len {
             let caught_up = if len > w.head.len {
                 tail::catch_up(&w.file, &w.head, len)
@@ -403,6 +420,11 @@ impl AuditLog {
         s
     }
 }
+
+/// How often an append waiting for the combiner yields its core before it parks. A batch
+/// takes a few microseconds; parking and being unparked costs two context switches and a
+/// futex wake for each waiter, which with 8 threads on 2 cores cut throughput by about 40%.
+const WAIT_SPINS: usize = 50;
 
 /// Batches a combiner writes before handing over (bounds its own latency).
 const COMBINER_PASSES: usize = 4;
