@@ -1,0 +1,136 @@
+//! Authentication: missing, malformed, forged and expired tokens, the caller in the body, and
+//! `--allow-anonymous`.
+
+use agent_safe::tickets::{IdentityManager, SigningKey};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::{Env, anonymous, assert_error, restart};
+
+#[tokio::test]
+async fn tokens_are_required_and_verified() {
+    let env = Env::start().await;
+    let events_before = env.decision_events().len();
+
+    // Missing.
+    assert_error(
+        &env.post("/v1/check", None, restart("dev/test-app")).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
+    // Not a bearer token.
+    let resp = env
+        .client
+        .post(format!("{}/v1/check", env.base))
+        .header("authorization", "Basic YWxpY2U6c2VjcmV0")
+        .json(&restart("dev/test-app"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    // Forged: signed with another key.
+    let forger = IdentityManager::new(
+        SigningKey::hs256_from_str("not-the-server-secret-0123456789abcdef").unwrap(),
+        "agent-safe",
+        env.clock.clone(),
+    );
+    let forged = forger.create_token("deploy-bot", "", &[], &[], time::Duration::hours(1)).unwrap();
+    assert_error(
+        &env.post("/v1/check", Some(&forged), restart("dev/test-app")).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
+    // Garbage.
+    assert_error(
+        &env.post("/v1/check", Some("eyJ.x.y"), restart("dev/test-app")).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
+    // Expired: valid an hour on the server's clock, which then moves two hours on.
+    let token = env.token("deploy-bot", &[]);
+    let (status, _) = env.post("/v1/check", Some(&token), restart("dev/test-app")).await;
+    assert_eq!(status, StatusCode::OK);
+    env.clock.advance(time::Duration::hours(2));
+    let expired = env.post("/v1/check", Some(&token), restart("dev/test-app")).await;
+    assert_error(&expired, StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert!(expired.1["error"]["message"].as_str().unwrap().contains("expired"), "{}", expired.1);
+    // Approvals and delegation need a token too.
+    assert_error(
+        &env.get("/v1/approvals", None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
+    assert_error(
+        &env.post("/v1/delegations", None, json!({"child_agent_id": "w"})).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
+    // Only the one request that authenticated was decided and recorded.
+    assert_eq!(env.decision_events().len(), events_before + 1);
+}
+
+#[tokio::test]
+async fn the_body_caller_may_not_contradict_the_token() {
+    let env = Env::start().await;
+    let token = env.token("deploy-bot", &[]);
+    let with_caller = |caller: &str| {
+        let mut body = restart("dev/test-app");
+        body["caller"] = json!(caller);
+        body
+    };
+    let mismatch = env.post("/v1/check", Some(&token), with_caller("root")).await;
+    assert_error(&mismatch, StatusCode::FORBIDDEN, "caller_mismatch");
+    assert!(mismatch.1["error"]["message"].as_str().unwrap().contains("`root`"));
+    // The token's own agent id, or the token itself, is no contradiction.
+    for same in ["deploy-bot", token.as_str()] {
+        let (status, d) = env.post("/v1/check", Some(&token), with_caller(same)).await;
+        assert_eq!((status, d["caller"].as_str()), (StatusCode::OK, Some("deploy-bot")), "{d}");
+    }
+    // Neither may a plan step.
+    let plan = json!({"steps": [restart("dev/test-app"), with_caller("root")]});
+    assert_error(
+        &env.post("/v1/check-plan", Some(&token), plan).await,
+        StatusCode::FORBIDDEN,
+        "caller_mismatch",
+    );
+}
+
+#[tokio::test]
+async fn anonymous_mode_uses_the_body_caller_but_still_verifies_tokens() {
+    let env = Env::with(anonymous()).await;
+    let mut body = restart("dev/test-app");
+    body["caller"] = json!("local-dev");
+    let (status, d) = env.post("/v1/check", None, body).await;
+    assert_eq!(
+        (status, d["caller"].as_str(), d["result"].as_str()),
+        (StatusCode::OK, Some("local-dev"), Some("allow")),
+        "{d}"
+    );
+    assert_error(
+        &env.post("/v1/check", Some("eyJ.x.y"), restart("dev/test-app")).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
+    // Resolving an approval always needs an approver token.
+    assert_error(
+        &env.post("/v1/approvals/apr-x/approve", None, json!({})).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
+}
+
+#[tokio::test]
+async fn admin_reload_needs_the_admin_role() {
+    let env = Env::start().await;
+    let plain = env.token("deploy-bot", &[]);
+    assert_error(
+        &env.post("/v1/admin/reload", Some(&plain), json!({})).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let admin = env.token("ops", &["agent-safe-admin"]);
+    let (status, body) = env.post("/v1/admin/reload", Some(&admin), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["policy_revision"], env.server.current().revision.as_str());
+}
