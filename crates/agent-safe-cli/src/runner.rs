@@ -172,13 +172,15 @@ fn setup(cli: &Cli, args: &CommonArgs) -> anyhow::Result<Setup> {
         .clone()
         .or_else(|| config.and_then(|c| c.nonce_store.clone()))
         .unwrap_or_else(|| default_nonce_store(&audit_path));
-    let nonces = FileNonceStore::open(&nonce_path, clock.clone())
-        .with_context(|| format!("cannot open nonce store `{}`", nonce_path.display()))?;
-    let validator = TicketValidator::new(keys, issuer, clock.clone(), Arc::new(nonces));
     let durability = match config.map(|c| c.audit_durability) {
         Some(DurabilityMode::Buffered) => Durability::Buffered,
         _ => Durability::Fsync,
     };
+    // The nonce store is as durable as the audit log (see `FileNonceStore::with_fsync`).
+    let nonces = FileNonceStore::open(&nonce_path, clock.clone())
+        .with_context(|| format!("cannot open nonce store `{}`", nonce_path.display()))?
+        .with_fsync(durability == Durability::Fsync);
+    let validator = TicketValidator::new(keys, issuer, clock.clone(), Arc::new(nonces));
     Ok(Setup {
         registry: Arc::new(registry),
         validator,
@@ -335,7 +337,7 @@ fn executor(
 
 /// The key context of the AWS executor's digests of secret state values.
 #[cfg(feature = "aws")]
-const AWS_STATE_KEY_CONTEXT: &str = "agent-safe aws executor state digest v1";
+pub(crate) const AWS_STATE_KEY_CONTEXT: &str = "agent-safe aws executor state digest v1";
 
 #[cfg(not(all(feature = "k8s", feature = "aws")))]
 fn not_compiled(name: &str) -> anyhow::Result<Arc<dyn Executor>> {

@@ -74,23 +74,35 @@ const BATCHES: u32 = 5;
 
 /// Runs `iterations` tickets through a runner (in batches, keeping the best batch: the machine
 /// may be shared and noise only adds time) and returns `{"iterations": n,
-/// "runner_overhead_us": …, "runner_overhead_memory_nonces_us": …}`: microseconds per run with
-/// the file nonce store (fsync'd per ticket, as in production) and with the in-memory one.
+/// "runner_overhead_us": …, "runner_overhead_fsync_nonces_us": …,
+/// "runner_overhead_memory_nonces_us": …}`: microseconds per run with a buffered audit log and
+/// the file nonce store as the SDK sets it up for that mode (no fsync per ticket), with the file
+/// nonce store fsync'd per ticket (as with an fsync'd audit log), and with the in-memory one.
 /// Files go to `dir`.
 pub fn runner_figures(dir: &Path, iterations: u32) -> Result<Value, String> {
     let iterations = iterations.max(BATCHES);
-    let file_store = |clock: Arc<dyn Clock>, name: &str| -> Result<Arc<dyn NonceStore>, String> {
-        let store = FileNonceStore::open(dir.join(name), clock).map_err(|e| e.to_string())?;
-        Ok(Arc::new(store))
-    };
+    let file_store =
+        |clock: Arc<dyn Clock>, name: &str, fsync: bool| -> Result<Arc<dyn NonceStore>, String> {
+            let store = FileNonceStore::open(dir.join(name), clock).map_err(|e| e.to_string())?;
+            Ok(Arc::new(store.with_fsync(fsync)))
+        };
     let clock: Arc<dyn Clock> =
         Arc::new(ManualClock::new(time::macros::datetime!(2026-11-26 09:00 UTC)));
-    let file = measure(dir, "file", file_store(clock.clone(), "nonces")?, &clock, iterations)?;
+    let file =
+        measure(dir, "file", file_store(clock.clone(), "nonces", false)?, &clock, iterations)?;
+    let fsync = measure(
+        dir,
+        "fsync",
+        file_store(clock.clone(), "nonces-fsync", true)?,
+        &clock,
+        iterations,
+    )?;
     let memory =
         measure(dir, "memory", Arc::new(MemoryNonceStore::new(clock.clone())), &clock, iterations)?;
     Ok(json!({
         "iterations": iterations,
         "runner_overhead_us": file,
+        "runner_overhead_fsync_nonces_us": fsync,
         "runner_overhead_memory_nonces_us": memory,
     }))
 }
@@ -167,7 +179,11 @@ mod tests {
     fn figures_are_reported() {
         let dir = tempfile::tempdir().unwrap();
         let figures = super::runner_figures(dir.path(), 10).unwrap();
-        for key in ["runner_overhead_us", "runner_overhead_memory_nonces_us"] {
+        for key in [
+            "runner_overhead_us",
+            "runner_overhead_fsync_nonces_us",
+            "runner_overhead_memory_nonces_us",
+        ] {
             assert!(figures[key].as_f64().is_some_and(|us| us > 0.0), "{key} in {figures}");
         }
         // Every run was recorded: an execution and a state capture each.

@@ -71,11 +71,13 @@ impl Builder {
 }
 
 /// The nonce store the SDK uses: the explicit one, else a file store at `path`, else at
-/// `<audit_log>.nonces`, else none (the validator then keeps nonces in memory).
+/// `<audit_log>.nonces`, else none (the validator then keeps nonces in memory). A file store
+/// fsyncs each nonce unless the audit log is buffered (see [`FileNonceStore::with_fsync`]).
 pub(crate) fn nonce_store(
     explicit: Option<Arc<dyn NonceStore>>,
     path: Option<PathBuf>,
     audit_log: Option<&Path>,
+    durability: agent_safe_audit::Durability,
     clock: &Arc<dyn Clock>,
 ) -> Result<Option<Arc<dyn NonceStore>>, Error> {
     if explicit.is_some() {
@@ -84,7 +86,9 @@ pub(crate) fn nonce_store(
     let Some(path) = path.or_else(|| audit_log.map(crate::default_nonce_store)) else {
         return Ok(None);
     };
-    let store = FileNonceStore::open(path, clock.clone()).map_err(ExecuteError::NonceStore)?;
+    let store = FileNonceStore::open(path, clock.clone())
+        .map_err(ExecuteError::NonceStore)?
+        .with_fsync(durability == agent_safe_audit::Durability::Fsync);
     Ok(Some(Arc::new(store)))
 }
 

@@ -332,6 +332,7 @@ impl Builder {
                 self.nonce_store,
                 self.nonce_store_path.or(cfg.nonce_store),
                 audit_path.as_deref(),
+                durability,
                 &clock,
             )?,
             None => None,
