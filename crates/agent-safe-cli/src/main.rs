@@ -12,6 +12,7 @@ mod keys;
 mod output;
 mod rollback;
 mod runner;
+mod serve;
 mod setup;
 mod test_cmd;
 mod ticket;
@@ -97,6 +98,8 @@ enum Command {
     /// Execute an execution ticket (once, audited), or dry-run it.
     #[command(subcommand)]
     Runner(runner::Command),
+    /// Run as a sidecar: the HTTP/JSON API for agents in any language (docs/server.md).
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
         Command::Approval(cmd) => approval::run(&cli, cmd),
         Command::Rollback(cmd) => rollback::run(&cli, cmd),
         Command::Runner(cmd) => runner::run(&cli, cmd),
+        Command::Serve(args) => serve::run(&cli, args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
