@@ -5,6 +5,8 @@
 //! - [`CredentialVault`]: where credentials come from (async, object-safe). Built in:
 //!   [`EnvVarVault`] (static map, else `AGENT_SAFE_CRED_<TYPE>`) and [`FileVault`] (a
 //!   directory of private per-type JSON files); [`build_vault`] builds one from a config map.
+//!   With the `aws` feature, `StsVault`: one STS session per credential, scoped by a session
+//!   policy generated from the action's `credentials` block.
 //! - [`render_scope`]: fills `{{ params.x }}` templates in a scope under the plain-token rule
 //!   (see [`template`]), so a param can never widen an ARN or a namespace list.
 //! - [`CredentialResolver`]: takes only a [`ValidatedTicket`](agent_safe_tickets::ValidatedTicket),
@@ -57,6 +59,8 @@ mod config;
 mod env;
 mod file;
 mod resolver;
+#[cfg(feature = "aws")]
+mod sts;
 pub mod template;
 mod vault;
 mod view;
@@ -65,6 +69,8 @@ pub use config::{VAULT_TYPES, VaultConfigError, build_vault};
 pub use env::{DEFAULT_ENV_PREFIX, EnvVarVault};
 pub use file::{FileVault, MAX_CREDENTIAL_FILE_BYTES};
 pub use resolver::{CredentialResolver, ResolveError, RevokeWarning, revoke};
+#[cfg(feature = "aws")]
+pub use sts::{STS_MAX_DURATION, STS_MIN_DURATION, StsVault, StsVaultConfig, session_policy};
 pub use template::{TemplateError, is_plain_token, render_scope};
 pub use vault::{CredentialVault, MAX_TTL, VaultError};
 pub use view::CredentialView;

@@ -119,6 +119,24 @@ pub enum VaultError {
         /// The largest accepted lifetime.
         max: u64,
     },
+    /// The vault does not issue credentials of this type.
+    #[error("the `{vault}` vault issues `{supported}` credentials only, not `{kind}`")]
+    UnsupportedType {
+        /// The vault.
+        vault: &'static str,
+        /// The requested credential type.
+        kind: String,
+        /// The type it issues.
+        supported: &'static str,
+    },
+    /// The scope lacks what the vault needs to scope the credential.
+    #[error("invalid `{kind}` credential scope: {detail}")]
+    InvalidScope {
+        /// The credential type.
+        kind: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// A failure reported by another backend, in its own words (never secret).
     #[error("{0}")]
     Backend(String),

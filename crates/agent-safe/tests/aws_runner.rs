@@ -5,7 +5,8 @@
 //! the state before and after in a `state_capture` event → `check_rollback` → execute the
 //! rollback's ticket → the original state is back. Also a not-found and an access error as
 //! FAILUREs with the AWS error in the `execution` event, and the audit log verifying with
-//! decision → execution → state capture → rollback decision → its execution linked.
+//! decision → execution → state capture → rollback decision → its execution linked. Last, the
+//! STS vault against moto's STS: a session scoped by the generated policy runs the action.
 //!
 //! moto comes from `agent_safe_executor_aws::testing` (`AGENT_SAFE_MOTO_ENDPOINT` from `cargo
 //! xtask ci`, else a server started from `target/moto-venv`); without either every test
@@ -28,7 +29,7 @@ use std::sync::Arc;
 
 use agent_safe::aws::testing::{self, Moto, REGION};
 use agent_safe::core::{AuditId, EventType, ExecutionStatus, Executor, StateMap};
-use agent_safe::credentials::EnvVarVault;
+use agent_safe::credentials::{CredentialVault, EnvVarVault, StsVault, session_policy};
 use agent_safe::runner::{CredentialSource, RunOutcome};
 use agent_safe::tickets::SigningKey;
 use agent_safe::{AgentSafe, CheckRequest, Decision, DecisionResult, ExecuteOptions, ManualClock};
@@ -49,7 +50,7 @@ async fn moto(test: &str) -> Option<Moto> {
 
 /// The SDK on the shipped catalog, with `targets` as the inventory (all `dev`/`public`, which
 /// the catalog's `allow-dev-all` allows), an audit log, a signing key, and a vault issuing
-/// moto's test keys as the `aws` credential.
+/// moto's test keys as the `aws` credential (or another vault).
 struct World {
     moto: Moto,
     dir: TempDir,
@@ -59,6 +60,19 @@ struct World {
 
 impl World {
     fn new(moto: Moto, targets: &[(&str, &str, Value)]) -> World {
+        Self::with_vault(moto, targets, |clock| {
+            let vault = EnvVarVault::new(clock)
+                .with_static("aws", testing::credential_payload())
+                .with_env_lookup(|_| None);
+            Arc::new(vault)
+        })
+    }
+
+    fn with_vault(
+        moto: Moto,
+        targets: &[(&str, &str, Value)],
+        vault: impl FnOnce(Arc<ManualClock>) -> Arc<dyn CredentialVault>,
+    ) -> World {
         let dir = tempfile::tempdir().unwrap();
         let targets: Vec<Value> = targets
             .iter()
@@ -73,16 +87,14 @@ impl World {
         // Tickets, credentials and audit timestamps use the manual clock; AWS request
         // signatures use the real time (moto checks neither).
         let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-02-24 12:00 UTC)));
-        let vault = EnvVarVault::new(clock.clone())
-            .with_static("aws", testing::credential_payload())
-            .with_env_lookup(|_| None);
+        let vault = vault(clock.clone());
         let safe = AgentSafe::builder()
             .registry(catalog().join("actions"))
             .policies(catalog().join("policies"))
             .inventory(inventory)
             .audit_log(dir.path().join("audit.jsonl"))
             .signing_key(SigningKey::hs256_from_str(KEY).unwrap())
-            .credential_vault(Arc::new(vault))
+            .credential_vault(vault)
             .clock(clock)
             .build()
             .unwrap();
@@ -424,4 +436,88 @@ async fn an_access_denial_is_a_failure_with_the_aws_code_in_the_audit_log() {
     assert_eq!(cx["before_state"]["content_length"], 5);
     assert_eq!(cx["after_state"], cx["before_state"]);
     assert!(w.safe.verify_audit().unwrap().unwrap().is_valid());
+}
+
+/// The STS vault on moto's STS: the credential is an assumed-role session whose policy is the
+/// one generated from the action's `credentials` block, and it runs the action.
+#[tokio::test]
+async fn the_sts_vault_issues_a_scoped_session_that_runs_the_action() {
+    const ROLE: &str = "arn:aws:iam::123456789012:role/agent-safe-runner";
+    let Some(moto) = moto("sdk sts vault").await else { return };
+    let sdk = moto.sdk_config().await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let out = ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap();
+    let id = out.instances()[0].instance_id().unwrap().to_owned();
+    let params = json!({"instance_id": id, "region": REGION});
+    let targets = [("dev/moto-instance", "aws-ec2-instance", params.clone())];
+    // moto does not check that the role exists: any role ARN can be assumed.
+    let w = World::with_vault(moto, &targets, |clock| {
+        Arc::new(StsVault::with_sdk_config(sdk.clone(), ROLE, clock).unwrap())
+    });
+
+    let request = CheckRequest::new("ec2-stop-instance")
+        .target("dev/moto-instance")
+        .caller(CALLER)
+        .params(params.as_object().unwrap().clone());
+    let decision = w.safe.check(&request).unwrap();
+    let ticket = decision.ticket.as_ref().unwrap();
+    // Resolving does not consume the ticket: the same one is executed below.
+    let credential = w.safe.resolve_credentials(&ticket.token).await.unwrap();
+    let payload = credential.payload.expose();
+    let key = |name: &str| payload[name].as_str().unwrap().to_owned();
+    assert!(key("access_key_id").starts_with("ASIA"), "a session key");
+    assert!(!key("session_token").is_empty());
+    let policy = session_policy(&credential.scope).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&policy).unwrap(),
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "AgentSafeAction", "Effect": "Allow", "Action": ["ec2:StopInstances"],
+             "Resource": [format!("arn:aws:ec2:{REGION}:*:instance/{id}")]},
+            {"Sid": "AgentSafeDescribe", "Effect": "Allow", "Action": ["ec2:DescribeInstances"],
+             "Resource": "*"}]})
+    );
+
+    // The keys work, and they are the assumed role's session named after the ticket.
+    let session = format!("agent-safe-{}", ticket.nonce);
+    let keys = aws_sdk_sts::config::Credentials::new(
+        key("access_key_id"),
+        key("secret_access_key"),
+        Some(key("session_token")),
+        None,
+        "sts-vault",
+    );
+    let conf = aws_sdk_sts::config::Builder::from(&sdk).credentials_provider(keys).build();
+    let me = aws_sdk_sts::Client::from_conf(conf).get_caller_identity().send().await.unwrap();
+    assert_eq!(
+        me.arn(),
+        Some(
+            format!("arn:aws:sts::123456789012:assumed-role/agent-safe-runner/{session}").as_str()
+        )
+    );
+    // What moto recorded of the AssumeRole call (it keeps no SourceIdentity; the unit tests
+    // of the vault check that one on the wire).
+    let data: Value = serde_json::from_str(&w.moto.get("/moto-api/data.json").unwrap()).unwrap();
+    let assumed = &data["sts"]["AssumedRole"];
+    assert_eq!(assumed.as_array().unwrap().len(), 1, "{assumed:#}");
+    assert_eq!(assumed[0]["role_arn"], ROLE);
+    assert_eq!(assumed[0]["session_name"], session.as_str());
+    assert_eq!(assumed[0]["policy"], policy.as_str());
+    assert_eq!(assumed[0]["access_key_id"], key("access_key_id").as_str());
+
+    // Executing resolves a second session, with the same policy, and stops the instance.
+    let outcome = w.execute(&decision).await;
+    assert_eq!(outcome.result.status, ExecutionStatus::Success, "{outcome:#?}");
+    assert_eq!(outcome.result.after_state["state"], "stopped");
+    let data: Value = serde_json::from_str(&w.moto.get("/moto-api/data.json").unwrap()).unwrap();
+    let assumed = data["sts"]["AssumedRole"].as_array().unwrap().clone();
+    assert_eq!(assumed.len(), 2);
+    assert_eq!(assumed[1]["policy"], policy.as_str());
+    assert_ne!(assumed[1]["access_key_id"], assumed[0]["access_key_id"]);
 }
