@@ -169,3 +169,89 @@ pub async fn read_response<R: tokio::io::AsyncBufRead + Unpin>(
     read.read_exact(body.as_mut_slice()).await?;
     Ok(status)
 }
+
+/// Figures for `cargo xtask bench`: a server on loopback over the catalog in `catalog` with a
+/// buffered audit log in `dir`, on a 2-worker runtime, and the load generator on a thread of its
+/// own with `connections` keep-alive connections sending `total` checks of an ALLOW (each with an
+/// execution ticket and an audit append). Returns `serve_checks_per_s`, `serve_check_p50_ms`,
+/// `serve_check_p99_ms` and the parameters.
+pub fn serve_figures(
+    catalog: &std::path::Path,
+    dir: &std::path::Path,
+    connections: usize,
+    total: u64,
+) -> Result<serde_json::Value, String> {
+    use agent_safe::tickets::{IdentityManager, SigningKey};
+
+    let key = SigningKey::hs256_from_str("bench-key-0123456789abcdef0123456789abcdef")
+        .map_err(|e| e.to_string())?;
+    let clock: Arc<dyn agent_safe::Clock> = Arc::new(agent_safe::SystemClock);
+    let token = IdentityManager::new(key.clone(), "agent-safe", clock)
+        .create_token("bench", "bench", &["deployer".to_owned()], &[], time::Duration::hours(1))
+        .map_err(|e| e.to_string())?;
+    let source = crate::Source::new()
+        .config_file(catalog.join("agent-safe.yaml"))
+        .audit_log(dir.join("serve-bench.jsonl"))
+        .durability(agent_safe::DurabilityMode::Buffered)
+        .signing_key(key);
+    let server =
+        crate::Server::new(source, crate::ServerConfig::default()).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = runtime.spawn({
+        let server = server.clone();
+        async move {
+            server
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+        }
+    });
+    let body = serde_json::json!({
+        "action": "restart-deployment",
+        "target": "dev/test-app",
+        "params": {"namespace": "dev", "deployment": "test-app"},
+    })
+    .to_string();
+    let plan = |total| LoadPlan {
+        connections,
+        total,
+        duration: None,
+        path: "/v1/check".to_owned(),
+        body: body.clone(),
+        token: Some(token.clone()),
+    };
+    let (warm_up, measured) = (plan(total / 10), plan(total));
+    let report = std::thread::spawn(move || {
+        let client = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        client.block_on(run(addr, &warm_up));
+        Ok::<_, String>(client.block_on(run(addr, &measured)))
+    })
+    .join()
+    .map_err(|_| "the load generator failed".to_owned())??;
+    let _ = stop.send(());
+    runtime.block_on(serving).map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    if report.statuses.keys().any(|s| *s != 200) || report.failed_connections > 0 {
+        return Err(format!("the load run had failures: {report:?}"));
+    }
+    let ms = |d: Duration| (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
+    Ok(serde_json::json!({
+        "serve_checks_per_s": report.per_second().round(),
+        "serve_check_p50_ms": ms(report.p50),
+        "serve_check_p99_ms": ms(report.p99),
+        "serve_connections": connections,
+        "serve_requests": report.answered,
+    }))
+}

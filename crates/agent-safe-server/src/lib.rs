@@ -139,7 +139,8 @@ impl Server {
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(self.shared.config.header_timeout)
-            .keep_alive(true);
+            .keep_alive(true)
+            .writev(false);
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             tokio::select! {
