@@ -207,6 +207,15 @@ fn main() {
     if let serde_json::Value::Object(map) = runner {
         figures.extend(map.into_iter().filter(|(k, _)| k != "iterations"));
     }
+    // The sidecar: 16 keep-alive connections on loopback from a client thread of its own.
+    let serve_dir = or_exit(tempfile::tempdir(), "temporary directory");
+    let serve = or_exit(
+        agent_safe_server::bench::serve_figures(&catalog(), serve_dir.path(), 16, 100_000),
+        "serve figures",
+    );
+    if let serde_json::Value::Object(map) = serve {
+        figures.extend(map);
+    }
     figures.insert("pdp_check_p50_ns".into(), json!(p50));
     figures.insert("pdp_check_p99_ns".into(), json!(p99));
     figures.insert("pdp_check_cumulative_risk_p50_ns".into(), json!(p50_cumulative));
