@@ -20,6 +20,7 @@
 pub mod bench;
 mod config;
 pub mod http;
+pub mod mcp;
 mod limit;
 mod metrics;
 mod source;
