@@ -210,7 +210,13 @@ fn main() {
     // The sidecar: 16 keep-alive connections on loopback from a client thread of its own.
     let serve_dir = or_exit(tempfile::tempdir(), "temporary directory");
     let serve = or_exit(
-        agent_safe_server::bench::serve_figures(&catalog(), serve_dir.path(), 16, 100_000),
+        agent_safe_server::bench::serve_figures(
+            &catalog(),
+            serve_dir.path(),
+            16,
+            100_000,
+            agent_safe::DurabilityMode::Buffered,
+        ),
         "serve figures",
     );
     if let serde_json::Value::Object(map) = serve {

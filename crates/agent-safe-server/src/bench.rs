@@ -170,8 +170,8 @@ pub async fn read_response<R: tokio::io::AsyncBufRead + Unpin>(
     Ok(status)
 }
 
-/// Figures for `cargo xtask bench`: a server on loopback over the catalog in `catalog` with a
-/// buffered audit log in `dir`, on a 2-worker runtime, and the load generator on a thread of its
+/// Figures for `cargo xtask bench`: a server on loopback over the catalog in `catalog` with an
+/// audit log of the given durability in `dir`, on a 2-worker runtime, and the load generator on a thread of its
 /// own with `connections` keep-alive connections sending `total` checks of an ALLOW (each with an
 /// execution ticket and an audit append). Returns `serve_checks_per_s`, `serve_check_p50_ms`,
 /// `serve_check_p99_ms` and the parameters.
@@ -180,6 +180,7 @@ pub fn serve_figures(
     dir: &std::path::Path,
     connections: usize,
     total: u64,
+    durability: agent_safe::DurabilityMode,
 ) -> Result<serde_json::Value, String> {
     use agent_safe::tickets::{IdentityManager, SigningKey};
 
@@ -192,7 +193,7 @@ pub fn serve_figures(
     let source = crate::Source::new()
         .config_file(catalog.join("agent-safe.yaml"))
         .audit_log(dir.join("serve-bench.jsonl"))
-        .durability(agent_safe::DurabilityMode::Buffered)
+        .durability(durability)
         .signing_key(key);
     let server =
         crate::Server::new(source, crate::ServerConfig::default()).map_err(|e| e.to_string())?;
