@@ -9,6 +9,7 @@ mod delegation;
 mod demo;
 mod init;
 mod keys;
+mod mcp;
 mod output;
 mod rollback;
 mod runner;
@@ -100,6 +101,8 @@ enum Command {
     Runner(runner::Command),
     /// Run as a sidecar: the HTTP/JSON API for agents in any language (docs/server.md).
     Serve(serve::Args),
+    /// The MCP tool server on stdin/stdout, for MCP-capable agent clients (docs/mcp.md).
+    Mcp(mcp::Args),
 }
 
 fn main() -> ExitCode {
@@ -121,6 +124,7 @@ fn main() -> ExitCode {
         Command::Rollback(cmd) => rollback::run(&cli, cmd),
         Command::Runner(cmd) => runner::run(&cli, cmd),
         Command::Serve(args) => serve::run(&cli, args),
+        Command::Mcp(args) => mcp::run(&cli, args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

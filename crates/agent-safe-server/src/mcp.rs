@@ -68,6 +68,9 @@ pub enum McpError {
     /// The client did not complete the MCP initialization.
     #[error("the MCP client did not initialize the session: {0}")]
     Initialize(String),
+    /// The audit log could not be synced at the end of the session.
+    #[error("cannot sync the audit log: {0}")]
+    AuditSync(#[source] agent_safe::audit::AuditError),
     /// Reading from or writing to the client failed.
     #[error("stdio: {0}")]
     Io(#[source] std::io::Error),
@@ -222,6 +225,7 @@ impl McpServer {
         let (ours, theirs) = tokio::io::duplex(1 << 16);
         let (from_rmcp, to_rmcp) = tokio::io::split(ours);
         let (errors_tx, errors_rx) = tokio::sync::mpsc::channel(64);
+        let server = self.server.clone();
         let inbound = tokio::spawn(framing::inbound(input, to_rmcp, errors_tx));
         let outbound = tokio::spawn(framing::outbound(from_rmcp, output, errors_rx));
         let served = match ServiceExt::serve(self, theirs).await {
@@ -230,6 +234,13 @@ impl McpServer {
         };
         inbound.abort();
         let written = outbound.await;
+        // Buffered audit appends become durable before the session ends.
+        let loaded = server.current();
+        let synced =
+            tokio::task::spawn_blocking(move || loaded.safe.audit_log().map(|l| l.sync())).await;
+        if let Ok(Some(Err(e))) = synced {
+            return Err(McpError::AuditSync(e));
+        }
         if let Ok(Err(e)) = written {
             // The client went away (broken pipe) or the output failed.
             return Err(McpError::Io(e));
