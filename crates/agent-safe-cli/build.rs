@@ -1,16 +1,27 @@
 //! Embeds the bundled example configuration (`catalog/`) into the binary for `agent-safe demo`
 //! and `agent-safe init`.
+//!
+//! The catalog is read through `crates/agent-safe-cli/catalog`, a symlink to the workspace's
+//! `catalog/`: `cargo package` follows it, so the crate published for `cargo install
+//! agent-safe-cli` carries the catalog too.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let catalog = manifest.join("../../catalog");
+    let catalog = manifest.join("catalog");
     println!("cargo::rerun-if-changed={}", catalog.display());
     let mut files = Vec::new();
     collect(&catalog, &catalog, &mut files);
     files.sort();
+    if !files.iter().any(|f| f == "agent-safe.yaml") {
+        println!(
+            "cargo::error=no bundled catalog at {} (expected a symlink to the workspace's \
+             catalog/ with agent-safe.yaml; on Windows, clone with `git config core.symlinks true`)",
+            catalog.display()
+        );
+    }
     let mut out = String::from(
         "/// Files of the bundled catalog: (path relative to `catalog/`, contents).\n",
     );
