@@ -84,7 +84,7 @@ impl Session {
 
     fn recv(&self) -> Value {
         let line = self.lines.recv_timeout(Duration::from_secs(60)).expect("no answer in 60 s");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON on stdout ({e}): {line}"))
+        serde_json::from_str(&line).expect("only JSON-RPC on stdout")
     }
 
     fn request(&mut self, method: &str, params: Value) -> Value {
