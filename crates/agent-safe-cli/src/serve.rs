@@ -163,10 +163,11 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on `{listen}`"))?;
+        let bound = listener.local_addr().unwrap_or(listen);
         server.reload_on_sighup()?;
         let revision = server.current().revision.clone();
         line(&format!(
-            "agent-safe serve: listening on http://{listen} (policy revision {revision})"
+            "agent-safe serve: listening on http://{bound} (policy revision {revision})"
         ));
         if args.allow_anonymous {
             crate::output::error(

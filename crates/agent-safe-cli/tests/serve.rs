@@ -1,0 +1,111 @@
+//! `agent-safe serve` as a process: refuses to start without a signing key or with bad flags
+//! (exit 2), and serves a check on the address it prints, then stops on SIGTERM (exit 0) with
+//! the decision in a valid audit log.
+
+#![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use agent_safe::core::{Clock, SystemClock};
+use agent_safe::tickets::{IdentityManager, SigningKey};
+
+const SECRET: &str = "serve-cli-test-secret-0123456789abcdef";
+
+fn catalog() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog").canonicalize().unwrap()
+}
+
+fn serve(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-safe"));
+    cmd.env("NO_COLOR", "1")
+        .env_remove("AGENT_SAFE_SIGNING_KEY")
+        .current_dir(dir)
+        .arg("--config")
+        .arg(catalog().join("agent-safe.yaml"))
+        .arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--audit-log")
+        .arg(dir.join("audit.jsonl"));
+    cmd
+}
+
+#[track_caller]
+fn check_refused(extra: &[&str], message: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = serve(dir.path()).args(extra).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(message), "{stderr}");
+}
+
+#[test]
+fn refuses_to_start_without_a_key_or_with_bad_flags() {
+    check_refused(&[], "needs a signing key");
+    check_refused(
+        &["--signing-key", SECRET, "--request-timeout", "0"],
+        "`--request-timeout` must be",
+    );
+    check_refused(&["--signing-key", SECRET, "--rate-limit=-1"], "`--rate-limit` must be");
+}
+
+#[cfg(unix)]
+#[test]
+fn serves_a_check_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = serve(dir.path())
+        .args(["--signing-key", SECRET])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_owned();
+    assert!(first.contains("policy revision sha256:"), "{first}");
+
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let token =
+        IdentityManager::new(SigningKey::hs256_from_str(SECRET).unwrap(), "agent-safe", clock)
+            .create_token("deploy-bot", "", &[], &[], time::Duration::hours(1))
+            .unwrap();
+    let body = r#"{"action": "restart-deployment", "target": "dev/test-app", "params": {"namespace": "dev", "deployment": "test-app"}}"#;
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "POST /v1/check HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(r#""result":"allow""#), "{response}");
+
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(status.code(), Some(0), "{rest}");
+    assert!(rest.contains("agent-safe serve: stopped"), "{rest}");
+
+    let verify = Command::new(env!("CARGO_BIN_EXE_agent-safe"))
+        .args(["audit", "verify"])
+        .arg(dir.path().join("audit.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(verify.status.code(), Some(0), "{}", String::from_utf8_lossy(&verify.stdout));
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("1 entries"));
+}
