@@ -100,7 +100,7 @@ async fn stalled_request(env: &Env, token: &str, first: usize) -> (TcpStream, Ve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_body_times_out_and_others_are_served() {
-    let cfg = ServerConfig { request_timeout: Duration::from_millis(300), ..config() };
+    let cfg = ServerConfig { request_timeout: Duration::from_millis(1000), ..config() };
     let env = Env::with(cfg).await;
     let token = env.token("deploy-bot", &[]);
     let (stream, _rest) = stalled_request(&env, &token, 10).await;

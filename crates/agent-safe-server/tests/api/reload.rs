@@ -126,6 +126,12 @@ async fn requests_in_flight_during_reloads_all_succeed_on_one_config() {
         assert_eq!(outcome.is_ok(), round % 3 != 1, "round {round}: {outcome:?}");
     }
     stop.store(true, Ordering::Relaxed);
+    let mut answers = Vec::new();
+    for client in clients {
+        answers
+            .extend(tokio::time::timeout(Duration::from_secs(60), client).await.unwrap().unwrap());
+    }
+    // Every client has its answers: every decision is in the log now.
     let mut answered = 0;
     let events: HashMap<String, String> = env
         .decision_events()
@@ -137,20 +143,16 @@ async fn requests_in_flight_during_reloads_all_succeed_on_one_config() {
             )
         })
         .collect();
-    for client in clients {
-        for (revision, matched, audit_id) in
-            tokio::time::timeout(Duration::from_secs(60), client).await.unwrap().unwrap()
-        {
-            answered += 1;
-            // Decided by exactly the configuration the revision names, and recorded with it.
-            assert_eq!(expected.get(&revision).copied(), Some(matched.as_str()), "{revision}");
-            assert_eq!(events.get(&audit_id), Some(&revision), "{audit_id}");
-        }
+    for (revision, matched, audit_id) in answers {
+        answered += 1;
+        // Decided by exactly the configuration the revision names, and recorded with it.
+        assert_eq!(expected.get(&revision).copied(), Some(matched.as_str()), "{revision}");
+        assert_eq!(events.get(&audit_id), Some(&revision), "{audit_id}");
     }
     assert!(answered >= 40, "{answered}");
 }
 
-/// The revision a policy text gets, computed by loading it in a scratch server.
+/// The revision a policy text gets: writes it and reloads the server with it.
 async fn agent_safe_revision_of(env: &Env, policies: &str) -> String {
     write_policies(env, policies);
     let s = env.server.clone();
