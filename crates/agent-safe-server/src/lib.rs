@@ -20,8 +20,8 @@
 pub mod bench;
 mod config;
 pub mod http;
-pub mod mcp;
 mod limit;
+pub mod mcp;
 mod metrics;
 mod source;
 mod state;
