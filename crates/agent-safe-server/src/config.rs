@@ -107,6 +107,8 @@ pub struct ServerConfig {
     pub max_plan_steps: usize,
     /// Where events are reported (none by default).
     pub events: Option<EventSink>,
+    /// Serve HTTPS with this certificate and key (plain HTTP when `None`, the default).
+    pub tls: Option<crate::TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -122,6 +124,7 @@ impl Default for ServerConfig {
             execute: ExecuteOptions::default(),
             max_plan_steps: 100,
             events: None,
+            tls: None,
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod mcp;
 mod metrics;
 mod source;
 mod state;
+mod tls;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -42,6 +43,7 @@ pub use config::{
 };
 pub use source::{Customize, Loaded, Source};
 pub use state::{ReloadStatus, ServerEvent};
+pub use tls::{TlsConfig, TlsError};
 
 use state::Shared;
 
@@ -84,6 +86,9 @@ pub enum ServerError {
     /// Accepting connections failed.
     #[error("cannot serve: {0}")]
     Io(#[source] std::io::Error),
+    /// The TLS certificate, key or client CA could not be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// The server: a loaded configuration, its limits and its metrics. Cheap to clone.
@@ -127,9 +132,10 @@ impl Server {
         self.shared.last_reload()
     }
 
-    /// Serves HTTP/1.1 on `listener` until `shutdown` completes; then stops accepting, lets
-    /// in-flight requests finish, syncs the audit log, flushes approval notifications and
-    /// ships pending audit entries (each bounded), and returns.
+    /// Serves HTTP/1.1 (over TLS when [`ServerConfig::tls`] is set) on `listener` until
+    /// `shutdown` completes; then stops accepting, lets in-flight requests finish, syncs the
+    /// audit log, flushes approval notifications and ships pending audit entries (each
+    /// bounded), and returns.
     pub async fn serve(
         &self,
         listener: TcpListener,
@@ -156,6 +162,12 @@ impl Server {
                     };
                     let _ = stream.set_nodelay(true);
                     let service = http::PeerService::new(router.clone(), peer);
+                    if let Some(tls) = &self.shared.tls {
+                        let timeout = self.shared.config.header_timeout;
+                        let (tls, http, watcher) = (tls.clone(), http.clone(), graceful.watcher());
+                        tls::spawn_connection(tls, stream, http, service, watcher, timeout);
+                        continue;
+                    }
                     let conn = http.serve_connection(TokioIo::new(stream), service);
                     let conn = graceful.watch(conn);
                     tokio::spawn(async move {

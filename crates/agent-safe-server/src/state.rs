@@ -65,6 +65,8 @@ pub(crate) struct Shared {
     pub(crate) executor: Arc<dyn Executor>,
     pub(crate) shipping: Option<ShippingWorker>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The TLS settings when the server speaks HTTPS (built once, at start-up).
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Shared {
@@ -73,6 +75,7 @@ impl Shared {
         config: ServerConfig,
         executor: Arc<dyn Executor>,
     ) -> Result<Self, ServerError> {
+        let tls = config.tls.as_ref().map(crate::tls::server_config).transpose()?;
         let metrics = Arc::new(Metrics::default());
         let loaded =
             source.load(identity_mode(config.auth), Arc::new(AppendTimer(metrics.clone())))?;
@@ -93,6 +96,7 @@ impl Shared {
             executor,
             shipping,
             clock,
+            tls,
         })
     }
 

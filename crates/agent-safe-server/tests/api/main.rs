@@ -8,3 +8,4 @@ mod limits;
 mod reload;
 mod soak;
 mod support;
+mod tls;

@@ -93,6 +93,7 @@ impl Env {
             ),
         )
         .unwrap();
+        let scheme = if config.tls.is_some() { "https" } else { "http" };
         let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-03-01 9:00 UTC)));
         let events = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = events.clone();
@@ -121,7 +122,7 @@ impl Env {
             dir,
             server,
             addr,
-            base: format!("http://{addr}"),
+            base: format!("{scheme}://{addr}"),
             client: agent_safe_http::builder().unwrap().build().unwrap(),
             clock,
             ids,
