@@ -26,6 +26,7 @@ mod metrics;
 mod source;
 mod state;
 mod tls;
+mod watch;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -34,7 +35,6 @@ use std::time::Duration;
 
 use agent_safe::AgentSafe;
 use agent_safe::core::Executor;
-use agent_safe::runner::{DryRunExecutor, SubprocessExecutor};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
@@ -251,19 +251,5 @@ fn flush(shared: &Shared) -> Vec<String> {
 }
 
 fn executor(choice: &ExecutorChoice, source: &Source) -> Result<Arc<dyn Executor>, ServerError> {
-    let _ = source;
-    Ok(match choice {
-        ExecutorChoice::DryRun => Arc::new(DryRunExecutor),
-        ExecutorChoice::Subprocess(config) => Arc::new(SubprocessExecutor::new(config.clone())),
-        #[cfg(feature = "k8s")]
-        ExecutorChoice::K8s(settings) => {
-            Arc::new(agent_safe::k8s::K8sExecutor::new(settings.clone(), source.clock_or_system()))
-        }
-        #[cfg(feature = "aws")]
-        ExecutorChoice::Aws(config) => Arc::new(
-            agent_safe::aws::AwsExecutor::new(config.clone())
-                .map_err(|e| ServerError::Executor { name: "aws", message: e.to_string() })?,
-        ),
-        ExecutorChoice::Custom(executor) => executor.clone(),
-    })
+    choice.build(source.clock_or_system())
 }

@@ -152,16 +152,28 @@ impl Source {
         self.clock.clone().unwrap_or_else(|| Arc::new(agent_safe::SystemClock))
     }
 
-    fn config(&self) -> Result<Option<ConfigFile>, ServerError> {
-        let path = match (&self.config_file, &self.discover_from) {
+    /// The `agent-safe.yaml` a load reads now, if any.
+    pub(crate) fn config_path(&self) -> Result<Option<PathBuf>, ServerError> {
+        Ok(match (&self.config_file, &self.discover_from) {
             (Some(path), _) => Some(path.clone()),
             (None, Some(dir)) => ConfigFile::discover(dir),
             (None, None) => {
                 let cwd = std::env::current_dir().map_err(ServerError::CurrentDir)?;
                 ConfigFile::discover(&cwd)
             }
-        };
+        })
+    }
+
+    fn config(&self) -> Result<Option<ConfigFile>, ServerError> {
+        let path = self.config_path()?;
         path.map(|p| ConfigFile::load(&p).map_err(|e| ServerError::Load(e.into()))).transpose()
+    }
+
+    /// The registry, policies and inventory a load reads now (from `agent-safe.yaml` as it
+    /// is on disk).
+    pub(crate) fn current_paths(&self) -> Result<Paths, ServerError> {
+        let config = self.config()?;
+        Ok(self.paths(config.as_ref()))
     }
 
     fn paths(&self, config: Option<&ConfigFile>) -> Paths {
@@ -262,7 +274,7 @@ impl Source {
 }
 
 /// The YAML files of `dir`, sorted, as the registry and policy loaders select them.
-fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, ServerError> {
+pub(crate) fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, ServerError> {
     let io = |source| ServerError::Revision { path: dir.to_path_buf(), source };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
@@ -309,7 +321,7 @@ pub(crate) fn revision(paths: &Paths) -> Result<String, ServerError> {
     Ok(format!("sha256:{}", hex(&sha256(&manifest))))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {

@@ -190,3 +190,54 @@ async fn sighup_reloads() {
     let (_, d) = env.post("/v1/check", Some(&token), restart("dev/test-app")).await;
     assert_eq!(d["policy_matched"], "deny-dev-b");
 }
+
+/// Replaces the policy file in one step (the watcher never sees half a file).
+fn replace_policies(env: &Env, text: &str) {
+    let tmp = env.path("policies/main.yaml.tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(tmp, env.path("policies/main.yaml")).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_watched_file_reloads_and_a_bad_one_keeps_the_old_config() {
+    let env = Env::start().await;
+    let token = env.token("deploy-bot", &[]);
+    let rev_a = env.server.current().revision.clone();
+    let watcher = env.server.reload_on_change(Duration::from_millis(20));
+    let is_reload = |e: &ServerEvent| matches!(e, ServerEvent::Reloaded { .. });
+    let is_failure = |e: &ServerEvent| matches!(e, ServerEvent::ReloadFailed { .. });
+
+    replace_policies(&env, POLICIES_B);
+    let ServerEvent::Reloaded { revision: rev_b } = env.wait_event(1, is_reload).await else {
+        unreachable!()
+    };
+    assert_ne!(rev_b, rev_a);
+    let (_, revision, d) =
+        env.call(Method::POST, "/v1/check", Some(&token), Some(restart("dev/test-app"))).await;
+    assert_eq!(d["policy_matched"], "deny-dev-b");
+    assert_eq!(revision.as_deref(), Some(rev_b.as_str()));
+
+    // A broken file: reported once, B keeps serving.
+    replace_policies(&env, "rules:\n  - name: broken\n    decision: maybe\n");
+    let ServerEvent::ReloadFailed { error } = env.wait_event(1, is_failure).await else {
+        unreachable!()
+    };
+    assert!(error.contains("main.yaml"), "{error}");
+    let (_, revision, d) =
+        env.call(Method::POST, "/v1/check", Some(&token), Some(restart("dev/test-app"))).await;
+    assert_eq!(d["policy_matched"], "deny-dev-b");
+    assert_eq!(revision.as_deref(), Some(rev_b.as_str()));
+    let (_, ready) = env.get("/readyz", None).await;
+    assert_eq!(ready["policy_revision"], rev_b.as_str());
+    assert_eq!(ready["last_reload"]["ok"], false, "{ready}");
+
+    // Fixed: A again.
+    replace_policies(&env, POLICIES_A);
+    let again = env.wait_event(2, is_reload).await;
+    assert_eq!(again, ServerEvent::Reloaded { revision: rev_a.clone() });
+    let (_, d) = env.post("/v1/check", Some(&token), restart("dev/test-app")).await;
+    assert_eq!(d["policy_matched"], "allow-dev-a");
+    watcher.abort();
+    let events = env.events.lock().unwrap().clone();
+    assert_eq!(events.iter().filter(|e| is_failure(e)).count(), 1, "{events:?}");
+}

@@ -60,6 +60,8 @@ pub struct Env {
     pub clock: Arc<ManualClock>,
     pub ids: IdentityManager,
     pub events: Arc<std::sync::Mutex<Vec<ServerEvent>>>,
+    /// Signalled after every event.
+    pub event_seen: Arc<tokio::sync::Notify>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServerError>>>,
 }
@@ -96,9 +98,11 @@ impl Env {
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-03-01 9:00 UTC)));
         let events = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = events.clone();
+        let event_seen = Arc::new(tokio::sync::Notify::new());
+        let (sink, seen) = (events.clone(), event_seen.clone());
         config.events = Some(agent_safe_server::EventSink(Arc::new(move |e: &ServerEvent| {
             sink.lock().unwrap().push(e.clone());
+            seen.notify_waiters();
         })));
         let source =
             Source::new().config_file(dir.path().join("agent-safe.yaml")).clock(clock.clone());
@@ -127,6 +131,7 @@ impl Env {
             clock,
             ids,
             events,
+            event_seen,
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -176,6 +181,23 @@ impl Env {
     pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
         let (s, _, v) = self.call(Method::GET, path, token, None).await;
         (s, v)
+    }
+
+    /// Waits (at most 30 s) for the `n`th event (counting from 1) that `pred` accepts.
+    pub async fn wait_event(&self, n: usize, pred: impl Fn(&ServerEvent) -> bool) -> ServerEvent {
+        let found = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let notified = self.event_seen.notified();
+                if let Some(e) = self.events.lock().unwrap().iter().filter(|e| pred(e)).nth(n - 1) {
+                    return e.clone();
+                }
+                notified.await;
+            }
+        })
+        .await;
+        let events = self.events.lock().unwrap().clone();
+        assert!(found.is_ok(), "no such event within 30 s; events: {events:?}");
+        found.unwrap()
     }
 
     /// Stops the server (graceful) and waits for `serve` to return.
