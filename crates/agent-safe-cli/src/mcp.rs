@@ -1,20 +1,13 @@
 //! `agent-safe mcp`: the Model Context Protocol tool server on stdin/stdout (see docs/mcp.md).
 //! stdout is the protocol: everything this command reports goes to stderr.
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use agent_safe::ExecuteOptions;
-use agent_safe::runner::KubectlConfig;
 use agent_safe_server::mcp::McpServer;
-use agent_safe_server::{
-    CallerAuth, EventSink, ExecutorChoice, Server, ServerConfig, ServerEvent, Source,
-};
+use agent_safe_server::{CallerAuth, EventSink, Server, ServerConfig, ServerEvent};
 use anyhow::Context as _;
 
-use crate::runner::ExecutorKind;
-use crate::setup::ConfigArgs;
+use crate::sidecar::SidecarArgs;
 use crate::{Cli, exit};
 
 const AFTER_HELP: &str = "\
@@ -39,87 +32,15 @@ pub(crate) struct Args {
     #[arg(long)]
     allow_anonymous: bool,
     #[command(flatten)]
-    config: ConfigArgs,
-    /// Audit log [default: from agent-safe.yaml, else ./audit.jsonl]
-    #[arg(long, value_name = "FILE")]
-    audit_log: Option<PathBuf>,
-    /// Signing key: verifies identity tokens and signs execution tickets.
-    #[command(flatten)]
-    key: crate::keys::KeyArgs,
-    /// Approval store [default: from agent-safe.yaml (approvals.store), else none]
-    #[arg(long, value_name = "FILE")]
-    approval_store: Option<PathBuf>,
-    /// The executor execute_action runs allowed actions with.
-    #[arg(long, value_enum, default_value = "dry-run")]
-    executor: ExecutorKind,
-    /// Seconds the executor may take per execution.
-    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
-    execute_timeout: f64,
-    /// Let actions that declare credentials run with the executor's own credentials (no vault).
-    #[arg(long)]
-    ambient_credentials: bool,
-    /// kubectl binary (subprocess executor).
-    #[arg(long, value_name = "PATH")]
-    kubectl_path: Option<PathBuf>,
-    /// Kubeconfig file (subprocess and k8s executors).
-    #[arg(long, value_name = "FILE")]
-    kubeconfig: Option<PathBuf>,
-    /// Kubeconfig context (subprocess and k8s executors).
-    #[arg(long, value_name = "NAME")]
-    context: Option<String>,
-    /// Use the pod's service account (k8s executor).
-    #[arg(long)]
-    in_cluster: bool,
-    /// Region when the action's params name none (aws executor).
-    #[arg(long, value_name = "REGION")]
-    aws_region: Option<String>,
-    /// Named profile (aws executor).
-    #[arg(long, value_name = "NAME")]
-    aws_profile: Option<String>,
-    /// Endpoint for every AWS service (aws executor).
-    #[arg(long, value_name = "URL")]
-    aws_endpoint_url: Option<String>,
+    sidecar: SidecarArgs,
 }
 
 pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let mut source = Source::new();
-    if let Some(path) = &cli.config {
-        source = source.config_file(path);
-    }
-    if let Some(dir) = &args.config.registry {
-        source = source.registry(dir);
-    }
-    if let Some(dir) = &args.config.policies {
-        source = source.policies(dir);
-    }
-    if let Some(file) = &args.config.inventory {
-        source = source.inventory(file);
-    }
-    if let Some(file) = &args.audit_log {
-        source = source.audit_log(file);
-    }
-    if let Some(file) = &args.approval_store {
-        source = source.approval_store(file);
-    }
-    let signing_key = args.key.flag_key()?;
-    if let Some(key) = &signing_key {
-        source = source.signing_key(key.clone());
-    }
-    let timeout = args.execute_timeout;
-    if !(timeout.is_finite() && timeout > 0.0 && timeout <= 86_400.0) {
-        anyhow::bail!(
-            "`--execute-timeout` must be a number of seconds above 0 and at most 86400, got \
-             `{timeout}`"
-        );
-    }
+    let source = args.sidecar.source(cli)?;
     let config = ServerConfig {
         auth: if args.allow_anonymous { CallerAuth::AllowAnonymous } else { CallerAuth::Required },
-        executor: executor(args, cli, signing_key.as_ref())?,
-        execute: ExecuteOptions {
-            timeout: Some(Duration::from_secs_f64(timeout)),
-            ambient_credentials: args.ambient_credentials,
-            ..ExecuteOptions::default()
-        },
+        executor: args.sidecar.executor(cli)?,
+        execute: args.sidecar.execute_options()?,
         events: Some(EventSink(Arc::new(report))),
         ..ServerConfig::default()
     };
@@ -154,56 +75,4 @@ fn report(event: &ServerEvent) {
         )),
         _ => {}
     }
-}
-
-fn executor(
-    args: &Args,
-    cli: &Cli,
-    signing_key: Option<&agent_safe::tickets::SigningKey>,
-) -> anyhow::Result<ExecutorChoice> {
-    let _ = (cli, signing_key);
-    Ok(match args.executor {
-        ExecutorKind::DryRun => ExecutorChoice::DryRun,
-        ExecutorKind::Subprocess => ExecutorChoice::Subprocess(KubectlConfig {
-            kubectl_path: args.kubectl_path.clone().unwrap_or_else(|| PathBuf::from("kubectl")),
-            kubeconfig: args.kubeconfig.clone(),
-            context: args.context.clone(),
-        }),
-        #[cfg(feature = "k8s")]
-        ExecutorKind::K8s => ExecutorChoice::K8s(agent_safe::k8s::K8sSettings {
-            kubeconfig: args.kubeconfig.clone(),
-            context: args.context.clone(),
-            in_cluster: args.in_cluster,
-        }),
-        #[cfg(feature = "aws")]
-        ExecutorKind::Aws => {
-            // The same key for digests of secret state values as `runner execute` uses.
-            let config = crate::setup::config_file(cli)?;
-            let key = match signing_key {
-                Some(k) => Some(k.clone()),
-                None => args.key.signing_key(config.as_ref()).ok(),
-            };
-            let key = key.map(|k| {
-                agent_safe::core::Secret::new(
-                    k.derive_secret(crate::runner::AWS_STATE_KEY_CONTEXT).expose().to_vec(),
-                )
-            });
-            ExecutorChoice::Aws(agent_safe::aws::AwsExecutorConfig {
-                region: args.aws_region.clone(),
-                profile: args.aws_profile.clone(),
-                endpoint_url: args.aws_endpoint_url.clone(),
-                state_hmac_key: key,
-            })
-        }
-        #[cfg(not(feature = "k8s"))]
-        ExecutorKind::K8s => anyhow::bail!(
-            "the `k8s` executor is not compiled into this agent-safe binary: install it with \
-             `cargo install agent-safe-cli --features k8s`"
-        ),
-        #[cfg(not(feature = "aws"))]
-        ExecutorKind::Aws => anyhow::bail!(
-            "the `aws` executor is not compiled into this agent-safe binary: install it with \
-             `cargo install agent-safe-cli --features aws`"
-        ),
-    })
 }

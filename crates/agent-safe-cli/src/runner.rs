@@ -9,15 +9,13 @@ use agent_safe::audit::{AuditLog, AuditOptions, Durability};
 use agent_safe::core::{Clock, ExecutionStatus, Executor, Secret, SystemClock};
 use agent_safe::credentials::{CredentialVault, EnvVarVault, FileVault};
 use agent_safe::registry::Registry;
-use agent_safe::runner::{
-    DryRunExecutor, KubectlConfig, RunOutcome, Runner, RunnerConfig, STATE_KEY_CONTEXT,
-    SubprocessExecutor,
-};
+use agent_safe::runner::{DryRunExecutor, RunOutcome, Runner, RunnerConfig, STATE_KEY_CONTEXT};
 use agent_safe::tickets::{FileNonceStore, SigningKey, TicketValidator};
 use agent_safe::{DurabilityMode, default_nonce_store};
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
+use crate::executor_args::ExecutorArgs;
 use crate::keys::KeyArgs;
 use crate::output::{bold, green, line, red, yellow};
 use crate::{Cli, exit};
@@ -41,20 +39,6 @@ pub(crate) enum Command {
     /// executing or auditing anything.
     #[command(after_help = EXIT_CODES)]
     DryRun(CommonArgs),
-}
-
-/// Which executor acts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum ExecutorKind {
-    /// No side effects: reports what would be executed (the ticket is still used up).
-    DryRun,
-    /// `kubectl`, one argument per value, never a shell.
-    #[value(alias = "kubectl")]
-    Subprocess,
-    /// The Kubernetes API (feature `k8s`).
-    K8s,
-    /// The AWS APIs (feature `aws`).
-    Aws,
 }
 
 #[derive(Debug, clap::Args)]
@@ -97,33 +81,11 @@ pub(crate) struct CommonArgs {
 pub(crate) struct ExecuteArgs {
     #[command(flatten)]
     common: CommonArgs,
-    /// The executor.
-    #[arg(long, value_enum, default_value = "dry-run")]
-    executor: ExecutorKind,
     /// Seconds the executor may take; the runner cancels the call after that (status timeout).
     #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
     timeout: f64,
-    /// kubectl binary (subprocess executor).
-    #[arg(long, value_name = "PATH")]
-    kubectl_path: Option<PathBuf>,
-    /// Kubeconfig file (subprocess and k8s executors) [default: $KUBECONFIG or ~/.kube/config]
-    #[arg(long, value_name = "FILE")]
-    kubeconfig: Option<PathBuf>,
-    /// Kubeconfig context (subprocess and k8s executors).
-    #[arg(long, value_name = "NAME")]
-    context: Option<String>,
-    /// Use the pod's service account (k8s executor).
-    #[arg(long)]
-    in_cluster: bool,
-    /// Region when the action's params name none (aws executor).
-    #[arg(long, value_name = "REGION")]
-    aws_region: Option<String>,
-    /// Named profile for calls without a vault credential (aws executor).
-    #[arg(long, value_name = "NAME")]
-    aws_profile: Option<String>,
-    /// Endpoint for every AWS service, e.g. LocalStack or moto (aws executor).
-    #[arg(long, value_name = "URL")]
-    aws_endpoint_url: Option<String>,
+    #[command(flatten)]
+    executor: ExecutorArgs,
 }
 
 pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
@@ -251,7 +213,7 @@ fn execute(cli: &Cli, args: &ExecuteArgs) -> anyhow::Result<u8> {
         );
     }
     let s = setup(cli, &args.common)?;
-    let executor = executor(args, s.signing_key.as_ref(), &s.clock)?;
+    let executor = args.executor.choice(s.signing_key.as_ref())?.build(s.clock.clone())?;
     let config = RunnerConfig {
         timeout: Duration::from_secs_f64(args.timeout),
         ambient_credentials: args.common.ambient_credentials,
@@ -283,69 +245,6 @@ fn dry_run(cli: &Cli, args: &CommonArgs) -> anyhow::Result<u8> {
     }
     let outcome = runtime()?.block_on(runner.dry_run(&args.token));
     report(&outcome, args.json_output)
-}
-
-/// The executor `--executor` names, built from its options.
-fn executor(
-    args: &ExecuteArgs,
-    signing_key: Option<&SigningKey>,
-    clock: &Arc<dyn Clock>,
-) -> anyhow::Result<Arc<dyn Executor>> {
-    match args.executor {
-        ExecutorKind::DryRun => Ok(Arc::new(DryRunExecutor)),
-        ExecutorKind::Subprocess => Ok(Arc::new(SubprocessExecutor::new(KubectlConfig {
-            kubectl_path: args.kubectl_path.clone().unwrap_or_else(|| PathBuf::from("kubectl")),
-            kubeconfig: args.kubeconfig.clone(),
-            context: args.context.clone(),
-        }))),
-        #[cfg(feature = "k8s")]
-        ExecutorKind::K8s => {
-            use agent_safe::k8s::{K8sExecutor, K8sSettings};
-            let settings = K8sSettings {
-                kubeconfig: args.kubeconfig.clone(),
-                context: args.context.clone(),
-                in_cluster: args.in_cluster,
-            };
-            Ok(Arc::new(K8sExecutor::new(settings, clock.clone())))
-        }
-        #[cfg(feature = "aws")]
-        ExecutorKind::Aws => {
-            use agent_safe::aws::{AwsExecutor, AwsExecutorConfig};
-            // A key of its own for the digests of secret state values, stable across runs.
-            let key = signing_key
-                .map(|k| Secret::new(k.derive_secret(AWS_STATE_KEY_CONTEXT).expose().to_vec()));
-            let config = AwsExecutorConfig {
-                region: args.aws_region.clone(),
-                profile: args.aws_profile.clone(),
-                endpoint_url: args.aws_endpoint_url.clone(),
-                state_hmac_key: key,
-            };
-            Ok(Arc::new(AwsExecutor::new(config)?))
-        }
-        #[cfg(not(feature = "k8s"))]
-        ExecutorKind::K8s => {
-            let _ = clock;
-            not_compiled("k8s")
-        }
-        #[cfg(not(feature = "aws"))]
-        ExecutorKind::Aws => {
-            let _ = signing_key;
-            not_compiled("aws")
-        }
-    }
-}
-
-/// The key context of the AWS executor's digests of secret state values.
-#[cfg(feature = "aws")]
-pub(crate) const AWS_STATE_KEY_CONTEXT: &str = "agent-safe aws executor state digest v1";
-
-#[cfg(not(all(feature = "k8s", feature = "aws")))]
-fn not_compiled(name: &str) -> anyhow::Result<Arc<dyn Executor>> {
-    anyhow::bail!(
-        "the `{name}` executor is not compiled into this agent-safe binary: install it with \
-         `cargo install agent-safe-cli --features {name}` (or use `--executor subprocess` for \
-         kubectl)"
-    )
 }
 
 /// Prints the outcome; returns the exit code.

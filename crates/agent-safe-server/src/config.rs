@@ -56,6 +56,34 @@ pub enum ExecutorChoice {
     Custom(Arc<dyn Executor>),
 }
 
+impl ExecutorChoice {
+    /// The executor this choice names (`clock` is the Kubernetes executor's). Also used by
+    /// `agent-safe runner execute`, so every command builds executors the same way.
+    pub fn build(
+        &self,
+        clock: Arc<dyn agent_safe::Clock>,
+    ) -> Result<Arc<dyn Executor>, crate::ServerError> {
+        let _ = &clock;
+        Ok(match self {
+            ExecutorChoice::DryRun => Arc::new(agent_safe::runner::DryRunExecutor),
+            ExecutorChoice::Subprocess(config) => {
+                Arc::new(agent_safe::runner::SubprocessExecutor::new(config.clone()))
+            }
+            #[cfg(feature = "k8s")]
+            ExecutorChoice::K8s(settings) => {
+                Arc::new(agent_safe::k8s::K8sExecutor::new(settings.clone(), clock))
+            }
+            #[cfg(feature = "aws")]
+            ExecutorChoice::Aws(config) => {
+                Arc::new(agent_safe::aws::AwsExecutor::new(config.clone()).map_err(|e| {
+                    crate::ServerError::Executor { name: "aws", message: e.to_string() }
+                })?)
+            }
+            ExecutorChoice::Custom(executor) => executor.clone(),
+        })
+    }
+}
+
 impl fmt::Debug for ExecutorChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self {
