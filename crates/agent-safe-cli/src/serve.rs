@@ -15,9 +15,10 @@ use crate::{Cli, exit};
 
 const AFTER_HELP: &str = "\
 Every request but /healthz, /readyz, /metrics and /v1/openapi.json needs an identity token as
-`Authorization: Bearer <token>` unless --allow-anonymous is given. SIGHUP reloads the
-configuration (a bad one leaves the old one serving); SIGTERM or ctrl-c finishes the requests
-in flight, syncs the audit log and exits.
+`Authorization: Bearer <token>` unless --allow-anonymous is given. SIGHUP, and a change of
+agent-safe.yaml or of a file it names (see --watch-interval), reload the configuration (a bad
+one leaves the old one serving); SIGTERM or ctrl-c finishes the requests in flight, syncs the
+audit log and exits.
 
 Exit codes:
   0  stopped after SIGTERM or ctrl-c
@@ -48,6 +49,19 @@ pub(crate) struct Args {
     /// Burst of the per-caller rate limit.
     #[arg(long, default_value_t = 20, value_name = "N", requires = "rate_limit")]
     rate_burst: u32,
+    /// Serve HTTPS with this PEM certificate chain (server certificate first).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Require client certificates signed by a CA of this PEM file (mutual TLS).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_client_ca: Option<std::path::PathBuf>,
+    /// Seconds between looks at agent-safe.yaml and the files it names; a change reloads as
+    /// SIGHUP does (0 = off).
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
+    watch_interval: f64,
     #[command(flatten)]
     sidecar: SidecarArgs,
 }
@@ -71,7 +85,15 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         executor: args.sidecar.executor(cli)?,
         execute: args.sidecar.execute_options()?,
         events: Some(EventSink(Arc::new(report))),
+        tls: args.tls_cert.clone().zip(args.tls_key.clone()).map(|(cert_chain, key)| {
+            agent_safe_server::TlsConfig { cert_chain, key, client_ca: args.tls_client_ca.clone() }
+        }),
         ..ServerConfig::default()
+    };
+    let watch = if args.watch_interval == 0.0 {
+        None
+    } else {
+        Some(seconds("watch-interval", args.watch_interval)?)
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -85,9 +107,13 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
             .with_context(|| format!("cannot listen on `{listen}`"))?;
         let bound = listener.local_addr().unwrap_or(listen);
         server.reload_on_sighup()?;
+        if let Some(interval) = watch {
+            server.reload_on_change(interval);
+        }
         let revision = server.current().revision.clone();
+        let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
         line(&format!(
-            "agent-safe serve: listening on http://{bound} (policy revision {revision})"
+            "agent-safe serve: listening on {scheme}://{bound} (policy revision {revision})"
         ));
         if args.allow_anonymous {
             crate::output::error(

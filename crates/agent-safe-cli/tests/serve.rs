@@ -51,6 +51,12 @@ fn refuses_to_start_without_a_key_or_with_bad_flags() {
         "`--request-timeout` must be",
     );
     check_refused(&["--signing-key", SECRET, "--rate-limit=-1"], "`--rate-limit` must be");
+    check_refused(&["--signing-key", SECRET, "--watch-interval=-1"], "`--watch-interval` must be");
+    check_refused(
+        &["--signing-key", SECRET, "--tls-cert", "missing.pem", "--tls-key", "missing.key"],
+        "cannot read TLS certificate chain `missing.pem`",
+    );
+    check_refused(&["--signing-key", SECRET, "--tls-cert", "cert.pem"], "--tls-key");
 }
 
 #[cfg(unix)]
