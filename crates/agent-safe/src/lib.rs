@@ -31,6 +31,7 @@ pub mod delegation;
 mod execute;
 mod observe;
 pub mod shipping;
+mod verified;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -430,8 +431,16 @@ impl AgentSafe {
     /// Checks one request: evaluates it, records it in the audit log (before returning),
     /// and attaches an execution ticket to an ALLOW when a signing key is configured.
     pub fn check(&self, req: &CheckRequest) -> Result<Decision, Error> {
+        self.check_resolved(req, self.resolve_caller(req.caller.as_deref()))
+    }
+
+    /// [`check`](Self::check) with the caller already resolved (see `verified.rs`).
+    fn check_resolved(
+        &self,
+        req: &CheckRequest,
+        resolved: ResolvedCaller,
+    ) -> Result<Decision, Error> {
         let now = self.inner.clock.now();
-        let resolved = self.resolve_caller(req.caller.as_deref());
         let caller = match &resolved {
             ResolvedCaller::Anonymous => Caller::Anonymous,
             ResolvedCaller::Identity(c) => Caller::Identity(c),
