@@ -6,7 +6,7 @@
 //! cannot spread risk across workers it delegated to.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use agent_safe_core::{DecisionResult, RiskClass};
 use serde::{Deserialize, Serialize};
@@ -116,7 +116,8 @@ pub struct Outcome {
 pub struct CumulativeRisk {
     config: CumulativeRiskConfig,
     window: Duration,
-    state: Mutex<HashMap<String, Window>>,
+    /// Shared with the tracker of a reloaded PDP ([`CumulativeRisk::continue_from`]).
+    state: Arc<Mutex<HashMap<String, Window>>>,
 }
 
 /// One caller's window: entries in time order and their running sum (so a check costs the
@@ -144,7 +145,13 @@ impl CumulativeRisk {
     pub fn new(config: CumulativeRiskConfig) -> Result<Self, String> {
         config.validate()?;
         let window = Duration::seconds_f64(config.window_seconds);
-        Ok(Self { config, window, state: Mutex::new(HashMap::new()) })
+        Ok(Self { config, window, state: Arc::new(Mutex::new(HashMap::new())) })
+    }
+
+    /// Keeps recording into `previous`'s per-caller windows (shared, not copied: requests
+    /// still being decided by `previous` count too), with this tracker's settings.
+    pub fn continue_from(&mut self, previous: &CumulativeRisk) {
+        self.state = Arc::clone(&previous.state);
     }
 
     /// The settings.

@@ -176,6 +176,21 @@ impl Pdp {
         })
     }
 
+    /// Continues the per-caller state of `previous` (a PDP this one replaces, e.g. on a
+    /// configuration reload): the rate-limit windows and open circuit breakers, and the
+    /// cumulative-risk windows, when both PDPs have them. The state is shared, so requests
+    /// still being decided by `previous` count too; this PDP's settings (limits, windows,
+    /// thresholds) apply to it from now on. Without this, a reload would close every breaker
+    /// and forget every caller's recent risk.
+    pub fn continue_windows_from(&mut self, previous: &Pdp) {
+        if let (Some(limiter), Some(old)) = (&mut self.limiter, &previous.limiter) {
+            limiter.continue_from(old);
+        }
+        if let (Some(cumulative), Some(old)) = (&mut self.cumulative, &previous.cumulative) {
+            cumulative.continue_from(old);
+        }
+    }
+
     /// The registry decisions are made against.
     pub fn registry(&self) -> &Registry {
         &self.registry

@@ -5,7 +5,7 @@
 //! grow memory without bound for longer than one window.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -95,7 +95,8 @@ impl CallerState {
 #[derive(Debug)]
 pub struct RateLimiter {
     config: RateLimitConfig,
-    state: Mutex<HashMap<String, CallerState>>,
+    /// Shared with the limiter of a reloaded PDP ([`RateLimiter::continue_from`]).
+    state: Arc<Mutex<HashMap<String, CallerState>>>,
 }
 
 /// Drops entries strictly older than `now - window`.
@@ -110,7 +111,13 @@ impl RateLimiter {
     /// A limiter with validated settings.
     pub fn new(config: RateLimitConfig) -> Result<Self, String> {
         config.validate()?;
-        Ok(Self { config, state: Mutex::new(HashMap::new()) })
+        Ok(Self { config, state: Arc::new(Mutex::new(HashMap::new())) })
+    }
+
+    /// Keeps recording into `previous`'s per-caller windows and breakers (shared, not copied:
+    /// requests still being decided by `previous` count too), with this limiter's settings.
+    pub fn continue_from(&mut self, previous: &RateLimiter) {
+        self.state = Arc::clone(&previous.state);
     }
 
     /// The settings.

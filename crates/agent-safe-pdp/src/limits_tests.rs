@@ -276,3 +276,37 @@ fn delegated_workers_count_for_their_origin() {
     let d = run(&p, &CallerIdentity::unverified("orchestrator"), "read", T0).decision;
     assert_eq!(d.cumulative_risk_score, Some(31));
 }
+
+#[test]
+fn a_replacing_pdp_continues_the_windows_and_breakers_of_the_old_one() {
+    let both = PdpConfig { cumulative_risk: cumulative().cumulative_risk, ..limit(100, 60.0, 2) };
+    let old = pdp(both.clone(), ALLOW_ALL);
+    let bot = CallerIdentity::unverified("bot");
+    // Two denies open bot's breaker; `change` ×5 bring its cumulative risk to 25.
+    for _ in 0..5 {
+        assert_eq!(run(&old, &bot, "change", T0).decision.result, DecisionResult::Allow);
+    }
+    run(&old, &bot, "bogus", T0);
+    run(&old, &bot, "bogus", T0);
+    assert!(run(&old, &bot, "read", T0).decision.reason.starts_with("Circuit breaker open"));
+
+    // A fresh PDP (a reload without carrying over) would forget both.
+    let fresh = pdp(both.clone(), ALLOW_ALL);
+    assert_eq!(run(&fresh, &bot, "read", T0).decision.result, DecisionResult::Allow);
+
+    let mut reloaded = pdp(both, ALLOW_ALL);
+    reloaded.continue_windows_from(&old);
+    let d = run(&reloaded, &bot, "read", T0).decision;
+    assert!(d.reason.starts_with("Circuit breaker open for caller 'bot'"), "{}", d.reason);
+    // After the cooldown, the cumulative window is still there: 25 + 5 = 30 escalates.
+    let later = T0 + Duration::seconds(300);
+    let d = run(&reloaded, &bot, "change", later).decision;
+    assert_eq!((d.result, d.cumulative_risk_score), (DecisionResult::RequireApproval, Some(30)));
+    // The state is shared, not copied: what the old PDP still decides counts for the new one.
+    run(&old, &bot, "change", later);
+    let d = run(&reloaded, &bot, "read", later).decision;
+    assert_eq!(d.cumulative_risk_score, Some(36));
+    // Another caller's state is untouched.
+    let other = CallerIdentity::unverified("other");
+    assert_eq!(run(&reloaded, &other, "read", later).decision.cumulative_risk_score, Some(1));
+}

@@ -200,18 +200,22 @@ impl Source {
     }
 
     /// Loads and validates everything into a new [`AgentSafe`]. Audit shipping is left out (the
-    /// server runs one shipper for the process, see [`Server`](crate::Server)).
+    /// server runs one shipper for the process, see [`Server`](crate::Server)). On a reload,
+    /// `previous` is the configuration being replaced: its per-caller rate-limit, breaker and
+    /// cumulative-risk state carries over.
     pub(crate) fn load(
         &self,
         identity: Option<IdentityMode>,
         observer: Arc<dyn AppendObserver>,
+        previous: Option<&AgentSafe>,
     ) -> Result<Loaded, ServerError> {
         let mut last_change = None;
         for _ in 0..LOAD_ATTEMPTS {
             let config = self.config()?;
             let paths = self.paths(config.as_ref());
             let before = revision(&paths)?;
-            let safe = self.build(config.as_ref(), &paths, identity, &before, observer.clone())?;
+            let safe =
+                self.build(config.as_ref(), &paths, identity, &before, observer.clone(), previous)?;
             let after = revision(&paths)?;
             if before == after {
                 let loaded_at = safe.clock().now();
@@ -229,6 +233,7 @@ impl Source {
         identity: Option<IdentityMode>,
         revision: &str,
         observer: Arc<dyn AppendObserver>,
+        previous: Option<&AgentSafe>,
     ) -> Result<AgentSafe, ServerError> {
         let mut builder = AgentSafe::builder();
         if let Some(config) = config {
@@ -258,6 +263,9 @@ impl Source {
         }
         if let Some(clock) = &self.clock {
             builder = builder.clock(clock.clone());
+        }
+        if let Some(previous) = previous {
+            builder = builder.continue_windows_from(previous);
         }
         if let Some(customize) = &self.customize {
             builder = customize(builder);

@@ -77,8 +77,11 @@ impl Shared {
     ) -> Result<Self, ServerError> {
         let tls = config.tls.as_ref().map(crate::tls::server_config).transpose()?;
         let metrics = Arc::new(Metrics::default());
-        let loaded =
-            source.load(identity_mode(config.auth), Arc::new(AppendTimer(metrics.clone())))?;
+        let loaded = source.load(
+            identity_mode(config.auth),
+            Arc::new(AppendTimer(metrics.clone())),
+            None,
+        )?;
         if config.auth == CallerAuth::Required && loaded.safe.delegations().is_err() {
             return Err(ServerError::NoSigningKey);
         }
@@ -113,7 +116,10 @@ impl Shared {
     pub(crate) fn reload(&self) -> Result<String, ServerError> {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(PoisonError::into_inner);
         let observer = Arc::new(AppendTimer(self.metrics.clone()));
-        let result = self.source.load(identity_mode(self.config.auth), observer).and_then(|l| {
+        let previous = self.current();
+        let result =
+            self.source.load(identity_mode(self.config.auth), observer, Some(&previous.safe));
+        let result = result.and_then(|l| {
             if self.config.auth == CallerAuth::Required && l.safe.delegations().is_err() {
                 Err(ServerError::NoSigningKey)
             } else {

@@ -198,9 +198,18 @@ pub struct Builder {
     approvals: approvals::Settings,
     shipping: shipping::Settings,
     observe: observe::Settings,
+    continue_from: Option<AgentSafe>,
 }
 
 impl Builder {
+    /// Continues the per-caller rate-limit windows, open circuit breakers and cumulative-risk
+    /// windows of `previous`, the instance this one replaces (a configuration reload): see
+    /// [`Pdp::continue_windows_from`]. The new configuration's limits apply from now on.
+    pub fn continue_windows_from(mut self, previous: &AgentSafe) -> Self {
+        self.continue_from = Some(previous.clone());
+        self
+    }
+
     /// Actions directory.
     pub fn registry(mut self, dir: impl Into<PathBuf>) -> Self {
         self.registry = Some(dir.into());
@@ -294,7 +303,7 @@ impl Builder {
         };
         let identity_mode = self.identity.unwrap_or(cfg.identity);
         let rules = agent_safe_pdp::policy::load_dir(&policies_dir)?;
-        let pdp = Pdp::new(
+        let mut pdp = Pdp::new(
             registry,
             Arc::new(inventory),
             rules,
@@ -304,6 +313,9 @@ impl Builder {
                 cumulative_risk: self.cumulative_risk.or(cfg.cumulative_risk),
             },
         )?;
+        if let Some(previous) = &self.continue_from {
+            pdp.continue_windows_from(previous.pdp());
+        }
         let durability = match self.durability.unwrap_or(cfg.audit_durability) {
             DurabilityMode::Fsync => agent_safe_audit::Durability::Fsync,
             DurabilityMode::Buffered => agent_safe_audit::Durability::Buffered,

@@ -241,3 +241,38 @@ async fn a_changed_watched_file_reloads_and_a_bad_one_keeps_the_old_config() {
     let events = env.events.lock().unwrap().clone();
     assert_eq!(events.iter().filter(|e| is_failure(e)).count(), 1, "{events:?}");
 }
+
+#[tokio::test]
+async fn a_reload_keeps_the_rate_limit_windows() {
+    let env = Env::start().await;
+    let token = env.token("deploy-bot", &[]);
+    let reload = || {
+        let s = env.server.clone();
+        async move { tokio::task::spawn_blocking(move || s.reload()).await.unwrap().unwrap() }
+    };
+    let config = env.path("agent-safe.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}rate_limit: {{max_requests: 2, window_seconds: 60}}\n"))
+        .unwrap();
+    reload().await;
+    let check = || env.call(Method::POST, "/v1/check", Some(&token), Some(restart("dev/test-app")));
+    for _ in 0..2 {
+        assert_eq!(check().await.2["result"], "allow");
+    }
+    let (_, _, d) = check().await;
+    assert_eq!(d["result"], "deny", "{d}");
+    assert!(d["reason"].as_str().unwrap().contains("Rate limit"), "{d}");
+
+    // Another revision of the policies: deploy-bot's window carries over, so it stays limited
+    // (a reload that reset the windows would let it through again).
+    write_policies(&env, &format!("{POLICIES_A}# revision c\n"));
+    reload().await;
+    let (_, _, d) = check().await;
+    assert_eq!(d["result"], "deny", "{d}");
+    assert!(d["reason"].as_str().unwrap().contains("Rate limit"), "{d}");
+    // Other callers have their own window.
+    let other = env.token("other-bot", &[]);
+    let (_, _, d) =
+        env.call(Method::POST, "/v1/check", Some(&other), Some(restart("dev/test-app"))).await;
+    assert_eq!(d["result"], "allow", "{d}");
+}
