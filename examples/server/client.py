@@ -72,12 +72,16 @@ def demo():
     ticket = decision["ticket"]["token"]
     outcome = call("POST", "/v1/execute", token, {"ticket": ticket})
     print(f"execute: {outcome['status']} ({outcome['executor_type']}): {outcome['output'] or outcome['error']}")
+    if outcome["status"] not in ("success", "skipped"):
+        return 1
     try:
-        call("POST", "/v1/execute", token, {"ticket": ticket})
+        replay = call("POST", "/v1/execute", token, {"ticket": ticket})
     except ApiError as e:
         print("second execute refused:", e)
     else:
-        print("second execute: refused by the runner (single-use ticket)")
+        print(f"second execute refused by the runner: {replay['status']}: {replay['error']}")
+        if replay["status"] in ("success", "skipped"):
+            return 1
     denied = call("POST", "/v1/check", token, dict(request, target="prod/api-server",
                                                     params={"namespace": "prod", "deployment": "api-server"}))
     print(f"prod check: {denied['result']} — {denied['reason']}")

@@ -59,12 +59,14 @@ fn refuses_to_start_without_a_key_or_with_bad_flags() {
     check_refused(&["--signing-key", SECRET, "--tls-cert", "cert.pem"], "--tls-key");
 }
 
-#[cfg(unix)]
-#[test]
-fn serves_a_check_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = serve(dir.path())
+/// A server in `dir` with the test key; its process, stdout after the first line, and address.
+fn start(
+    dir: &Path,
+    extra: &[&str],
+) -> (std::process::Child, BufReader<std::process::ChildStdout>, String) {
+    let mut child = serve(dir)
         .args(["--signing-key", SECRET])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -79,6 +81,29 @@ fn serves_a_check_and_stops_on_sigterm() {
         .unwrap_or_else(|| panic!("no address in {first:?}"))
         .to_owned();
     assert!(first.contains("policy revision sha256:"), "{first}");
+    (child, stdout, addr)
+}
+
+/// Stops the server with SIGTERM; returns what it printed after its first line.
+fn stop(
+    mut child: std::process::Child,
+    mut stdout: BufReader<std::process::ChildStdout>,
+) -> String {
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(status.code(), Some(0), "{rest}");
+    assert!(rest.contains("agent-safe serve: stopped"), "{rest}");
+    rest
+}
+
+#[cfg(unix)]
+#[test]
+fn serves_a_check_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, stdout, addr) = start(dir.path(), &[]);
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let token =
@@ -99,13 +124,7 @@ fn serves_a_check_and_stops_on_sigterm() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains(r#""result":"allow""#), "{response}");
 
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).unwrap();
-    assert_eq!(status.code(), Some(0), "{rest}");
-    assert!(rest.contains("agent-safe serve: stopped"), "{rest}");
+    stop(child, stdout);
 
     let verify = Command::new(env!("CARGO_BIN_EXE_agent-safe"))
         .args(["audit", "verify"])
@@ -114,4 +133,35 @@ fn serves_a_check_and_stops_on_sigterm() {
         .unwrap();
     assert_eq!(verify.status.code(), Some(0), "{}", String::from_utf8_lossy(&verify.stdout));
     assert!(String::from_utf8_lossy(&verify.stdout).contains("1 entries"));
+}
+
+/// The standard-library Python client of `examples/server/` against the real server: check →
+/// ALLOW with ticket → execute (dry-run) → the replay refused → a prod check → a caller
+/// mismatch refused → the audit log verifies.
+#[cfg(unix)]
+#[test]
+fn the_python_example_client_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    // As in examples/server/README.md: the dry-run executor with ambient credentials.
+    let (child, stdout, addr) = start(dir.path(), &["--ambient-credentials"]);
+    let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/server/client.py");
+    let out = Command::new("python3")
+        .arg(&client)
+        .arg("demo")
+        .env("AGENT_SAFE_URL", format!("http://{addr}"))
+        .env("AGENT_SAFE_SIGNING_KEY", SECRET)
+        .output()
+        .unwrap();
+    stop(child, stdout);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    assert!(lines[0].starts_with("check: allow"), "{text}");
+    assert!(lines[1].starts_with("execute: skipped (dry-run)"), "{text}");
+    assert!(lines[2].starts_with("second execute refused by the runner: error:"), "{text}");
+    assert!(lines[2].contains("already"), "{text}");
+    assert!(lines[3].starts_with("prod check: require_approval"), "{text}");
+    assert!(lines[4].starts_with("caller mismatch refused: 403"), "{text}");
+    assert!(lines[5].starts_with("audit log: valid=True"), "{text}");
 }
