@@ -74,12 +74,9 @@ fn start(
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_owned();
+    let addr = first.split("http://").nth(1).and_then(|rest| rest.split_whitespace().next());
+    assert!(addr.is_some(), "no address in {first:?}");
+    let addr = addr.unwrap().to_owned();
     assert!(first.contains("policy revision sha256:"), "{first}");
     (child, stdout, addr)
 }
