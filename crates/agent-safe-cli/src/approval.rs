@@ -9,7 +9,7 @@ use agent_safe::approvals::{
 };
 use agent_safe::core::timefmt::format_utc;
 use agent_safe::core::{Clock, SystemClock};
-use agent_safe::registry::Registry;
+use agent_safe::registry::{REDACTED, Registry};
 use agent_safe::{ConfigFile, Decision, Error, Params};
 use anyhow::Context as _;
 use serde_json::Value;
@@ -194,27 +194,12 @@ fn show(config: Option<&ConfigFile>, args: &ShowArgs) -> anyhow::Result<u8> {
 /// The params as they may be shown: values of parameters declared `sensitive` are replaced by
 /// `[redacted]`; when the registry cannot be read to tell which those are, every value is.
 fn shown_params(registry_dir: &Path, action: &str, params: &Params) -> Params {
-    let sensitive: Option<Vec<String>> = Registry::load_dir(registry_dir).ok().map(|registry| {
-        registry
-            .get(action)
-            .map(|a| {
-                a.definition()
-                    .parameters
-                    .iter()
-                    .filter(|p| p.sensitive)
-                    .map(|p| p.name.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
-    });
-    params
-        .iter()
-        .map(|(k, v)| {
-            let hide = sensitive.as_ref().is_none_or(|s| s.contains(k));
-            let v = if hide { Value::String("[redacted]".to_owned()) } else { v.clone() };
-            (k.clone(), v)
-        })
-        .collect()
+    match Registry::load_dir(registry_dir) {
+        Ok(registry) => {
+            registry.get(action).map_or_else(|| params.clone(), |a| a.redact_params(params))
+        }
+        Err(_) => params.keys().map(|k| (k.clone(), Value::String(REDACTED.to_owned()))).collect(),
+    }
 }
 
 fn status_label(status: ApprovalStatus) -> String {

@@ -34,4 +34,4 @@ pub mod yaml;
 
 pub use inventory::{Inventory, InventoryError, check_bound_params};
 pub use model::*;
-pub use registry::{LoadError, RegisteredAction, Registry};
+pub use registry::{LoadError, REDACTED, RegisteredAction, Registry};

@@ -11,6 +11,7 @@ use crate::model::{ActionDefinition, Parameter};
 use crate::validate::Pattern;
 use crate::yaml::YamlError;
 use agent_safe_core::{ActionName, Params, RiskClass};
+use serde_json::Value;
 
 /// The loaded actions, keyed and iterated by name.
 #[derive(Debug, Clone, Default)]
@@ -240,7 +241,25 @@ impl RegisteredAction {
     pub fn validate_params(&self, params: &Params) -> Vec<String> {
         crate::validate::validate_params(&self.definition, &self.patterns, &self.declared, params)
     }
+
+    /// `params` as they may be recorded or shown: the values of parameters declared
+    /// `sensitive: true` are replaced by the string `[redacted]` (key order kept). The one
+    /// place the audit log, approval listings and the API redact params.
+    pub fn redact_params(&self, params: &Params) -> Params {
+        let sensitive =
+            |name: &str| self.definition.parameters.iter().any(|p| p.sensitive && p.name == name);
+        params
+            .iter()
+            .map(|(k, v)| {
+                let v = if sensitive(k) { Value::String(REDACTED.to_owned()) } else { v.clone() };
+                (k.clone(), v)
+            })
+            .collect()
+    }
 }
+
+/// What [`RegisteredAction::redact_params`] puts in place of a sensitive value.
+pub const REDACTED: &str = "[redacted]";
 
 #[cfg(test)]
 mod tests;

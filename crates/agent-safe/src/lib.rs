@@ -526,28 +526,7 @@ impl AgentSafe {
     /// Params as they go into the audit log: values of parameters declared
     /// `sensitive: true` are replaced by `[redacted]`.
     fn redacted(&self, action: &str, params: &Params) -> Params {
-        let Some(def) = self.registry().get(action) else { return params.clone() };
-        let sensitive: Vec<&str> = def
-            .definition()
-            .parameters
-            .iter()
-            .filter(|p| p.sensitive)
-            .map(|p| p.name.as_str())
-            .collect();
-        if sensitive.is_empty() {
-            return params.clone();
-        }
-        params
-            .iter()
-            .map(|(k, v)| {
-                let v = if sensitive.contains(&k.as_str()) {
-                    serde_json::Value::String("[redacted]".to_owned())
-                } else {
-                    v.clone()
-                };
-                (k.clone(), v)
-            })
-            .collect()
+        self.registry().get(action).map_or_else(|| params.clone(), |a| a.redact_params(params))
     }
 
     fn resolve_caller(&self, caller: Option<&str>) -> ResolvedCaller {

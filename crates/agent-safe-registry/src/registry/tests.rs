@@ -631,3 +631,19 @@ fn pattern_matches_uses_the_whole_string_pattern() {
     assert_eq!(a.pattern_matches("free", "anything"), None, "no pattern declared");
     assert_eq!(a.pattern_matches("missing", "x"), None, "no such parameter");
 }
+
+#[test]
+fn redact_params_hides_only_sensitive_values_and_keeps_the_order() {
+    let text = "name: put\nversion: 1.0.0\ndescription: d\nrisk_class: low\ntarget_types: [t]\n\
+        parameters:\n\
+        \x20 - {name: key, type: string}\n\
+        \x20 - {name: value, type: string, sensitive: true}\n";
+    let registry = Registry::from_sources([(PathBuf::from("put.yaml"), text.as_bytes())]).unwrap();
+    let action = registry.get("put").unwrap();
+    let params = serde_json::json!({"value": "hunter2", "key": "k", "extra": 1});
+    let shown = action.redact_params(params.as_object().unwrap());
+    assert_eq!(
+        serde_json::to_string(&shown).unwrap(),
+        r#"{"value":"[redacted]","key":"k","extra":1}"#
+    );
+}

@@ -9,7 +9,7 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::ApiError;
 use super::auth::Authed;
@@ -61,28 +61,7 @@ fn not_found(id: &str) -> ApiError {
 
 /// Params as they may be shown: values of parameters declared `sensitive` are `[redacted]`.
 fn shown_params(registry: &Registry, action: &str, params: &Params) -> Params {
-    let sensitive: Vec<&str> = registry
-        .get(action)
-        .map(|a| {
-            a.definition()
-                .parameters
-                .iter()
-                .filter(|p| p.sensitive)
-                .map(|p| p.name.as_str())
-                .collect()
-        })
-        .unwrap_or_default();
-    params
-        .iter()
-        .map(|(k, v)| {
-            let v = if sensitive.contains(&k.as_str()) {
-                Value::String("[redacted]".to_owned())
-            } else {
-                v.clone()
-            };
-            (k.clone(), v)
-        })
-        .collect()
+    registry.get(action).map_or_else(|| params.clone(), |a| a.redact_params(params))
 }
 
 #[derive(Debug, Default, Deserialize)]
