@@ -56,6 +56,17 @@ pub(crate) struct Metrics {
     responses: [AtomicU64; 5],
     pub(crate) reloads: AtomicU64,
     pub(crate) reload_failures: AtomicU64,
+    /// Requests whose headers were read and whose response is not ready yet.
+    in_flight: AtomicU64,
+}
+
+/// Counts one request in flight until dropped (also when the request is cancelled).
+pub(crate) struct InFlight<'a>(&'a Metrics);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
@@ -68,6 +79,12 @@ impl Metrics {
         if let Some(c) = self.decisions.get(i) {
             c.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A request started; in flight until the guard is dropped.
+    pub(crate) fn in_flight(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self)
     }
 
     pub(crate) fn response(&self, status: u16) {
@@ -108,6 +125,13 @@ impl Metrics {
                 c.load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP agent_safe_http_requests_in_flight Requests being answered (this one \
+             included).\n# TYPE agent_safe_http_requests_in_flight gauge\n\
+             agent_safe_http_requests_in_flight {}",
+            self.in_flight.load(Ordering::Relaxed)
+        );
         for (name, help, c) in [
             ("agent_safe_reloads_total", "Configurations loaded and swapped in.", &self.reloads),
             (

@@ -118,13 +118,15 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// The request timeout (the body's reading included) and response counting.
+/// The request timeout (the body's reading included), requests in flight and response
+/// counting.
 async fn limits(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     let limit = if req.uri().path() == "/v1/execute" {
         shared.config.execute_limit()
     } else {
         shared.config.request_timeout
     };
+    let _in_flight = shared.metrics.in_flight();
     let response = match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         Err(_) => ApiError::new(

@@ -146,6 +146,17 @@ async fn shutdown_finishes_requests_in_flight_and_flushes() {
     let mut env = Env::start().await;
     let token = env.token("deploy-bot", &[]);
     let (stream, rest) = stalled_request(&env, &token, 20).await;
+    // Shut down only once the server is answering it (headers read, body pending): a
+    // connection still in the accept queue or with unread headers is not in flight.
+    // `/metrics` counts itself, hence 2.
+    loop {
+        let url = format!("{}/metrics", env.base);
+        let metrics = env.client.get(url).send().await.unwrap().text().await.unwrap();
+        if metrics.contains("agent_safe_http_requests_in_flight 2\n") {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
     let (read, mut write) = stream.into_split();
     let events = env.events.clone();
     // Shutdown begins while the request is being received …
