@@ -398,10 +398,16 @@ impl AuditLog {
             return s;
         }
         let budget = (s.last_fsync / 2).min(GATHER_MAX);
+        // As many appends as the last fsync covered are written: the writers that were waiting
+        // for it have all appended again, so start now rather than after a quiet window.
+        let enough = s.durable.saturating_add(s.last_batch);
         let start = Instant::now();
         self.gathering.store(true, Ordering::SeqCst);
         loop {
             let before = self.written.load(Ordering::SeqCst);
+            if before >= enough {
+                break;
+            }
             let left = budget.saturating_sub(start.elapsed());
             if left.is_zero() {
                 break;
