@@ -145,10 +145,10 @@ fn deny(root: &Path) -> anyhow::Result<()> {
     )
 }
 
-/// Makes `cargo <sub>` available, installing `krate` under `target/tools` when missing;
-/// returns the PATH to run it with.
+/// Makes `cargo <sub>` available, installing `krate` under `<target dir>/tools` when missing
+/// (kept with a cached `CARGO_TARGET_DIR`); returns the PATH to run it with.
 fn ensure_tool(root: &Path, sub: &str, krate: &str) -> anyhow::Result<std::ffi::OsString> {
-    let tools = root.join("target/tools");
+    let tools = crate::target_dir(root).join("tools");
     let path = std::env::join_paths(
         std::iter::once(tools.join("bin"))
             .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
@@ -217,9 +217,7 @@ pub(crate) fn bench(root: &Path, json: bool) -> anyhow::Result<()> {
 }
 
 fn release_bin(root: &Path) -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    target.join("release").join("agent-safe")
+    crate::target_dir(root).join("release").join("agent-safe")
 }
 
 /// Median wall time of one `agent-safe check` process on the catalog config, in ms.

@@ -61,6 +61,13 @@ pub(crate) fn project_root() -> PathBuf {
 }
 
 /// The cargo binary that runs us.
+/// Cargo's build directory: `CARGO_TARGET_DIR` (e.g. a cache outside the clone), else
+/// `<root>/target`. The moto venv and installed tools live there too, so a cached directory
+/// keeps them between CI runs.
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
+}
+
 pub(crate) fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-use crate::run_cmd;
+use crate::{run_cmd, target_dir};
 
 /// The moto release the AWS executor's tests are written against.
 const MOTO_VERSION: &str = "5.2.5";
@@ -37,10 +37,6 @@ fn with_moto_logging_to<T>(
     let result = f(&server.endpoint);
     drop(server);
     result
-}
-
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 
 /// `target/moto-venv/bin/moto_server`, creating the venv when it is missing or holds

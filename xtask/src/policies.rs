@@ -60,9 +60,7 @@ pub(crate) fn test_policies(root: &Path, build: Build) -> anyhow::Result<()> {
     if build == Build::Yes {
         run_cmd(Command::new(cargo()).args(["build", "-q", "-p", "agent-safe-cli"]))?;
     }
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let bin = target.join("debug").join("agent-safe");
+    let bin = crate::target_dir(root).join("debug").join("agent-safe");
 
     for config in configs(root)? {
         run_cmd(Command::new(&bin).arg("--config").arg(&config).arg("validate"))
