@@ -4,7 +4,9 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -12,6 +14,8 @@ use agent_safe::core::{Clock, SystemClock};
 use agent_safe::tickets::{IdentityManager, SigningKey};
 use insta_cmd::assert_cmd_snapshot;
 use serde_json::Value;
+
+use common::{bin, catalog};
 
 const KEY: &str = "cli-approval-key-0123456789abcdef0123456789abcdef";
 
@@ -29,10 +33,6 @@ rules:
     decision: require_approval
     reason: production changes need approval
 ";
-
-fn catalog() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog").canonicalize().unwrap()
-}
 
 /// A project in `dir`: the catalog's actions and inventory, the policy above, an audit log, a
 /// signing key and an approval store, plus `extra` lines under `approvals:`.
@@ -59,17 +59,6 @@ fn token(agent: &str, roles: &[&str]) -> String {
     let ids = IdentityManager::new(SigningKey::hs256_from_str(KEY).unwrap(), "agent-safe", clock);
     let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
     ids.create_token(agent, "", &roles, &[], time::Duration::hours(1)).unwrap()
-}
-
-/// The binary run in `dir` (its agent-safe.yaml), no colours, no keys or tokens from the
-/// environment.
-fn bin(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-safe"));
-    cmd.current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("AGENT_SAFE_SIGNING_KEY")
-        .env_remove("AGENT_SAFE_APPROVER_TOKEN");
-    cmd
 }
 
 fn approval(dir: &Path, args: &[&str]) -> Command {

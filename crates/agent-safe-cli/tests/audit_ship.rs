@@ -4,26 +4,16 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
+mod common;
+
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use agent_safe::audit::ship::test_server::{Reply, TestServer};
 use insta_cmd::assert_cmd_snapshot;
 
-fn catalog() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog").canonicalize().unwrap()
-}
-
-fn cli(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-safe"));
-    cmd.env("NO_COLOR", "1")
-        .current_dir(dir)
-        .arg("--config")
-        .arg(catalog().join("agent-safe.yaml"));
-    cmd
-}
+use common::{catalog, cli};
 
 macro_rules! snap {
     ($name:expr, $dir:expr, $cmd:expr) => {{

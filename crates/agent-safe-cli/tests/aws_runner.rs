@@ -10,30 +10,28 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 use agent_safe_executor_aws::testing::{self, REGION};
 use serde_json::{Value, json};
 
-const KEY: &str = "cli-aws-runner-key-0123456789abcdef0123456789";
+use common::{bin, catalog};
 
-fn catalog() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog").canonicalize().unwrap()
-}
+const KEY: &str = "cli-aws-runner-key-0123456789abcdef0123456789";
 
 /// The binary in `dir` with `dir/agent-safe.yaml`, no colours, and nothing from the
 /// environment that could change its credentials or configuration.
 fn cli(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-safe"));
-    cmd.env("NO_COLOR", "1").env_remove("AGENT_SAFE_SIGNING_KEY");
+    let mut cmd = bin(dir);
     for (name, _) in std::env::vars_os() {
-        let name_str = name.to_string_lossy();
-        if name_str.starts_with("AGENT_SAFE_CRED_") || name_str.starts_with("AWS_") {
+        if name.to_string_lossy().starts_with("AWS_") {
             cmd.env_remove(name);
         }
     }
-    cmd.current_dir(dir).arg("--config").arg(dir.join("agent-safe.yaml"));
+    cmd.arg("--config").arg(dir.join("agent-safe.yaml"));
     cmd
 }
 

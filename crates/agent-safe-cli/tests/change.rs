@@ -5,8 +5,9 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use agent_safe::core::{Clock, SystemClock};
@@ -15,19 +16,9 @@ use agent_safe::tickets::{IdentityManager, SigningKey};
 use insta_cmd::assert_cmd_snapshot;
 use serde_json::{Value, json};
 
+use common::{catalog, cli};
+
 const KEY: &str = "cli-change-key-0123456789abcdef0123456789abcdef";
-
-fn catalog() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog").canonicalize().unwrap()
-}
-
-/// The binary in `dir` against the catalog config, with a clean environment.
-fn cli(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-safe"));
-    cmd.env("NO_COLOR", "1").env_remove("AGENT_SAFE_SIGNING_KEY");
-    cmd.current_dir(dir).arg("--config").arg(catalog().join("agent-safe.yaml"));
-    cmd
-}
 
 macro_rules! snap {
     ($name:expr, $dir:expr, $cmd:expr) => {{

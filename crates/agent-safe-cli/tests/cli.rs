@@ -3,27 +3,13 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
 
 use insta_cmd::assert_cmd_snapshot;
 
-fn catalog() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog").canonicalize().unwrap()
-}
-
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-safe"));
-    cmd.env("NO_COLOR", "1").env_remove("AGENT_SAFE_SIGNING_KEY");
-    cmd
-}
-
-/// A command run in `dir` against the catalog config.
-fn cli(dir: &Path) -> Command {
-    let mut cmd = bin();
-    cmd.current_dir(dir).arg("--config").arg(catalog().join("agent-safe.yaml"));
-    cmd
-}
+use common::{bin, catalog, cli, command};
 
 macro_rules! snap {
     ($name:expr, $dir:expr, $cmd:expr) => {{
@@ -110,15 +96,11 @@ fn check_decisions_and_exit_codes() {
 fn configuration_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    snap!("check_missing_registry", d, bin().current_dir(d).args(["check", "restart-deployment"]));
-    snap!(
-        "config_not_found",
-        d,
-        bin().current_dir(d).args(["--config", "nope.yaml", "check", "x"])
-    );
+    snap!("check_missing_registry", d, bin(d).args(["check", "restart-deployment"]));
+    snap!("config_not_found", d, bin(d).args(["--config", "nope.yaml", "check", "x"]));
     std::fs::write(d.join("agent-safe.yaml"), "registry: actions\npolices: policies\n").unwrap();
-    snap!("config_unknown_key", d, bin().current_dir(d).args(["check", "x"]));
-    snap!("usage_error", d, bin().current_dir(d).args(["check"]));
+    snap!("config_unknown_key", d, bin(d).args(["check", "x"]));
+    snap!("usage_error", d, bin(d).args(["check"]));
 }
 
 #[test]
@@ -157,22 +139,14 @@ fn validate() {
         "rules:\n  - name: typo\n    priority: 5\n    match: {actions: [restart-deploymnet]}\n    decision: allow\n    reason: x\n",
     )
     .unwrap();
-    snap!("validate_warnings", d, bin().current_dir(d).args(["validate"]));
+    snap!("validate_warnings", d, bin(d).args(["validate"]));
 
     std::fs::write(d.join("actions/broken.yaml"), "name: broken\nversion: 1.0\n").unwrap();
-    snap!("validate_broken_action", d, bin().current_dir(d).args(["validate"]));
-    snap!(
-        "validate_broken_action_json",
-        d,
-        bin().current_dir(d).args(["validate", "--json-output"])
-    );
+    snap!("validate_broken_action", d, bin(d).args(["validate"]));
+    snap!("validate_broken_action_json", d, bin(d).args(["validate", "--json-output"]));
 
     let empty = tempfile::tempdir().unwrap();
-    snap!(
-        "validate_missing_paths",
-        empty.path(),
-        bin().current_dir(empty.path()).args(["validate"])
-    );
+    snap!("validate_missing_paths", empty.path(), bin(empty.path()).args(["validate"]));
 }
 
 #[test]
@@ -229,7 +203,7 @@ fn audit_commands() {
 fn init_scaffolds_once() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let out = bin().current_dir(d).args(["init", "proj"]).output().unwrap();
+    let out = bin(d).args(["init", "proj"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
@@ -246,10 +220,9 @@ fn init_scaffolds_once() {
     }
     // The scaffold validates and decides.
     let proj = d.join("proj");
-    let out = bin().current_dir(&proj).args(["validate"]).output().unwrap();
+    let out = bin(&proj).args(["validate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-    let out = bin()
-        .current_dir(&proj)
+    let out = bin(&proj)
         .args(["check", "restart-deployment", "-t", "dev/test-app", "-p", DEV_PARAMS])
         .output()
         .unwrap();
@@ -258,8 +231,8 @@ fn init_scaffolds_once() {
         String::from_utf8_lossy(&out.stdout).contains("ticket:"),
         "a signing key was scaffolded"
     );
-    snap!("init_again_skips", d, bin().current_dir(d).args(["init", "proj"]));
-    let out = bin().current_dir(d).args(["init", "proj", "--json-output"]).output().unwrap();
+    snap!("init_again_skips", d, bin(d).args(["init", "proj"]));
+    let out = bin(d).args(["init", "proj", "--json-output"]).output().unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["created"], serde_json::json!([]));
     assert!(report["skipped"].as_array().unwrap().len() >= 37, "{report}");
@@ -268,7 +241,7 @@ fn init_scaffolds_once() {
 #[test]
 fn demo_runs_anywhere() {
     let dir = tempfile::tempdir().unwrap();
-    let out = bin().current_dir(dir.path()).arg("demo").output().unwrap();
+    let out = bin(dir.path()).arg("demo").output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("VALID=true — 8 entries, 0 error(s)"), "{stdout}");
@@ -279,7 +252,7 @@ fn demo_runs_anywhere() {
     // Nothing is left in the working directory.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 
-    let out = bin().current_dir(dir.path()).args(["demo", "--json-output"]).output().unwrap();
+    let out = bin(dir.path()).args(["demo", "--json-output"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["decisions"].as_array().unwrap().len(), 8);
@@ -290,6 +263,6 @@ fn demo_runs_anywhere() {
 #[test]
 fn help_documents_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
-    snap!("help", dir.path(), bin().arg("--help"));
-    snap!("check_help", dir.path(), bin().args(["check", "--help"]));
+    snap!("help", dir.path(), command().arg("--help"));
+    snap!("check_help", dir.path(), command().args(["check", "--help"]));
 }

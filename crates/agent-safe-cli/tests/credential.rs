@@ -3,36 +3,17 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
 use insta_cmd::assert_cmd_snapshot;
 
+use common::{catalog, cli, command};
+
 const KEY: &str = "cli-test-key-0123456789abcdef0123456789abcdef";
 const SECRET: &str = "cli-vault-s3cr3t-9f8e7d";
-
-fn catalog() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog").canonicalize().unwrap()
-}
-
-/// The binary with a clean environment: no colours, no signing key, no vault variables.
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-safe"));
-    cmd.env("NO_COLOR", "1").env_remove("AGENT_SAFE_SIGNING_KEY");
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("AGENT_SAFE_CRED_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd
-}
-
-/// A command run in `dir` against the catalog config.
-fn cli(dir: &Path) -> Command {
-    let mut cmd = bin();
-    cmd.current_dir(dir).arg("--config").arg(catalog().join("agent-safe.yaml"));
-    cmd
-}
 
 macro_rules! snap {
     ($name:expr, $dir:expr, $cmd:expr) => {{
@@ -159,7 +140,7 @@ fn usage_and_configuration_errors_exit_2_and_never_echo_a_secret() {
     let mut bad = cli(d);
     bad.args(["credential", "resolve", "x", "--signing-key", KEY, "--vault-cred", SECRET]);
     assert_no_secret(&mut bad);
-    let mut no_key = bin();
+    let mut no_key = command();
     no_key.current_dir(d).args(["credential", "resolve", "x"]);
     snap!("resolve_no_signing_key", d, no_key);
     let mut both = cli(d);
@@ -214,5 +195,5 @@ fn test_vault() {
     let mut missing = cli(d);
     missing.args(["credential", "test-vault", "--cred-type", "aws", "--json-output"]);
     snap!("test_vault_missing_json", d, missing);
-    snap!("credential_resolve_help", d, bin().args(["credential", "resolve", "--help"]));
+    snap!("credential_resolve_help", d, command().args(["credential", "resolve", "--help"]));
 }

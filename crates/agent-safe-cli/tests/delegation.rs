@@ -3,11 +3,15 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
 use insta_cmd::assert_cmd_snapshot;
 use serde_json::Value;
+
+use common::bin;
 
 /// The key the Python fixture tokens are signed with.
 const KEY: &str = "interop-fixture-key-0123456789abcdef0123456789";
@@ -26,13 +30,6 @@ fn orchestrator() -> String {
 /// The Python delegation token: worker-1 from orchestrator, role deployer.
 fn python_worker() -> String {
     fixtures()["delegation_tokens"]["worker-1 from orchestrator"].as_str().unwrap().to_owned()
-}
-
-/// The binary run in `dir` (no agent-safe.yaml above it), no colours, no key in the environment.
-fn bin(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-safe"));
-    cmd.current_dir(dir).env("NO_COLOR", "1").env_remove("AGENT_SAFE_SIGNING_KEY");
-    cmd
 }
 
 /// `agent-safe delegation <args…> --signing-key KEY`.

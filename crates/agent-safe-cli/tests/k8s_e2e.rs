@@ -7,6 +7,8 @@
 #![cfg(feature = "k8s")]
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
+mod common;
+
 use std::io::{self, BufRead, BufReader, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -17,6 +19,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use common::cli as catalog_cli;
 
 const KEY: &str = "cli-k8s-e2e-key-0123456789abcdef0123456789abcdef";
 /// The `kubernetes` credential the vault hands out (the happy path).
@@ -373,20 +377,10 @@ fn expected_requests(token: &str) -> Vec<Req> {
 
 // --- the CLI ---------------------------------------------------------------------------------
 
-fn catalog() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog").canonicalize().unwrap()
-}
-
-/// The binary in `dir` against the catalog config, with a clean environment.
+/// [`catalog_cli`] without `KUBECONFIG`: only the test's kubeconfig may reach the executor.
 fn cli(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-safe"));
-    cmd.env("NO_COLOR", "1").env_remove("AGENT_SAFE_SIGNING_KEY").env_remove("KUBECONFIG");
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("AGENT_SAFE_CRED_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.current_dir(dir).arg("--config").arg(catalog().join("agent-safe.yaml"));
+    let mut cmd = catalog_cli(dir);
+    cmd.env_remove("KUBECONFIG");
     cmd
 }
 

@@ -8,9 +8,11 @@
     reason = "test helpers outside #[test] functions"
 )]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
@@ -19,21 +21,9 @@ use agent_safe::core::{Clock, SystemClock};
 use agent_safe::tickets::{IdentityManager, SigningKey};
 use serde_json::{Value, json};
 
+use common::cli;
+
 const KEY: &str = "cli-mcp-key-0123456789abcdef0123456789abcdef";
-
-fn catalog() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog").canonicalize().unwrap()
-}
-
-/// The binary in `dir` against the catalog config, with a clean environment.
-fn cli(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-safe"));
-    cmd.env("NO_COLOR", "1")
-        .env_remove("AGENT_SAFE_SIGNING_KEY")
-        .env_remove("AGENT_SAFE_IDENTITY_TOKEN");
-    cmd.current_dir(dir).arg("--config").arg(catalog().join("agent-safe.yaml"));
-    cmd
-}
 
 /// An identity token for `agent`, valid for an hour (the binary uses the system clock).
 fn token(agent: &str) -> String {

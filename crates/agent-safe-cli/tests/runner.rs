@@ -4,31 +4,18 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use insta_cmd::assert_cmd_snapshot;
 use serde_json::{Value, json};
 
+use common::{catalog, cli};
+
 const KEY: &str = "cli-runner-key-0123456789abcdef0123456789abcdef";
 const SECRET: &str = "runner-vault-s3cr3t-41b7c2";
-
-fn catalog() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog").canonicalize().unwrap()
-}
-
-/// The binary in `dir` against the catalog config, with a clean environment.
-fn cli(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-safe"));
-    cmd.env("NO_COLOR", "1").env_remove("AGENT_SAFE_SIGNING_KEY");
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("AGENT_SAFE_CRED_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.current_dir(dir).arg("--config").arg(catalog().join("agent-safe.yaml"));
-    cmd
-}
 
 macro_rules! snap {
     ($name:expr, $dir:expr, $cmd:expr) => {{

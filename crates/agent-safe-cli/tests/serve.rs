@@ -4,29 +4,24 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
+mod common;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use agent_safe::core::{Clock, SystemClock};
 use agent_safe::tickets::{IdentityManager, SigningKey};
 
+use common::cli;
+
 const SECRET: &str = "serve-cli-test-secret-0123456789abcdef";
 
-fn catalog() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog").canonicalize().unwrap()
-}
-
 fn serve(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-safe"));
-    cmd.env("NO_COLOR", "1")
-        .env_remove("AGENT_SAFE_SIGNING_KEY")
-        .current_dir(dir)
-        .arg("--config")
-        .arg(catalog().join("agent-safe.yaml"))
-        .arg("serve")
+    let mut cmd = cli(dir);
+    cmd.arg("serve")
         .arg("--listen")
         .arg("127.0.0.1:0")
         .arg("--audit-log")

@@ -3,22 +3,12 @@
 
 #![expect(clippy::unwrap_used, clippy::panic, reason = "test helpers outside #[test] functions")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn catalog() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog").canonicalize().unwrap()
-}
+use std::path::Path;
+use std::process::Output;
 
-fn bin(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-safe"));
-    cmd.current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("AGENT_SAFE_SIGNING_KEY")
-        .arg("--config")
-        .arg(catalog().join("agent-safe.yaml"));
-    cmd
-}
+use common::cli;
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -28,9 +18,9 @@ const PARAMS: &str = r#"{"namespace": "dev", "deployment": "test-app"}"#;
 
 /// Generates an Ed25519 key in `dir/keys` and returns a ticket for restart-deployment on dev.
 fn ticket(dir: &Path) -> String {
-    let out = bin(dir).args(["keys", "generate", "--out", "keys"]).output().unwrap();
+    let out = cli(dir).args(["keys", "generate", "--out", "keys"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let out = bin(dir)
+    let out = cli(dir)
         .args(["check", "restart-deployment", "-t", "dev/test-app", "-p", PARAMS, "--json-output"])
         .args(["--signing-key-file", "keys/agent-safe.key"])
         .output()
@@ -41,7 +31,7 @@ fn ticket(dir: &Path) -> String {
 }
 
 fn verify(dir: &Path, token: &str, extra: &[&str]) -> (Option<i32>, serde_json::Value) {
-    let out = bin(dir)
+    let out = cli(dir)
         .args([
             "ticket",
             "verify",
@@ -91,7 +81,7 @@ fn verify_is_single_use_across_processes() {
         (Some(1), Some("Ticket has already been used (replay detected)"))
     );
     // Text mode agrees on the exit code.
-    let out = bin(d)
+    let out = cli(d)
         .args(["ticket", "verify", &token, "--signing-key-file", "keys/agent-safe.pub"])
         .output()
         .unwrap();
@@ -105,9 +95,9 @@ fn forged_and_confused_tokens_are_refused() {
     let d = dir.path();
     let token = ticket(d);
     // Another key pair.
-    let out = bin(d).args(["keys", "generate", "--out", "other"]).output().unwrap();
+    let out = cli(d).args(["keys", "generate", "--out", "other"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let out = bin(d)
+    let out = cli(d)
         .args([
             "ticket",
             "verify",
@@ -131,7 +121,7 @@ fn forged_and_confused_tokens_are_refused() {
     assert_eq!(code, Some(1));
     assert!(r["reason"].as_str().unwrap().starts_with("Invalid ticket"), "{r}");
     // No key at all is a usage error.
-    let out = bin(d).args(["ticket", "verify", &token]).output().unwrap();
+    let out = cli(d).args(["ticket", "verify", &token]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--signing-key is required"));
 }
@@ -140,7 +130,7 @@ fn forged_and_confused_tokens_are_refused() {
 fn keys_are_private_and_never_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let out = bin(d)
+    let out = cli(d)
         .args(["keys", "generate", "--algorithm", "hs256", "--out", "k", "--json-output"])
         .output()
         .unwrap();
@@ -155,7 +145,7 @@ fn keys_are_private_and_never_overwritten() {
     }
     let before = std::fs::read(d.join("k/agent-safe.key")).unwrap();
     let out =
-        bin(d).args(["keys", "generate", "--algorithm", "hs256", "--out", "k"]).output().unwrap();
+        cli(d).args(["keys", "generate", "--algorithm", "hs256", "--out", "k"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert_eq!(std::fs::read(d.join("k/agent-safe.key")).unwrap(), before);
     // The key never appears in output.
