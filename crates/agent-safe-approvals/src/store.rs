@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use agent_safe_core::Clock;
+use agent_safe_core::fsutil::{open_private, sync_dir};
 use time::OffsetDateTime;
 
 use crate::model::{ApprovalRequest, ApprovalStatus, NewRequest, REQUEST_ID_PREFIX};
@@ -389,26 +390,6 @@ impl ApprovalStore {
     fn io(&self, action: &'static str) -> impl FnOnce(io::Error) -> StoreError + '_ {
         move |source| StoreError::Io { path: self.path.clone(), action, source }
     }
-}
-
-/// Opens `path` with `options`; a file it creates gets mode 0600 on Unix.
-fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
 }
 
 /// Parses and checks one line.

@@ -96,17 +96,5 @@ fn write_backup(path: &Path, bytes: &[u8]) -> Result<PathBuf, AuditError> {
 
 /// Makes a newly created file's directory entry durable.
 pub(crate) fn sync_dir_of(path: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        File::open(parent)?.sync_all()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        Ok(())
-    }
+    agent_safe_core::fsutil::sync_parent_dir(path)
 }

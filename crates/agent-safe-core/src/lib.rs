@@ -11,6 +11,7 @@ mod clock;
 mod decision;
 mod event;
 mod executor;
+pub mod fsutil;
 mod ids;
 pub mod pyrepr;
 pub mod random;

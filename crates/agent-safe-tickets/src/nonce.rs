@@ -7,7 +7,7 @@ use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use agent_safe_core::Clock;
+use agent_safe_core::{Clock, fsutil};
 use time::{Duration, OffsetDateTime};
 
 /// How long a used nonce is kept after its ticket expired (covers clock skew between processes).
@@ -390,7 +390,8 @@ impl FileNonceStore {
             let _ = std::fs::remove_file(&tmp);
             return Err(NonceStoreError::Io { path: self.path.clone(), action: "compact", source });
         }
-        sync_dir(dir);
+        // Makes the rename durable. Best effort: the nonces are already recorded.
+        let _ = fsutil::sync_dir(dir);
         index.entries.retain(|_, exp| !is_expired(*exp, now));
         index.offset = text.len() as u64;
         index.lines = 1 + kept;
@@ -475,30 +476,11 @@ fn open_private(path: &Path, data: bool) -> io::Result<File> {
     } else {
         options.write(true);
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    options.open(path)
+    fsutil::open_private(path, &mut options)
 }
 
 fn open_private_new(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-/// Makes a rename durable. Best effort: not every platform can open a directory.
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
+    fsutil::open_private(path, OpenOptions::new().write(true).create_new(true))
 }
 
 #[cfg(test)]
