@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use agent_safe_core::{
-    AuditEvent, AuditId, CallerIdentity, Clock, Decision, DecisionResult, EventType, Params,
+    AuditEvent, AuditId, CallerIdentity, Clock, Decision, DecisionResult, Params,
 };
 use agent_safe_pdp::policy::ApprovalSettings;
 use agent_safe_pdp::{Caller, Request};
@@ -741,20 +741,9 @@ fn event(
 ) -> AuditEvent {
     AuditEvent {
         event_id,
-        timestamp: at,
-        event_type: EventType::Decision,
-        action: request.action.to_string(),
-        target: request.target.to_string(),
-        caller: request.caller.to_string(),
-        params: Params::new(),
-        decision: result,
-        reason,
-        policy_matched: request.policy_matched.clone(),
-        risk_class: request.risk_class,
-        effective_risk: request.effective_risk,
         correlation_id: Some(request.audit_id.to_string()),
-        ticket_id: request.ticket_id.clone(),
         context: Some(context),
+        ..AuditEvent::decision(&decision_for(request, result, reason), at, Params::new())
     }
 }
 

@@ -36,7 +36,7 @@ mod verified;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use agent_safe_core::{AuditEvent, CallerIdentity, EventType};
+use agent_safe_core::{AuditEvent, CallerIdentity};
 pub use agent_safe_core::{Clock, Decision, DecisionResult, ManualClock, Params, SystemClock};
 use agent_safe_pdp::{Caller, Pdp, PdpConfig, Request};
 pub use agent_safe_pdp::{CumulativeRiskConfig, RateLimitConfig};
@@ -471,21 +471,9 @@ impl AgentSafe {
         let mut decision = evaluation.decision;
         if let Some(log) = &self.inner.audit {
             let event = AuditEvent {
-                event_id: decision.audit_id.clone(),
-                timestamp: now,
-                event_type: EventType::Decision,
-                action: req.action.clone(),
-                target: decision.target.to_string(),
-                caller: decision.caller.to_string(),
-                params: self.redacted(&req.action, &req.params),
-                decision: decision.result,
-                reason: decision.reason.clone(),
-                policy_matched: decision.policy_matched.clone(),
-                risk_class: decision.risk_class,
-                effective_risk: decision.effective_risk,
                 correlation_id: req.correlation_id.clone(),
-                ticket_id: decision.ticket_id.clone(),
                 context: audit_context,
+                ..AuditEvent::decision(&decision, now, self.redacted(&req.action, &req.params))
             };
             let started = std::time::Instant::now();
             log.append(&event)?;
