@@ -10,8 +10,9 @@ use agent_safe::core::{CallerIdentity, Clock, Environment, SystemClock};
 use agent_safe::delegation::{
     DEFAULT_MAX_DEPTH, DelegationError, DelegationManager, DelegationRequest,
 };
+use agent_safe::report::{DelegationReport, DelegationVerifyReport};
 use agent_safe::tickets::IdentityManager;
-use serde_json::{Value, json};
+use serde_json::json;
 use time::Duration;
 
 use crate::keys::KeyArgs;
@@ -158,23 +159,7 @@ fn create(config: Option<&ConfigFile>, args: &CreateArgs) -> anyhow::Result<u8> 
     };
     let child = &made.child;
     if args.json_output {
-        let mut out = json!({
-            "token": made.token,
-            "child_agent_id": child.agent_id,
-            "delegation_depth": child.delegation_depth,
-            "delegated_roles": child.delegated_roles,
-            "delegation_chain": child
-                .delegation_chain
-                .iter()
-                .map(|l| json!({"agent_id": l.agent_id, "agent_name": l.agent_name}))
-                .collect::<Vec<_>>(),
-            "max_delegation_depth": child.max_delegation_depth,
-            "expires_at": child.expires_at.map(format_utc),
-        });
-        if let (Some(scope), Value::Object(map)) = (&child.delegation_scope, &mut out) {
-            map.insert("delegation_scope".into(), json!(scope));
-        }
-        crate::output::json(&out)?;
+        crate::output::json(&DelegationReport::new(&made))?;
     } else {
         line(&format!("{} — delegation token created for {}", green("OK"), child.agent_id));
         line(&format!("  depth:  {} (max {})", child.delegation_depth, max_depth(child)));
@@ -203,7 +188,7 @@ fn verify(config: Option<&ConfigFile>, args: &VerifyArgs) -> anyhow::Result<u8> 
         Ok(identity) => identity,
         Err(e) => {
             if args.json_output {
-                crate::output::json(&json!({"valid": false, "reason": e.to_string()}))?;
+                crate::output::json(&DelegationVerifyReport::invalid(e.to_string()))?;
             } else {
                 line(&format!("{} — {e}", red("INVALID")));
             }
@@ -211,32 +196,7 @@ fn verify(config: Option<&ConfigFile>, args: &VerifyArgs) -> anyhow::Result<u8> 
         }
     };
     if args.json_output {
-        let mut out = json!({
-            "valid": true,
-            "agent_id": identity.agent_id,
-            "agent_name": identity.agent_name,
-            "roles": identity.roles,
-            "groups": identity.groups,
-            "delegation_depth": identity.delegation_depth,
-            "delegated_roles": identity.delegated_roles,
-            "delegation_chain": identity
-                .delegation_chain
-                .iter()
-                .map(|l| json!({
-                    "agent_id": l.agent_id,
-                    "agent_name": l.agent_name,
-                    "roles": l.roles,
-                    "delegated_at": l.delegated_at.map(format_utc),
-                }))
-                .collect::<Vec<_>>(),
-            "issued_at": identity.issued_at.map(format_utc),
-            "expires_at": identity.expires_at.map(format_utc),
-            "max_delegation_depth": identity.max_delegation_depth,
-        });
-        if let (Some(scope), Value::Object(map)) = (&identity.delegation_scope, &mut out) {
-            map.insert("delegation_scope".into(), json!(scope));
-        }
-        crate::output::json(&out)?;
+        crate::output::json(&DelegationVerifyReport::valid(&identity))?;
         return Ok(exit::OK);
     }
     let delegated = identity.delegation_depth > 0;

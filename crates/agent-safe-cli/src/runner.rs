@@ -9,11 +9,11 @@ use agent_safe::audit::{AuditLog, AuditOptions, Durability};
 use agent_safe::core::{Clock, ExecutionStatus, Executor, Secret, SystemClock};
 use agent_safe::credentials::{CredentialVault, EnvVarVault, FileVault};
 use agent_safe::registry::Registry;
+use agent_safe::report::RunReport;
 use agent_safe::runner::{DryRunExecutor, RunOutcome, Runner, RunnerConfig, STATE_KEY_CONTEXT};
 use agent_safe::tickets::{FileNonceStore, SigningKey, TicketValidator};
 use agent_safe::{DurabilityMode, default_nonce_store};
 use anyhow::Context as _;
-use serde_json::{Value, json};
 
 use crate::executor_args::ExecutorArgs;
 use crate::keys::KeyArgs;
@@ -257,15 +257,7 @@ fn report(outcome: &RunOutcome, json_output: bool) -> anyhow::Result<u8> {
         }
     };
     if json_output {
-        let mut value = serde_json::to_value(r)?;
-        if let Value::Object(map) = &mut value {
-            map.insert("state_capture_id".into(), json!(outcome.state_capture_id));
-            map.insert("credential_source".into(), json!(outcome.credential_source));
-            map.insert("credential_id".into(), json!(outcome.credential_id));
-            map.insert("revoke_warning".into(), json!(outcome.revoke_warning));
-            map.insert("dry_run".into(), json!(outcome.dry_run));
-        }
-        crate::output::json(&value)?;
+        crate::output::json(&RunReport::new(outcome))?;
         return Ok(code);
     }
     let status = if outcome.dry_run && r.status == ExecutionStatus::Skipped {

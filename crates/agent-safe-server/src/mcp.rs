@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use agent_safe::approvals::{ApprovalError, StoreError};
 use agent_safe::core::{CallerIdentity, DecisionResult, ExecutionStatus, RiskClass};
-use agent_safe::runner::RunOutcome;
+use agent_safe::report::ExecuteActionReport;
 use agent_safe::{CheckRequest, Decision, Error, Params};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -370,7 +370,7 @@ impl McpServer {
         let checked = self.decide(&loaded, &args).await?;
         let decision = checked.decision;
         let refuse = |message: String, decision: &Decision| {
-            let value = json!({ "executed": false, "decision": to_value(decision) });
+            let value = to_value(&ExecuteActionReport::refused(decision));
             with_message(CallToolResult::structured_error(value), message)
         };
         if let Some(message) = checked.invalid {
@@ -422,11 +422,7 @@ impl McpServer {
             outcome.result.status,
             ExecutionStatus::Failure | ExecutionStatus::Timeout | ExecutionStatus::Error
         );
-        let value = json!({
-            "executed": !outcome.dry_run,
-            "decision": to_value(&decision),
-            "execution": report(&outcome),
-        });
+        let value = to_value(&ExecuteActionReport::ran(&decision, &outcome));
         Ok(if ok {
             CallToolResult::structured(value)
         } else {
@@ -540,19 +536,6 @@ fn redact(loaded: &Loaded, action: &str, params: &mut serde_json::Map<String, Va
             *v = Value::String("[redacted]".to_owned());
         }
     }
-}
-
-/// The `runner execute --json-output` object.
-fn report(outcome: &RunOutcome) -> Value {
-    let mut value = to_value(&outcome.result);
-    if let Value::Object(map) = &mut value {
-        map.insert("state_capture_id".into(), json!(outcome.state_capture_id));
-        map.insert("credential_source".into(), json!(outcome.credential_source));
-        map.insert("credential_id".into(), json!(outcome.credential_id));
-        map.insert("revoke_warning".into(), json!(outcome.revoke_warning));
-        map.insert("dry_run".into(), json!(outcome.dry_run));
-    }
-    value
 }
 
 impl ServerHandler for McpServer {

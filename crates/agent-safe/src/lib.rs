@@ -30,6 +30,7 @@ pub mod credentials;
 pub mod delegation;
 mod execute;
 mod observe;
+pub mod report;
 pub mod shipping;
 mod verified;
 

@@ -2,11 +2,10 @@
 //! `delegation create --json-output` object).
 
 use agent_safe::core::Environment;
-use agent_safe::core::timefmt::format_utc;
 use agent_safe::delegation::{DelegationError, DelegationRequest};
+use agent_safe::report::DelegationReport;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::ApiError;
 use super::auth::Authed;
@@ -62,22 +61,5 @@ pub(crate) async fn delegate(
         | DelegationError::TtlTooShort(_) => ApiError::bad_request(e.to_string()),
         e => ApiError::forbidden("delegation_refused", e.to_string()),
     })?;
-    let child = &made.child;
-    let mut out = json!({
-        "token": made.token,
-        "child_agent_id": child.agent_id,
-        "delegation_depth": child.delegation_depth,
-        "delegated_roles": child.delegated_roles,
-        "delegation_chain": child
-            .delegation_chain
-            .iter()
-            .map(|l| json!({"agent_id": l.agent_id, "agent_name": l.agent_name}))
-            .collect::<Vec<_>>(),
-        "max_delegation_depth": child.max_delegation_depth,
-        "expires_at": child.expires_at.map(format_utc),
-    });
-    if let (Some(scope), Value::Object(map)) = (&child.delegation_scope, &mut out) {
-        map.insert("delegation_scope".into(), json!(scope));
-    }
-    Ok(with_revision(&auth.loaded, &out))
+    Ok(with_revision(&auth.loaded, &DelegationReport::new(&made)))
 }

@@ -5,13 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_safe::runner::{RunOutcome, RunnerError};
+use agent_safe::report::RunReport;
+use agent_safe::runner::RunnerError;
 use agent_safe::tickets::Expected;
 use agent_safe::{Error, ExecuteError, ExecuteOptions, NonceUse, Params};
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::ApiError;
 use super::auth::Authed;
@@ -119,7 +120,7 @@ pub(crate) async fn execute(
         safe.execute(&body.ticket, shared.executor.clone(), options).await
     };
     match outcome {
-        Ok(outcome) => Ok(with_revision(&auth.loaded, &report(&outcome))),
+        Ok(outcome) => Ok(with_revision(&auth.loaded, &RunReport::new(&outcome))),
         Err(Error::Execute(ExecuteError::Runner(RunnerError::Audit { outcome, source }))) => {
             Err(ApiError::internal(format!(
                 "the outcome ({}) could not be written to the audit log (the action may have \
@@ -129,17 +130,4 @@ pub(crate) async fn execute(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// The `runner execute --json-output` object.
-fn report(outcome: &RunOutcome) -> Value {
-    let mut value = serde_json::to_value(&outcome.result).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut value {
-        map.insert("state_capture_id".into(), json!(outcome.state_capture_id));
-        map.insert("credential_source".into(), json!(outcome.credential_source));
-        map.insert("credential_id".into(), json!(outcome.credential_id));
-        map.insert("revoke_warning".into(), json!(outcome.revoke_warning));
-        map.insert("dry_run".into(), json!(outcome.dry_run));
-    }
-    value
 }
