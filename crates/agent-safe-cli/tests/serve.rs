@@ -6,16 +6,16 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 
 use agent_safe::core::{Clock, SystemClock};
 use agent_safe::tickets::{IdentityManager, SigningKey};
 
-use common::cli;
+use common::{Served, cli};
 
 const SECRET: &str = "serve-cli-test-secret-0123456789abcdef";
 
@@ -54,48 +54,17 @@ fn refuses_to_start_without_a_key_or_with_bad_flags() {
     check_refused(&["--signing-key", SECRET, "--tls-cert", "cert.pem"], "--tls-key");
 }
 
-/// A server in `dir` with the test key; its process, stdout after the first line, and address.
-fn start(
-    dir: &Path,
-    extra: &[&str],
-) -> (std::process::Child, BufReader<std::process::ChildStdout>, String) {
-    let mut child = serve(dir)
-        .args(["--signing-key", SECRET])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let addr = first.split("http://").nth(1).and_then(|rest| rest.split_whitespace().next());
-    assert!(addr.is_some(), "no address in {first:?}");
-    let addr = addr.unwrap().to_owned();
-    assert!(first.contains("policy revision sha256:"), "{first}");
-    (child, stdout, addr)
-}
-
-/// Stops the server with SIGTERM; returns what it printed after its first line.
-fn stop(
-    mut child: std::process::Child,
-    mut stdout: BufReader<std::process::ChildStdout>,
-) -> String {
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).unwrap();
-    assert_eq!(status.code(), Some(0), "{rest}");
-    assert!(rest.contains("agent-safe serve: stopped"), "{rest}");
-    rest
+/// A server in `dir` with the test key.
+fn start(dir: &Path, extra: &[&str]) -> Served {
+    Served::spawn(serve(dir).args(["--signing-key", SECRET]).args(extra))
 }
 
 #[cfg(unix)]
 #[test]
 fn serves_a_check_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, stdout, addr) = start(dir.path(), &[]);
+    let served = start(dir.path(), &[]);
+    let addr = &served.addr;
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let token =
@@ -103,7 +72,7 @@ fn serves_a_check_and_stops_on_sigterm() {
             .create_token("deploy-bot", "", &[], &[], time::Duration::hours(1))
             .unwrap();
     let body = r#"{"action": "restart-deployment", "target": "dev/test-app", "params": {"namespace": "dev", "deployment": "test-app"}}"#;
-    let mut stream = TcpStream::connect(&addr).unwrap();
+    let mut stream = TcpStream::connect(addr).unwrap();
     write!(
         stream,
         "POST /v1/check HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\n\
@@ -116,7 +85,7 @@ fn serves_a_check_and_stops_on_sigterm() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains(r#""result":"allow""#), "{response}");
 
-    stop(child, stdout);
+    served.stop();
 
     let verify = Command::new(env!("CARGO_BIN_EXE_agent-safe"))
         .args(["audit", "verify"])
@@ -135,16 +104,16 @@ fn serves_a_check_and_stops_on_sigterm() {
 fn the_python_example_client_runs_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     // As in examples/server/README.md: the dry-run executor with ambient credentials.
-    let (child, stdout, addr) = start(dir.path(), &["--ambient-credentials"]);
+    let served = start(dir.path(), &["--ambient-credentials"]);
     let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/server/client.py");
     let out = Command::new("python3")
         .arg(&client)
         .arg("demo")
-        .env("AGENT_SAFE_URL", format!("http://{addr}"))
+        .env("AGENT_SAFE_URL", format!("http://{}", served.addr))
         .env("AGENT_SAFE_SIGNING_KEY", SECRET)
         .output()
         .unwrap();
-    stop(child, stdout);
+    served.stop();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<&str> = text.lines().collect();

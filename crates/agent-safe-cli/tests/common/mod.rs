@@ -1,10 +1,11 @@
-//! Helpers every CLI integration test shares: the bundled catalog and the binary with a
-//! clean environment.
+//! Helpers every CLI integration test shares: the bundled catalog, the binary with a clean
+//! environment, and `agent-safe serve` as a process.
 
 #![allow(dead_code, reason = "each test binary uses part of the helpers")]
 
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 /// The workspace's `catalog/` (canonical, so snapshot filters can name it).
 pub fn catalog() -> PathBuf {
@@ -37,4 +38,43 @@ pub fn cli(dir: &Path) -> Command {
     let mut cmd = bin(dir);
     cmd.arg("--config").arg(catalog().join("agent-safe.yaml"));
     cmd
+}
+
+/// A running `agent-safe serve`: the process, its stdout after the first line, and the address
+/// that line gave.
+pub struct Served {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    /// `host:port` it listens on.
+    pub addr: String,
+}
+
+impl Served {
+    /// Starts `cmd` (an `agent-safe serve` command line) and reads the address from the first
+    /// line it prints, which names the policy revision too.
+    pub fn spawn(cmd: &mut Command) -> Served {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let addr = first.split("http://").nth(1).and_then(|rest| rest.split_whitespace().next());
+        assert!(addr.is_some(), "no address in {first:?}");
+        let addr = addr.unwrap().to_owned();
+        assert!(first.contains("policy revision sha256:"), "{first}");
+        Served { child, stdout, addr }
+    }
+
+    /// Stops the server with SIGTERM (it exits 0 and says so); returns what it printed after
+    /// its first line.
+    pub fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        let status = self.child.wait().unwrap();
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).unwrap();
+        assert_eq!(status.code(), Some(0), "{rest}");
+        assert!(rest.contains("agent-safe serve: stopped"), "{rest}");
+        rest
+    }
 }

@@ -13,6 +13,19 @@ fn keys(v: &Value) -> BTreeSet<String> {
     v.as_object().unwrap().keys().cloned().collect()
 }
 
+/// The properties docs/openapi.json documents for the 200 answer of `POST path` (following a
+/// `$ref` to a component schema).
+fn documented(path: &str) -> BTreeSet<String> {
+    let doc: Value = serde_json::from_str(agent_safe_server::http::OPENAPI).unwrap();
+    let path = path.replace('/', "~1");
+    let pointer = format!("/paths/{path}/post/responses/200/content/application~1json/schema");
+    let mut schema = doc.pointer(&pointer).unwrap();
+    if let Some(target) = schema["$ref"].as_str() {
+        schema = doc.pointer(target.trim_start_matches('#')).unwrap();
+    }
+    keys(&schema["properties"])
+}
+
 #[tokio::test]
 async fn check_answers_the_cli_decision_json_and_records_the_revision() {
     let env = Env::start().await;
@@ -108,6 +121,8 @@ async fn tickets_verify_and_execute_once_for_their_own_agent() {
     assert_eq!(outcome["status"], "skipped", "{outcome}");
     assert_eq!(outcome["dry_run"], false);
     assert_eq!(outcome["executor_type"], "dry-run", "{outcome}");
+    // The answer is the run report docs/openapi.json describes, every field of it.
+    assert_eq!(keys(&outcome), documented("/v1/execute"), "{outcome}");
     let (_, again) = env.post("/v1/execute", Some(&token), json!({"ticket": ticket})).await;
     assert_eq!(again["status"], "error", "{again}");
 
@@ -217,6 +232,8 @@ async fn delegations_mint_a_narrower_token_that_checks() {
         .await;
     assert_eq!(status, StatusCode::OK, "{made}");
     assert_eq!(made["delegation_depth"], 1);
+    // The answer is the delegation report docs/openapi.json describes (a scoped one: all of it).
+    assert_eq!(keys(&made), documented("/v1/delegations"), "{made}");
     let child = made["token"].as_str().unwrap();
     let (_, decision) = env.post("/v1/check", Some(child), restart("dev/test-app")).await;
     assert_eq!(
