@@ -10,7 +10,8 @@ use agent_safe::approvals::{
 use agent_safe::core::timefmt::format_utc;
 use agent_safe::core::{Clock, SystemClock};
 use agent_safe::registry::{REDACTED, Registry};
-use agent_safe::{ConfigFile, Decision, Error, Params};
+use agent_safe::settings::DEFAULT_APPROVAL_STORE;
+use agent_safe::{ConfigFile, Decision, Error, Overrides, Params};
 use anyhow::Context as _;
 use serde_json::Value;
 
@@ -112,9 +113,11 @@ pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
 
 /// The store path: flag > `approvals.store` of the config > `./approvals.jsonl`.
 pub(crate) fn store_path(flag: Option<&PathBuf>, config: Option<&ConfigFile>) -> PathBuf {
-    flag.cloned()
-        .or_else(|| config.and_then(|c| c.approvals.as_ref()).and_then(|a| a.store.clone()))
-        .unwrap_or_else(|| PathBuf::from("approvals.jsonl"))
+    let mut overrides = Overrides::default();
+    overrides.approval_store = flag.cloned();
+    setup::resolve(config, &overrides)
+        .approval_store
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_APPROVAL_STORE))
 }
 
 fn open_store(path: PathBuf) -> ApprovalStore {
@@ -177,11 +180,9 @@ fn show(config: Option<&ConfigFile>, args: &ShowArgs) -> anyhow::Result<u8> {
         }
         Err(e) => return Err(e.into()),
     };
-    let registry_dir = args
-        .registry
-        .clone()
-        .or_else(|| config.and_then(|c| c.registry.clone()))
-        .unwrap_or_else(|| PathBuf::from("actions"));
+    let mut overrides = Overrides::default();
+    overrides.registry.clone_from(&args.registry);
+    let registry_dir = setup::resolve(config, &overrides).registry.unwrap_or_default();
     request.params = shown_params(&registry_dir, request.action.as_str(), &request.params);
     if args.json_output {
         crate::output::json(&request)?;
@@ -278,13 +279,10 @@ fn resolve(
     verdict: Verdict,
 ) -> anyhow::Result<u8> {
     let token = approver_token(args, config)?;
-    let paths = setup::paths(config, &args.config);
-    let mut builder = setup::builder(config, &paths)?;
-    let configured_log = config.and_then(|c| c.audit_log.clone());
-    let audit_log =
-        args.audit_log.clone().or(configured_log).unwrap_or_else(|| PathBuf::from("audit.jsonl"));
-    builder =
-        builder.audit_log(audit_log).approval_store(store_path(args.store.store.as_ref(), config));
+    let mut overrides = args.config.overrides();
+    overrides.audit_log.clone_from(&args.audit_log);
+    overrides.approval_store = Some(store_path(args.store.store.as_ref(), config));
+    let mut builder = setup::builder(config.cloned(), &overrides);
     if let Some(key) = args.key.flag_key()? {
         builder = builder.signing_key(key);
     }

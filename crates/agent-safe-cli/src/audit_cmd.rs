@@ -59,7 +59,8 @@ pub(crate) fn log_path(cli: &Cli, given: Option<&PathBuf>) -> anyhow::Result<Pat
         return Ok(p.clone());
     }
     let config = crate::setup::config_file(cli)?;
-    Ok(config.and_then(|c| c.audit_log).unwrap_or_else(|| PathBuf::from("audit.jsonl")))
+    let resolved = crate::setup::resolve(config.as_ref(), &agent_safe::Overrides::default());
+    Ok(resolved.audit_log.unwrap_or_default())
 }
 
 pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {

@@ -45,18 +45,12 @@ pub(crate) struct Args {
 pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     let params: Params =
         args.params.as_deref().map(setup::parse_params).transpose()?.unwrap_or_default();
-    let config = setup::config_file(cli)?;
-    let paths = setup::paths(config.as_ref(), &args.config);
-    let mut builder = setup::builder(config.as_ref(), &paths)?;
-    let configured_log = config.as_ref().and_then(|c| c.audit_log.clone());
-    let audit_log =
-        args.audit_log.clone().or(configured_log).unwrap_or_else(|| PathBuf::from("audit.jsonl"));
-    builder = builder.audit_log(audit_log);
+    let mut overrides = args.config.overrides();
+    overrides.audit_log.clone_from(&args.audit_log);
+    overrides.approval_store.clone_from(&args.approval_store);
+    let mut builder = setup::builder(setup::config_file(cli)?, &overrides);
     if let Some(key) = args.key.flag_key()? {
         builder = builder.signing_key(key);
-    }
-    if let Some(store) = &args.approval_store {
-        builder = builder.approval_store(store);
     }
     let safe = builder.build().context("cannot load configuration")?;
 

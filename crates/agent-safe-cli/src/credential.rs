@@ -282,8 +282,11 @@ fn nonce_store(
     config: Option<&ConfigFile>,
     clock: &Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<dyn NonceStore>> {
+    let mut overrides = agent_safe::Overrides::default();
+    overrides.nonce_store.clone_from(&args.nonce_store);
+    // Without the working-directory defaults: only an explicit or configured store counts here.
     let configured =
-        args.nonce_store.clone().or_else(|| config.and_then(ConfigFile::nonce_store_path));
+        agent_safe::settings::resolve(config, &overrides, agent_safe::Defaults::None).nonce_store;
     let path = match configured {
         Some(path) => path,
         None => {

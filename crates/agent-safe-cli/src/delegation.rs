@@ -101,9 +101,9 @@ pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
 }
 
 fn issuer(flag: Option<&String>, config: Option<&ConfigFile>) -> String {
-    flag.cloned()
-        .or_else(|| config.and_then(|c| c.issuer.clone()))
-        .unwrap_or_else(|| "agent-safe".to_owned())
+    let mut overrides = agent_safe::Overrides::default();
+    overrides.issuer = flag.cloned();
+    crate::setup::resolve(config, &overrides).issuer
 }
 
 /// A comma-separated list, items trimmed, empty items dropped (`""` is the empty list).

@@ -38,14 +38,8 @@ impl KeyArgs {
 
     /// The signing key: flag, key file, or the config's `signing_key` / `signing_key_file`.
     pub(crate) fn signing_key(&self, config: Option<&ConfigFile>) -> anyhow::Result<SigningKey> {
-        if let Some(key) = self.flag_key()? {
+        if let Some(key) = agent_safe::settings::signing_key(self.flag_key()?, config)? {
             return Ok(key);
-        }
-        if let Some(secret) = config.and_then(|c| c.signing_key.as_ref()) {
-            return Ok(SigningKey::hs256_from_str(secret.expose())?);
-        }
-        if let Some(file) = config.and_then(|c| c.signing_key_file.as_ref()) {
-            return Ok(load_key_file(file)?);
         }
         bail!(
             "--signing-key is required (or set signing_key / signing_key_file in agent-safe.yaml)"

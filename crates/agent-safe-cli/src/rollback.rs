@@ -56,16 +56,13 @@ pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
 }
 
 fn load(cli: &Cli, args: &ShowArgs) -> anyhow::Result<AgentSafe> {
-    let config = setup::config_file(cli)?;
-    let paths = setup::paths(config.as_ref(), &args.config);
-    let mut builder = setup::builder(config.as_ref(), &paths)?;
-    let configured_log = config.as_ref().and_then(|c| c.audit_log.clone());
-    let audit_log =
-        args.audit_log.clone().or(configured_log).unwrap_or_else(|| PathBuf::from("audit.jsonl"));
+    let mut overrides = args.config.overrides();
+    overrides.audit_log.clone_from(&args.audit_log);
+    let mut builder = setup::builder(setup::config_file(cli)?, &overrides);
+    let audit_log = builder.resolved().audit_log.unwrap_or_default();
     if !audit_log.exists() {
         anyhow::bail!("audit log not found: `{}`", audit_log.display());
     }
-    builder = builder.audit_log(audit_log);
     if let Some(key) = args.key.flag_key()? {
         builder = builder.signing_key(key);
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agent_safe::DurabilityMode;
 use agent_safe::audit::{AuditLog, AuditOptions, Durability};
 use agent_safe::core::{Clock, ExecutionStatus, Executor, Secret, SystemClock};
 use agent_safe::credentials::{CredentialVault, EnvVarVault, FileVault};
@@ -12,7 +13,6 @@ use agent_safe::registry::Registry;
 use agent_safe::report::RunReport;
 use agent_safe::runner::{DryRunExecutor, RunOutcome, Runner, RunnerConfig, STATE_KEY_CONTEXT};
 use agent_safe::tickets::{FileNonceStore, SigningKey, TicketValidator};
-use agent_safe::{DurabilityMode, default_nonce_store};
 use anyhow::Context as _;
 
 use crate::executor_args::ExecutorArgs;
@@ -117,23 +117,17 @@ fn setup(cli: &Cli, args: &CommonArgs) -> anyhow::Result<Setup> {
     // file they are replaced by `[redacted]`.
     let signing_key = args.key.signing_key(config).ok();
     let state_key = signing_key.as_ref().map(|k| k.derive_secret(STATE_KEY_CONTEXT));
-    let issuer = config.and_then(|c| c.issuer.clone()).unwrap_or_else(|| "agent-safe".to_owned());
-    let registry_dir = args
-        .registry
-        .clone()
-        .or_else(|| config.and_then(|c| c.registry.clone()))
-        .unwrap_or_else(|| PathBuf::from("actions"));
+    let mut overrides = agent_safe::Overrides::default();
+    overrides.registry.clone_from(&args.registry);
+    overrides.audit_log.clone_from(&args.audit_log);
+    overrides.nonce_store.clone_from(&args.nonce_store);
+    // The working-directory defaults always give a registry, an audit log and a nonce store.
+    let resolved = crate::setup::resolve(config, &overrides);
+    let issuer = resolved.issuer;
+    let registry_dir = resolved.registry.unwrap_or_default();
     let registry = Registry::load_dir(&registry_dir).context("cannot load the action registry")?;
-    let audit_path = args
-        .audit_log
-        .clone()
-        .or_else(|| config.and_then(|c| c.audit_log.clone()))
-        .unwrap_or_else(|| PathBuf::from("audit.jsonl"));
-    let nonce_path = args
-        .nonce_store
-        .clone()
-        .or_else(|| config.and_then(|c| c.nonce_store.clone()))
-        .unwrap_or_else(|| default_nonce_store(&audit_path));
+    let audit_path = resolved.audit_log.unwrap_or_default();
+    let nonce_path = resolved.nonce_store.unwrap_or_default();
     let durability = match config.map(|c| c.audit_durability) {
         Some(DurabilityMode::Buffered) => Durability::Buffered,
         _ => Durability::Fsync,

@@ -1,8 +1,8 @@
 //! Resolving paths and settings: explicit flag > `agent-safe.yaml` > built-in default.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use agent_safe::{AgentSafe, Builder, ConfigFile};
+use agent_safe::{Builder, ConfigFile, Defaults, Overrides, Resolved};
 use anyhow::Context as _;
 
 use crate::Cli;
@@ -33,6 +33,22 @@ pub(crate) fn config_file(cli: &Cli) -> anyhow::Result<Option<ConfigFile>> {
     path.map(|p| ConfigFile::load(&p).map_err(anyhow::Error::from)).transpose()
 }
 
+impl ConfigArgs {
+    /// The flags as overrides of `agent-safe.yaml` (the SDK applies the precedence).
+    pub(crate) fn overrides(&self) -> Overrides {
+        let mut o = Overrides::default();
+        o.registry.clone_from(&self.registry);
+        o.policies.clone_from(&self.policies);
+        o.inventory.clone_from(&self.inventory);
+        o
+    }
+}
+
+/// Flags > `agent-safe.yaml` > the project layout in the working directory, resolved by the SDK.
+pub(crate) fn resolve(config: Option<&ConfigFile>, overrides: &Overrides) -> Resolved {
+    agent_safe::settings::resolve(config, overrides, Defaults::WorkingDir)
+}
+
 /// Fully resolved paths.
 #[derive(Debug, Clone)]
 pub(crate) struct Paths {
@@ -43,34 +59,19 @@ pub(crate) struct Paths {
 
 /// Resolves the registry, policies and inventory paths.
 pub(crate) fn paths(config: Option<&ConfigFile>, args: &ConfigArgs) -> Paths {
-    let registry = args
-        .registry
-        .clone()
-        .or_else(|| config.and_then(|c| c.registry.clone()))
-        .unwrap_or_else(|| PathBuf::from("actions"));
-    let policies = args
-        .policies
-        .clone()
-        .or_else(|| config.and_then(|c| c.policies.clone()))
-        .unwrap_or_else(|| PathBuf::from("policies"));
-    let inventory =
-        args.inventory.clone().or_else(|| config.and_then(|c| c.inventory.clone())).or_else(|| {
-            let default = Path::new("inventory.yaml");
-            default.is_file().then(|| default.to_path_buf())
-        });
-    Paths { registry, policies, inventory }
+    let r = resolve(config, &args.overrides());
+    // The working-directory defaults always give a registry and policies.
+    Paths {
+        registry: r.registry.unwrap_or_default(),
+        policies: r.policies.unwrap_or_default(),
+        inventory: r.inventory,
+    }
 }
 
-/// A builder with the resolved paths and the config file's other settings applied.
-pub(crate) fn builder(config: Option<&ConfigFile>, paths: &Paths) -> anyhow::Result<Builder> {
-    let mut builder = AgentSafe::builder().registry(&paths.registry).policies(&paths.policies);
-    if let Some(inventory) = &paths.inventory {
-        builder = builder.inventory(inventory);
-    }
-    if let Some(config) = config {
-        builder = builder.config_file(&config.path)?;
-    }
-    Ok(builder)
+/// A builder on the loaded config (not read again) with the working-directory defaults and
+/// `overrides` applied.
+pub(crate) fn builder(config: Option<ConfigFile>, overrides: &Overrides) -> Builder {
+    Builder::from_config(config).defaults(Defaults::WorkingDir).overrides(overrides)
 }
 
 /// Parses a `--params` value: a JSON object, or a usage error naming the flag.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use agent_safe::core::Params;
 use agent_safe::core::timefmt::format_utc;
 use agent_safe::tickets::{FileNonceStore, TicketValidator};
-use agent_safe::{Clock, SystemClock, default_nonce_store};
+use agent_safe::{Clock, SystemClock};
 use anyhow::Context as _;
 use serde_json::json;
 
@@ -55,16 +55,13 @@ pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
     let Command::Verify(args) = cmd;
     let config = crate::setup::config_file(cli)?;
     let key = args.key.verifying_keys(config.as_ref())?;
-    let issuer = args
-        .issuer
-        .clone()
-        .or_else(|| config.as_ref().and_then(|c| c.issuer.clone()))
-        .unwrap_or_else(|| "agent-safe".to_owned());
-    let nonce_path = args
-        .nonce_store
-        .clone()
-        .or_else(|| config.as_ref().and_then(agent_safe::ConfigFile::nonce_store_path))
-        .unwrap_or_else(|| default_nonce_store(&PathBuf::from("audit.jsonl")));
+    let mut overrides = agent_safe::Overrides::default();
+    overrides.issuer.clone_from(&args.issuer);
+    overrides.nonce_store.clone_from(&args.nonce_store);
+    let resolved = crate::setup::resolve(config.as_ref(), &overrides);
+    let issuer = resolved.issuer;
+    // The working-directory defaults always give a nonce store (next to `./audit.jsonl`).
+    let nonce_path = resolved.nonce_store.unwrap_or_default();
     let params: Option<Params> =
         args.params.as_deref().map(crate::setup::parse_params).transpose()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

@@ -30,11 +30,9 @@ pub(crate) struct ListArgs {
 
 pub(crate) fn list_actions(cli: &Cli, args: &ListArgs) -> anyhow::Result<u8> {
     let config = setup::config_file(cli)?;
-    let dir = args
-        .registry
-        .clone()
-        .or_else(|| config.as_ref().and_then(|c| c.registry.clone()))
-        .unwrap_or_else(|| PathBuf::from("actions"));
+    let mut overrides = agent_safe::Overrides::default();
+    overrides.registry.clone_from(&args.registry);
+    let dir = setup::resolve(config.as_ref(), &overrides).registry.unwrap_or_default();
     let registry = Registry::load_dir(&dir)?;
     let risk: Option<RiskClass> = args.risk.as_deref().map(str::parse).transpose()?;
     let actions: Vec<_> = registry

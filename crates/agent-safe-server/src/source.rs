@@ -10,7 +10,8 @@ use agent_safe::registry::yaml::sha256;
 use agent_safe::shipping::ShipperConfig;
 use agent_safe::tickets::SigningKey;
 use agent_safe::{
-    AgentSafe, AppendObserver, Builder, Clock, ConfigFile, DurabilityMode, IdentityMode,
+    AgentSafe, AppendObserver, Builder, Clock, ConfigFile, Defaults, DurabilityMode, IdentityMode,
+    Overrides,
 };
 use time::OffsetDateTime;
 
@@ -26,11 +27,7 @@ pub type Customize = Arc<dyn Fn(Builder) -> Builder + Send + Sync>;
 pub struct Source {
     config_file: Option<PathBuf>,
     discover_from: Option<PathBuf>,
-    registry: Option<PathBuf>,
-    policies: Option<PathBuf>,
-    inventory: Option<PathBuf>,
-    audit_log: Option<PathBuf>,
-    approval_store: Option<PathBuf>,
+    overrides: Overrides,
     signing_key: Option<SigningKey>,
     durability: Option<DurabilityMode>,
     clock: Option<Arc<dyn Clock>>,
@@ -42,11 +39,7 @@ impl fmt::Debug for Source {
         f.debug_struct("Source")
             .field("config_file", &self.config_file)
             .field("discover_from", &self.discover_from)
-            .field("registry", &self.registry)
-            .field("policies", &self.policies)
-            .field("inventory", &self.inventory)
-            .field("audit_log", &self.audit_log)
-            .field("approval_store", &self.approval_store)
+            .field("overrides", &self.overrides)
             .field("signing_key", &self.signing_key.as_ref().map(|_| "[redacted]"))
             .field("durability", &self.durability)
             .finish_non_exhaustive()
@@ -96,31 +89,31 @@ impl Source {
 
     /// Actions directory.
     pub fn registry(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.registry = Some(dir.into());
+        self.overrides.registry = Some(dir.into());
         self
     }
 
     /// Policies directory.
     pub fn policies(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.policies = Some(dir.into());
+        self.overrides.policies = Some(dir.into());
         self
     }
 
     /// Inventory file.
     pub fn inventory(mut self, file: impl Into<PathBuf>) -> Self {
-        self.inventory = Some(file.into());
+        self.overrides.inventory = Some(file.into());
         self
     }
 
     /// Audit log.
     pub fn audit_log(mut self, file: impl Into<PathBuf>) -> Self {
-        self.audit_log = Some(file.into());
+        self.overrides.audit_log = Some(file.into());
         self
     }
 
     /// Approval store.
     pub fn approval_store(mut self, file: impl Into<PathBuf>) -> Self {
-        self.approval_store = Some(file.into());
+        self.overrides.approval_store = Some(file.into());
         self
     }
 
@@ -177,25 +170,13 @@ impl Source {
     }
 
     fn paths(&self, config: Option<&ConfigFile>) -> Paths {
-        let pick = |flag: &Option<PathBuf>, conf: Option<&PathBuf>, default: &str| {
-            flag.clone().or_else(|| conf.cloned()).unwrap_or_else(|| PathBuf::from(default))
-        };
-        let inventory =
-            self.inventory.clone().or_else(|| config.and_then(|c| c.inventory.clone())).or_else(
-                || {
-                    let default = Path::new("inventory.yaml");
-                    default.is_file().then(|| default.to_path_buf())
-                },
-            );
+        let r = agent_safe::settings::resolve(config, &self.overrides, Defaults::WorkingDir);
+        // The working-directory defaults always give a registry, policies and an audit log.
         Paths {
-            registry: pick(&self.registry, config.and_then(|c| c.registry.as_ref()), "actions"),
-            policies: pick(&self.policies, config.and_then(|c| c.policies.as_ref()), "policies"),
-            inventory,
-            audit_log: pick(
-                &self.audit_log,
-                config.and_then(|c| c.audit_log.as_ref()),
-                "audit.jsonl",
-            ),
+            registry: r.registry.unwrap_or_default(),
+            policies: r.policies.unwrap_or_default(),
+            inventory: r.inventory,
+            audit_log: r.audit_log.unwrap_or_default(),
         }
     }
 
@@ -214,8 +195,7 @@ impl Source {
             let config = self.config()?;
             let paths = self.paths(config.as_ref());
             let before = revision(&paths)?;
-            let safe =
-                self.build(config.as_ref(), &paths, identity, &before, observer.clone(), previous)?;
+            let safe = self.build(config, identity, &before, observer.clone(), previous)?;
             let after = revision(&paths)?;
             if before == after {
                 let loaded_at = safe.clock().now();
@@ -228,32 +208,20 @@ impl Source {
 
     fn build(
         &self,
-        config: Option<&ConfigFile>,
-        paths: &Paths,
+        config: Option<ConfigFile>,
         identity: Option<IdentityMode>,
         revision: &str,
         observer: Arc<dyn AppendObserver>,
         previous: Option<&AgentSafe>,
     ) -> Result<AgentSafe, ServerError> {
-        let mut builder = AgentSafe::builder();
-        if let Some(config) = config {
-            builder = builder.config_file(&config.path)?;
-        }
-        builder = builder
-            .registry(&paths.registry)
-            .policies(&paths.policies)
-            .audit_log(&paths.audit_log)
+        let mut builder = Builder::from_config(config)
+            .defaults(Defaults::WorkingDir)
+            .overrides(&self.overrides)
             .audit_shippers(ShipperConfig::default())
             .policy_revision(revision)
             .append_observer(observer);
-        if let Some(inventory) = &paths.inventory {
-            builder = builder.inventory(inventory);
-        }
         if let Some(mode) = identity {
             builder = builder.identity(mode);
-        }
-        if let Some(store) = &self.approval_store {
-            builder = builder.approval_store(store);
         }
         if let Some(key) = &self.signing_key {
             builder = builder.signing_key(key.clone());

@@ -141,7 +141,6 @@ impl RawApprovalsConfig {
 /// Approval options collected by the builder.
 #[derive(Debug, Default)]
 pub(crate) struct Settings {
-    store: Option<PathBuf>,
     ttl: Option<Duration>,
     notifiers: Option<Vec<Arc<dyn Notifier>>>,
     retry: Option<RetryPolicy>,
@@ -161,7 +160,7 @@ impl Builder {
     /// The approval store (`approvals.jsonl`): a REQUIRE_APPROVAL decision then creates a
     /// request and carries its id in `request_id`.
     pub fn approval_store(mut self, path: impl Into<PathBuf>) -> Self {
-        self.approvals.store = Some(path.into());
+        self.overrides.approval_store = Some(path.into());
         self
     }
 
@@ -197,6 +196,7 @@ impl Settings {
     /// Builds the approval machinery, or `None` when no store is configured.
     pub(crate) fn build(
         self,
+        store: Option<PathBuf>,
         config: Option<&ApprovalsConfig>,
         clock: &Arc<dyn Clock>,
     ) -> Result<Option<Approvals>, ApprovalError> {
@@ -205,7 +205,7 @@ impl Settings {
             (None, Some(settings)) => build_notifiers(settings)?,
             (None, None) => Vec::new(),
         };
-        let Some(path) = self.store.or_else(|| config.and_then(|c| c.store.clone())) else {
+        let Some(path) = store else {
             if notifiers.is_empty() {
                 return Ok(None);
             }

@@ -180,9 +180,12 @@ impl ConfigFile {
     /// Where execution-ticket nonces are kept: `nonce_store` when set, else the audit log's path
     /// with `.nonces` appended, else `None`.
     pub fn nonce_store_path(&self) -> Option<PathBuf> {
-        self.nonce_store
-            .clone()
-            .or_else(|| self.audit_log.as_ref().map(|log| default_nonce_store(log)))
+        let resolved = crate::settings::resolve(
+            Some(self),
+            &crate::Overrides::default(),
+            crate::Defaults::None,
+        );
+        resolved.nonce_store
     }
 
     /// Finds `agent-safe.yaml` in `start` or the nearest ancestor directory.

@@ -65,7 +65,7 @@ impl Builder {
     /// `nonce_store:` in `agent-safe.yaml`, else `<audit log>.nonces`). Ignored when a store
     /// is given with [`Builder::nonce_store`].
     pub fn nonce_store_path(mut self, path: impl Into<PathBuf>) -> Self {
-        self.nonce_store_path = Some(path.into());
+        self.overrides.nonce_store = Some(path.into());
         self
     }
 }

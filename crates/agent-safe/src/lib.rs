@@ -31,6 +31,7 @@ pub mod delegation;
 mod execute;
 mod observe;
 pub mod report;
+pub mod settings;
 pub mod shipping;
 mod verified;
 
@@ -63,6 +64,7 @@ pub use agent_safe_tickets as tickets;
 pub use change::{ChangeError, RollbackCheck, RollbackError, RollbackPlan, StateCapture};
 pub use execute::{ExecuteError, ExecuteOptions};
 pub use observe::{AppendObserver, NonceUse};
+pub use settings::{Defaults, Overrides, Resolved};
 
 /// Everything that can stop the SDK from being built or from recording a decision.
 /// A denial is never an error: it is a [`Decision`].
@@ -181,12 +183,9 @@ impl CheckRequest {
 /// Builds an [`AgentSafe`]. Explicit settings win over the config file.
 #[derive(Debug, Default)]
 pub struct Builder {
-    registry: Option<PathBuf>,
-    policies: Option<PathBuf>,
-    inventory: Option<PathBuf>,
-    audit_log: Option<PathBuf>,
+    overrides: Overrides,
+    defaults: Defaults,
     signing_key: Option<SigningKey>,
-    issuer: Option<String>,
     identity: Option<IdentityMode>,
     durability: Option<DurabilityMode>,
     clock: Option<Arc<dyn Clock>>,
@@ -195,7 +194,6 @@ pub struct Builder {
     config: Option<ConfigFile>,
     credential_vault: Option<Arc<dyn credentials::CredentialVault>>,
     nonce_store: Option<Arc<dyn agent_safe_tickets::NonceStore>>,
-    nonce_store_path: Option<PathBuf>,
     approvals: approvals::Settings,
     shipping: shipping::Settings,
     observe: observe::Settings,
@@ -213,25 +211,25 @@ impl Builder {
 
     /// Actions directory.
     pub fn registry(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.registry = Some(dir.into());
+        self.overrides.registry = Some(dir.into());
         self
     }
 
     /// Policies directory.
     pub fn policies(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.policies = Some(dir.into());
+        self.overrides.policies = Some(dir.into());
         self
     }
 
     /// Inventory file. A configured inventory that does not exist is an error.
     pub fn inventory(mut self, file: impl Into<PathBuf>) -> Self {
-        self.inventory = Some(file.into());
+        self.overrides.inventory = Some(file.into());
         self
     }
 
     /// Audit log file; every decision is appended before it is returned.
     pub fn audit_log(mut self, file: impl Into<PathBuf>) -> Self {
-        self.audit_log = Some(file.into());
+        self.overrides.audit_log = Some(file.into());
         self
     }
 
@@ -243,7 +241,7 @@ impl Builder {
 
     /// Token issuer (default `agent-safe`).
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuer = Some(issuer.into());
+        self.overrides.issuer = Some(issuer.into());
         self
     }
 
@@ -277,6 +275,12 @@ impl Builder {
         self
     }
 
+    /// A builder that uses `config` (already loaded, so it is not read again) where nothing
+    /// is given explicitly.
+    pub fn from_config(config: Option<ConfigFile>) -> Self {
+        Self { config, ..Self::default() }
+    }
+
     /// Uses the settings of this `agent-safe.yaml` where none were given explicitly.
     pub fn config_file(mut self, path: &Path) -> Result<Self, Error> {
         self.config = Some(ConfigFile::load(path)?);
@@ -291,14 +295,38 @@ impl Builder {
         }
     }
 
+    /// What paths default to when neither an explicit setting nor the config gives them
+    /// (default [`Defaults::None`]: the registry and the policies are required).
+    pub fn defaults(mut self, defaults: Defaults) -> Self {
+        self.defaults = defaults;
+        self
+    }
+
+    /// Sets every setting `overrides` gives (as the single setters do).
+    pub fn overrides(mut self, overrides: &Overrides) -> Self {
+        self.overrides = self.overrides.merge(overrides);
+        self
+    }
+
+    /// The configuration file in use, if any.
+    pub fn config(&self) -> Option<&ConfigFile> {
+        self.config.as_ref()
+    }
+
+    /// The paths and issuer [`Builder::build`] will use, after precedence.
+    pub fn resolved(&self) -> Resolved {
+        settings::resolve(self.config.as_ref(), &self.overrides, self.defaults)
+    }
+
     /// Loads everything and returns the SDK.
     pub fn build(self) -> Result<AgentSafe, Error> {
+        let resolved = self.resolved();
         let cfg = self.config.unwrap_or_default();
-        let registry_dir = self.registry.or(cfg.registry).ok_or(Error::MissingPaths)?;
-        let policies_dir = self.policies.or(cfg.policies).ok_or(Error::MissingPaths)?;
+        let registry_dir = resolved.registry.ok_or(Error::MissingPaths)?;
+        let policies_dir = resolved.policies.ok_or(Error::MissingPaths)?;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let registry = Arc::new(Registry::load_dir(&registry_dir)?);
-        let inventory = match self.inventory.or(cfg.inventory) {
+        let inventory = match resolved.inventory {
             Some(path) => Inventory::load(&path)?,
             None => Inventory::empty(),
         };
@@ -310,8 +338,8 @@ impl Builder {
             rules,
             PdpConfig {
                 identity_required: identity_mode == IdentityMode::Required,
-                rate_limit: self.rate_limit.or(cfg.rate_limit),
-                cumulative_risk: self.cumulative_risk.or(cfg.cumulative_risk),
+                rate_limit: self.rate_limit.or_else(|| cfg.rate_limit.clone()),
+                cumulative_risk: self.cumulative_risk.or_else(|| cfg.cumulative_risk.clone()),
             },
         )?;
         if let Some(previous) = &self.continue_from {
@@ -321,7 +349,7 @@ impl Builder {
             DurabilityMode::Fsync => agent_safe_audit::Durability::Fsync,
             DurabilityMode::Buffered => agent_safe_audit::Durability::Buffered,
         };
-        let audit_path = self.audit_log.or(cfg.audit_log);
+        let audit_path = resolved.audit_log;
         let audit = audit_path
             .as_ref()
             .map(|path| {
@@ -331,20 +359,15 @@ impl Builder {
                 )
             })
             .transpose()?;
-        let signing_key = match (self.signing_key, cfg.signing_key, cfg.signing_key_file) {
-            (Some(key), _, _) => Some(key),
-            (None, Some(secret), _) => Some(SigningKey::hs256_from_str(secret.expose())?),
-            (None, None, Some(file)) => Some(agent_safe_tickets::load_key_file(&file)?),
-            (None, None, None) => None,
-        };
-        let issuer = self.issuer.or(cfg.issuer).unwrap_or_else(|| "agent-safe".to_owned());
+        let signing_key = settings::signing_key(self.signing_key, Some(&cfg))?;
+        let issuer = resolved.issuer;
         let identity = signing_key
             .as_ref()
             .map(|k| IdentityManager::new(k.clone(), issuer.clone(), clock.clone()));
         let nonce_store = match &signing_key {
             Some(_) => execute::nonce_store(
                 self.nonce_store,
-                self.nonce_store_path.or(cfg.nonce_store),
+                resolved.nonce_store,
                 audit_path.as_deref(),
                 durability,
                 &clock,
@@ -356,7 +379,8 @@ impl Builder {
         let state_key = execute::state_key(signing_key.as_ref());
         let tickets = signing_key.map(|k| TicketIssuer::new(k, issuer.clone(), clock.clone()));
         let credential_vault = self.credential_vault;
-        let approvals = self.approvals.build(cfg.approvals.as_ref(), &clock)?;
+        let approvals =
+            self.approvals.build(resolved.approval_store, cfg.approvals.as_ref(), &clock)?;
         let shipping = self.shipping.start(
             cfg.audit_shipping.as_ref(),
             audit.as_ref().map(agent_safe_audit::AuditLog::path),
