@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use agent_safe::audit::AuditError;
-use agent_safe::audit::ship::{
-    DEFAULT_S3_PREFIX, ReplayOptions, ShipLogError, ShipperConfig, replay,
-};
+use agent_safe::shipping::{DEFAULT_S3_PREFIX, ReplayOptions, ShipLogError, ShipperConfig, replay};
 use serde_json::json;
 
 use crate::output::line;

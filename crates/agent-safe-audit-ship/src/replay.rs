@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use agent_safe_core::{Clock, SystemClock};
 
-use super::outbox::{LogReader, Outbox};
-use super::{CursorPosition, RetryPolicy, ShipLogError, Shipper, Sleeper, TokioSleeper};
+use crate::outbox::{LogReader, Outbox};
+use crate::{CursorPosition, RetryPolicy, ShipLogError, Shipper, Sleeper, TokioSleeper};
 
 /// How [`replay`] starts and retries.
 #[derive(Debug, Clone)]

@@ -9,10 +9,10 @@ use std::time::Duration;
 use agent_safe_core::{BoxFuture, Clock, ManualClock};
 use time::macros::datetime;
 
-use super::outbox::LogReader;
 use super::*;
-use crate::bench::sample_event;
-use crate::{AuditLog, AuditOptions, Durability};
+use crate::outbox::LogReader;
+use agent_safe_audit::bench::sample_event;
+use agent_safe_audit::{AuditLog, AuditOptions, Durability};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -361,7 +361,7 @@ fn replay_retries_then_stops_before_the_failing_entry() {
     // A missing log is an error of its own.
     let missing = replay(&f.dir.path().join("nope.jsonl"), recorder, &options).unwrap_err();
     assert!(
-        matches!(missing, ShipLogError::Audit(crate::AuditError::NotFound { .. })),
+        matches!(missing, ShipLogError::Audit(agent_safe_audit::AuditError::NotFound { .. })),
         "{missing}"
     );
 }

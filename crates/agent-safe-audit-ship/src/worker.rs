@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use agent_safe_core::{Clock, SystemClock};
 use tokio::sync::{Notify, watch};
 
-use super::outbox::{LogReader, Outbox, StepReport};
-use super::{CursorPosition, RetryPolicy, ShipLogError, Shipper, Sleeper, StartAt, TokioSleeper};
+use crate::outbox::{LogReader, Outbox, StepReport};
+use crate::{CursorPosition, RetryPolicy, ShipLogError, Shipper, Sleeper, StartAt, TokioSleeper};
 
 /// How the worker retries, polls and starts.
 #[derive(Debug, Clone)]

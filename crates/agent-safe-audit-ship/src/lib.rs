@@ -1,5 +1,7 @@
-//! Audit shipping: copies of the log's entries sent to other places (a file, a webhook, S3),
-//! off the decision path, from a durable outbox.
+//! Audit shipping: copies of the log's entries (`agent-safe-audit`) sent to other places (a
+//! file, a webhook, S3 behind the cargo feature `s3`), off the decision path, from a durable
+//! outbox. The audit crate itself stays synchronous and network-free; everything that talks to
+//! a destination lives here.
 //!
 //! The outbox is the log itself: an entry is durable there before any decision is returned,
 //! so nothing needs to be queued in memory. Each destination has a **cursor file** next to
@@ -25,7 +27,7 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use agent_safe_audit::{AuditLog, AuditOptions};
-//! use agent_safe_audit::ship::{FilesystemShipper, ShippingOptions, ShippingWorker};
+//! use agent_safe_audit_ship::{FilesystemShipper, ShippingOptions, ShippingWorker};
 //! # let dir = tempfile::tempdir()?;
 //! let log_path = dir.path().join("audit.jsonl");
 //! let log = AuditLog::open(&log_path, AuditOptions::default())?;

@@ -16,10 +16,10 @@ use std::sync::{Arc, OnceLock, mpsc};
 use std::time::Duration;
 
 use agent_safe_audit::bench::sample_event;
-use agent_safe_audit::ship::{
+use agent_safe_audit::{AuditLog, AuditOptions, Durability};
+use agent_safe_audit_ship::{
     ReplayOptions, S3Options, S3Shipper, Shipper, ShippingOptions, ShippingWorker, replay_async,
 };
-use agent_safe_audit::{AuditLog, AuditOptions, Durability};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
 
