@@ -179,8 +179,9 @@ impl ShipperConfig {
 
     /// The worker options these settings ask for (retry, polling, start), with `clock`.
     pub fn options(&self, clock: Arc<dyn Clock>) -> Result<ShippingOptions, ShipperConfigError> {
-        let defaults = RetryPolicy::default();
+        let defaults = RetryPolicy::SHIPPING;
         let retry = RetryPolicy {
+            attempts: defaults.attempts,
             initial_backoff: seconds(
                 "retry_initial_backoff",
                 self.retry_initial_backoff,
@@ -294,6 +295,7 @@ mod tests {
         assert_eq!(
             o.retry,
             RetryPolicy {
+                attempts: None,
                 initial_backoff: Duration::from_millis(500),
                 max_backoff: Duration::from_secs(10)
             }

@@ -369,6 +369,7 @@ fn replay_retries_then_stops_before_the_failing_entry() {
 #[test]
 fn backoff_doubles_up_to_the_cap() {
     let retry = RetryPolicy {
+        attempts: None,
         initial_backoff: Duration::from_secs(1),
         max_backoff: Duration::from_secs(5),
     };
@@ -391,6 +392,7 @@ fn worker_retries_with_backoff_and_reports_progress() {
         vec![recorder.clone()],
         ShippingOptions {
             retry: RetryPolicy {
+                attempts: None,
                 initial_backoff: Duration::from_secs(1),
                 max_backoff: Duration::from_secs(3),
             },

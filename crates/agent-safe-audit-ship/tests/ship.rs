@@ -133,6 +133,7 @@ impl Fixture {
 
 fn retry(initial: u64, max: u64) -> RetryPolicy {
     RetryPolicy {
+        attempts: None,
         initial_backoff: Duration::from_secs(initial),
         max_backoff: Duration::from_secs(max),
     }

@@ -223,7 +223,7 @@ impl Settings {
         let dispatcher = (!notifiers.is_empty()).then(|| {
             let recorder = store.clone();
             Dispatcher::new(notifiers, clock.clone())
-                .with_retry(self.retry.unwrap_or_default())
+                .with_retry(self.retry.unwrap_or(RetryPolicy::NOTIFICATIONS))
                 .with_sleeper(sleeper.clone())
                 .with_outcome_hook(Arc::new(move |d: &Delivery| record_delivery(&recorder, d)))
         });

@@ -228,7 +228,7 @@ fn server_errors_are_retried_with_exponential_backoff_up_to_the_cap() {
     let dispatcher = Dispatcher::new(vec![webhook(port)], clock())
         .with_sleeper(sleeper.clone())
         .with_retry(RetryPolicy {
-            attempts: 6,
+            attempts: Some(6),
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(3),
         });
@@ -249,7 +249,7 @@ fn giving_up_records_the_last_error_without_the_url() {
     );
     let dispatcher = Dispatcher::new(vec![webhook(port), slack], clock())
         .with_sleeper(Arc::new(NoWait::default()))
-        .with_retry(RetryPolicy { attempts: 2, ..RetryPolicy::default() });
+        .with_retry(RetryPolicy { attempts: Some(2), ..RetryPolicy::NOTIFICATIONS });
     dispatcher.dispatch(&request());
     assert!(dispatcher.flush(PATIENCE));
     let mut deliveries = dispatcher.deliveries();
@@ -281,7 +281,7 @@ fn a_server_that_never_answers_times_out() {
             .with_timeout(Duration::from_millis(200)),
     );
     let dispatcher = Dispatcher::new(vec![silent], clock())
-        .with_retry(RetryPolicy { attempts: 1, ..RetryPolicy::default() });
+        .with_retry(RetryPolicy { attempts: Some(1), ..RetryPolicy::NOTIFICATIONS });
     dispatcher.dispatch(&request());
     assert!(dispatcher.flush(PATIENCE));
     let d = &dispatcher.deliveries()[0];
