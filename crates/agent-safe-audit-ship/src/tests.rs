@@ -489,3 +489,29 @@ fn a_worker_notices_a_replaced_log() {
     assert!(error.contains("the log does not match its ship cursor"), "{error}");
     assert_eq!(*recorder.got.lock().unwrap(), ids(1000..1004), "nothing from the new file");
 }
+
+/// Issue #13: the shipping side has no queue that grows (the log is the outbox). However many
+/// appends are announced, the worker holds one job per destination and drops nothing.
+#[test]
+fn notifications_queue_nothing_the_log_is_the_outbox() {
+    let f = Fixture::new();
+    f.append(0..3);
+    let recorder = Arc::new(Recorder::default());
+    let worker = ShippingWorker::start(
+        f.path(),
+        vec![recorder.clone(), Arc::new(FilesystemShipper::new(f.dir.path().join("copy.jsonl")))],
+        ShippingOptions {
+            poll_interval: Duration::from_secs(3600),
+            ..f.options(Arc::new(Instant::default()))
+        },
+    )
+    .unwrap();
+    for _ in 0..100_000 {
+        worker.notify();
+    }
+    assert!(worker.flush(WAIT));
+    let stats = worker.job_stats().unwrap();
+    assert_eq!((stats.waiting, stats.running, stats.dropped), (0, 2, 0), "{stats:?}");
+    assert!(stats.allocated <= 4, "{stats:?}");
+    assert_eq!(*recorder.got.lock().unwrap(), ids(0..3));
+}

@@ -289,6 +289,12 @@ impl ShippingWorker {
         self.status().iter().try_fold(0, |max, s| s.behind.map(|b| b.max(max)))
     }
 
+    /// The background worker's queue figures (`None` without destinations).
+    #[cfg(test)]
+    pub(crate) fn job_stats(&self) -> Option<agent_safe_http::WorkerStats> {
+        self.worker.as_ref().map(Worker::stats)
+    }
+
     /// Ships what is pending (at most `timeout`), then stops. Returns whether everything
     /// was shipped.
     pub fn shutdown(mut self, timeout: Duration) -> bool {
