@@ -53,8 +53,9 @@ fn step(name: &str, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()
     Ok(())
 }
 
-/// ARCHITECTURE.md: core, registry and pdp pull in neither tokio, kube nor aws crates, and the
-/// CLI without default features is light.
+/// ARCHITECTURE.md: core, registry and pdp pull in neither tokio, kube nor aws crates; the
+/// audit log and rollback are synchronous and network-free (no tokio, hyper, reqwest, rustls
+/// or aws crates, with every feature on); and the CLI without default features is light.
 fn boundaries(_root: &Path) -> anyhow::Result<()> {
     for krate in ["agent-safe-core", "agent-safe-registry", "agent-safe-pdp"] {
         let tree =
@@ -72,6 +73,20 @@ fn boundaries(_root: &Path) -> anyhow::Result<()> {
             bail!("`{krate}` must not depend on {}", forbidden.join(", "));
         }
         eprintln!("{krate}: no tokio, kube or aws dependencies");
+    }
+    for krate in ["agent-safe-audit", "agent-safe-rollback"] {
+        for features in [None, Some("--all-features")] {
+            let mut cmd = Command::new(cargo());
+            cmd.args(["tree", "-p", krate, "-e", "normal", "--prefix", "none", "--format", "{p}"]);
+            cmd.args(features);
+            let tree = output(&mut cmd)?;
+            let forbidden = network_crates(&tree);
+            let label = format!("{krate}{}", features.map_or(String::new(), |f| format!(" {f}")));
+            if !forbidden.is_empty() {
+                bail!("`{label}` must not depend on {}", forbidden.join(", "));
+            }
+            eprintln!("{label}: no tokio, hyper, reqwest, rustls or aws dependencies");
+        }
     }
     // The light binary: without its default features the CLI has no Kubernetes or AWS client.
     let tree = output(Command::new(cargo()).args([
@@ -98,6 +113,21 @@ fn boundaries(_root: &Path) -> anyhow::Result<()> {
     }
     eprintln!("agent-safe-cli --no-default-features: no kube or aws dependencies");
     Ok(())
+}
+
+/// The lines of a `cargo tree --format {p}` output naming an async runtime, HTTP or TLS stack,
+/// or AWS crate.
+fn network_crates(tree: &str) -> Vec<&str> {
+    tree.lines()
+        .filter(|l| {
+            let name = l.split_whitespace().next().unwrap_or("");
+            name == "tokio"
+                || name.starts_with("hyper")
+                || name == "reqwest"
+                || name.starts_with("rustls")
+                || name.starts_with("aws-")
+        })
+        .collect()
 }
 
 /// The kubectl executor's tests run the real `kubectl`. When it is missing, installs Debian's

@@ -1,43 +1,36 @@
-//! Sending notifications off the decision path: a background thread with its own tokio
-//! runtime, a timeout per attempt, retries with exponential backoff, outcomes recorded.
+//! Sending notifications off the decision path: jobs on the workspace's one background
+//! delivery worker (`agent_safe_http::Worker`: a thread with its own tokio runtime), a timeout
+//! per attempt, retries with exponential backoff ([`RetryPolicy`]), outcomes recorded.
 //!
 //! [`Dispatcher::dispatch`] only queues the request and returns; nothing it does can fail or
 //! block a decision. [`Dispatcher::flush`] waits (bounded) for queued deliveries, e.g. before a
 //! short-lived CLI process exits.
+//!
+//! Everything it holds is bounded, so a long-running `serve` does not grow: at most
+//! [`DEFAULT_QUEUE_CAPACITY`] notifications wait and [`DEFAULT_CONCURRENCY`] are sent at once;
+//! when the queue is full the **oldest** waiting notification is dropped, recorded as an
+//! undelivered [`Delivery`] and counted ([`Dispatcher::dropped`]); [`Dispatcher::deliveries`]
+//! keeps the last [`RECENT_DELIVERIES`] outcomes.
 
+use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use agent_safe_core::Clock;
-use tokio::sync::mpsc;
+use agent_safe_core::{BoxFuture, Clock};
+use agent_safe_http::{Job, OnDrop, Worker, WorkerOptions, WorkerStartError};
 
 use crate::model::ApprovalRequest;
 use crate::notify::{Message, Notifier, NotifyError};
 
-/// How often and how patiently a notification is retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in all (at least 1).
-    pub attempts: u32,
-    /// Wait before the second attempt; doubled after each failure.
-    pub initial_backoff: Duration,
-    /// Longest wait between attempts.
-    pub max_backoff: Duration,
-}
+pub use agent_safe_http::{RetryPolicy, Sleeper, TokioSleeper};
 
-impl Default for RetryPolicy {
-    /// 5 attempts, waiting 1 s, 2 s, 4 s and 8 s in between.
-    fn default() -> Self {
-        Self {
-            attempts: 5,
-            initial_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(30),
-        }
-    }
-}
-
-pub use agent_safe_http::{Sleeper, TokioSleeper};
+/// Notifications waiting to be sent, at most (see [`Dispatcher::with_queue_capacity`]).
+pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
+/// Notifications being sent at once, at most (see [`Dispatcher::with_concurrency`]).
+pub const DEFAULT_CONCURRENCY: usize = 64;
+/// Final outcomes [`Dispatcher::deliveries`] keeps (the most recent ones).
+pub const RECENT_DELIVERIES: usize = 1_000;
 
 /// The outcome of one notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,8 +63,16 @@ pub struct Dispatcher {
     sleeper: Arc<dyn Sleeper>,
     clock: Arc<dyn Clock>,
     on_outcome: Option<OutcomeHook>,
+    queue_capacity: usize,
+    concurrency: usize,
     shared: Arc<Shared>,
-    queue: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    running: Mutex<Option<Running>>,
+}
+
+/// The started background worker and what its jobs share.
+struct Running {
+    worker: Worker<Notification>,
+    context: Arc<Context>,
 }
 
 impl fmt::Debug for Dispatcher {
@@ -79,6 +80,8 @@ impl fmt::Debug for Dispatcher {
         f.debug_struct("Dispatcher")
             .field("notifiers", &self.notifiers)
             .field("retry", &self.retry)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("concurrency", &self.concurrency)
             .finish_non_exhaustive()
     }
 }
@@ -92,14 +95,48 @@ struct Shared {
 #[derive(Debug, Default)]
 struct State {
     in_flight: usize,
-    deliveries: Vec<Delivery>,
+    /// The last [`RECENT_DELIVERIES`] outcomes, oldest first.
+    deliveries: VecDeque<Delivery>,
 }
 
-struct Job {
+/// What every job of one dispatcher shares.
+struct Context {
+    retry: RetryPolicy,
+    sleeper: Arc<dyn Sleeper>,
+    on_outcome: Option<OutcomeHook>,
+    shared: Arc<Shared>,
+    /// Built at the first send.
+    client: OnceLock<Result<reqwest::Client, String>>,
+}
+
+/// One notification to send: the worker's job.
+struct Notification {
     notifier: Arc<dyn Notifier>,
     request_id: String,
     /// The message, or why it could not be built.
     message: Result<Message, NotifyError>,
+    context: Arc<Context>,
+}
+
+impl Notification {
+    fn undelivered(self, attempts: u32, error: String) {
+        finish(
+            &self.context.shared,
+            self.context.on_outcome.as_ref(),
+            Delivery {
+                request_id: self.request_id,
+                notifier: self.notifier.name().to_owned(),
+                attempts,
+                error: Some(error),
+            },
+        );
+    }
+}
+
+impl Job for Notification {
+    fn run(self) -> BoxFuture<'static, ()> {
+        Box::pin(self.deliver())
+    }
 }
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -112,16 +149,18 @@ impl Dispatcher {
     pub fn new(notifiers: Vec<Arc<dyn Notifier>>, clock: Arc<dyn Clock>) -> Self {
         Self {
             notifiers,
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::NOTIFICATIONS,
             sleeper: Arc::new(TokioSleeper),
             clock,
             on_outcome: None,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            concurrency: DEFAULT_CONCURRENCY,
             shared: Arc::default(),
-            queue: Mutex::new(None),
+            running: Mutex::new(None),
         }
     }
 
-    /// Sets the retry policy.
+    /// Sets the retry policy (default [`RetryPolicy::NOTIFICATIONS`]).
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
@@ -139,36 +178,65 @@ impl Dispatcher {
         self
     }
 
+    /// Sets how many notifications may wait (default [`DEFAULT_QUEUE_CAPACITY`]; at least 1).
+    pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity.max(1);
+        self
+    }
+
+    /// Sets how many notifications are sent at once (default [`DEFAULT_CONCURRENCY`]; at
+    /// least 1).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
     /// The notifiers.
     pub fn notifiers(&self) -> &[Arc<dyn Notifier>] {
         &self.notifiers
     }
 
     /// Queues a notification of `request` to every notifier and returns at once. Never fails:
-    /// a notifier that cannot build its message, or a background thread that cannot start, is
-    /// recorded as an undelivered [`Delivery`].
+    /// a notifier that cannot build its message, a background thread that cannot start, or a
+    /// notification dropped from a full queue is recorded as an undelivered [`Delivery`].
     pub fn dispatch(&self, request: &ApprovalRequest) {
         if self.notifiers.is_empty() {
             return;
         }
         let now = self.clock.now();
         lock(&self.shared.state).in_flight += self.notifiers.len();
-        for notifier in &self.notifiers {
-            let job = Job {
-                notifier: notifier.clone(),
-                request_id: request.request_id.clone(),
-                message: notifier.message(request, now),
-            };
-            if !self.enqueue(job) {
-                self.finish(Delivery {
-                    request_id: request.request_id.clone(),
-                    notifier: notifier.name().to_owned(),
-                    attempts: 0,
-                    error: Some(
-                        "the notification thread could not be started; not sent".to_owned(),
-                    ),
-                });
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        if running.is_none() {
+            match self.start() {
+                Ok(started) => *running = Some(started),
+                Err(error) => {
+                    drop(running);
+                    for notifier in &self.notifiers {
+                        self.undelivered(request, notifier, error.clone());
+                    }
+                    return;
+                }
             }
+        }
+        let mut evicted = Vec::new();
+        if let Some(r) = running.as_ref() {
+            for notifier in &self.notifiers {
+                let job = Notification {
+                    notifier: notifier.clone(),
+                    request_id: request.request_id.clone(),
+                    message: notifier.message(request, now),
+                    context: r.context.clone(),
+                };
+                evicted.extend(r.worker.submit(job));
+            }
+        }
+        drop(running);
+        for oldest in evicted {
+            let error = format!(
+                "dropped: the notification queue was full ({} waiting); not sent",
+                self.queue_capacity
+            );
+            oldest.undelivered(0, error);
         }
     }
 
@@ -193,37 +261,54 @@ impl Dispatcher {
         true
     }
 
-    /// Every final outcome so far, in completion order.
+    /// The most recent final outcomes (at most [`RECENT_DELIVERIES`]), in completion order.
     pub fn deliveries(&self) -> Vec<Delivery> {
-        lock(&self.shared.state).deliveries.clone()
+        lock(&self.shared.state).deliveries.iter().cloned().collect()
     }
 
-    fn finish(&self, delivery: Delivery) {
-        finish(&self.shared, self.on_outcome.as_ref(), delivery);
+    /// Notifications dropped so far because the queue was full (the oldest waiting one is
+    /// dropped to make room for a new one).
+    pub fn dropped(&self) -> u64 {
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map_or(0, |r| r.worker.dropped())
     }
 
-    /// Sends `job` to the background thread, starting it if needed; whether it was queued.
-    fn enqueue(&self, job: Job) -> bool {
-        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        if queue.is_none() {
-            *queue = self.start();
-        }
-        queue.as_ref().is_some_and(|tx| tx.send(job).is_ok())
-    }
-
-    fn start(&self) -> Option<mpsc::UnboundedSender<Job>> {
-        let (tx, rx) = mpsc::unbounded_channel::<Job>();
-        let worker = Worker {
+    /// Starts the background worker; the error recorded for each notification when it cannot.
+    fn start(&self) -> Result<Running, String> {
+        let options = WorkerOptions {
+            capacity: self.queue_capacity,
+            concurrency: self.concurrency,
+            on_drop: OnDrop::Finish,
+            ..WorkerOptions::new("agent-safe-notify")
+        };
+        let worker = Worker::start(options).map_err(|e| match e {
+            WorkerStartError::Runtime(e) => format!("cannot start the notification runtime: {e}"),
+            _ => "the notification thread could not be started; not sent".to_owned(),
+        })?;
+        let context = Arc::new(Context {
             retry: self.retry,
             sleeper: self.sleeper.clone(),
             on_outcome: self.on_outcome.clone(),
             shared: self.shared.clone(),
-        };
-        std::thread::Builder::new()
-            .name("agent-safe-notify".to_owned())
-            .spawn(move || worker.run(rx))
-            .ok()
-            .map(|_| tx)
+            client: OnceLock::new(),
+        });
+        Ok(Running { worker, context })
+    }
+
+    fn undelivered(&self, request: &ApprovalRequest, notifier: &Arc<dyn Notifier>, error: String) {
+        finish(
+            &self.shared,
+            self.on_outcome.as_ref(),
+            Delivery {
+                request_id: request.request_id.clone(),
+                notifier: notifier.name().to_owned(),
+                attempts: 0,
+                error: Some(error),
+            },
+        );
     }
 }
 
@@ -233,97 +318,46 @@ fn finish(shared: &Shared, on_outcome: Option<&OutcomeHook>, delivery: Delivery)
     }
     let mut state = lock(&shared.state);
     state.in_flight = state.in_flight.saturating_sub(1);
-    state.deliveries.push(delivery);
+    if state.deliveries.len() >= RECENT_DELIVERIES {
+        state.deliveries.pop_front();
+    }
+    state.deliveries.push_back(delivery);
     drop(state);
     shared.changed.notify_all();
 }
 
-struct Worker {
-    retry: RetryPolicy,
-    sleeper: Arc<dyn Sleeper>,
-    on_outcome: Option<OutcomeHook>,
-    shared: Arc<Shared>,
-}
-
-impl Worker {
-    fn run(self, mut rx: mpsc::UnboundedReceiver<Job>) {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
-        let runtime = match runtime {
-            Ok(rt) => rt,
-            Err(e) => {
-                // Without a runtime nothing can be sent: record every job as failed.
-                while let Ok(job) = rx.try_recv() {
-                    self.give_up(job, 0, format!("cannot start the notification runtime: {e}"));
-                }
-                return;
-            }
-        };
-        let this = Arc::new(self);
-        runtime.block_on(async move {
-            let client = http_client();
-            let mut tasks = tokio::task::JoinSet::new();
-            while let Some(job) = rx.recv().await {
-                let this = this.clone();
-                let client = client.clone();
-                tasks.spawn(async move { this.deliver(job, client).await });
-                // Reap finished tasks so the set does not grow without bound.
-                while tasks.try_join_next().is_some() {}
-            }
-            // The dispatcher is gone: finish what was queued.
-            while tasks.join_next().await.is_some() {}
-        });
-    }
-
-    fn give_up(&self, job: Job, attempts: u32, error: String) {
-        finish(
-            &self.shared,
-            self.on_outcome.as_ref(),
-            Delivery {
-                request_id: job.request_id,
-                notifier: job.notifier.name().to_owned(),
-                attempts,
-                error: Some(error),
-            },
-        );
-    }
-
-    async fn deliver(&self, job: Job, client: Result<reqwest::Client, String>) {
-        let message = match &job.message {
+impl Notification {
+    async fn deliver(self) {
+        let message = match &self.message {
             Ok(message) => message.clone(),
             Err(e) => {
                 let error = e.to_string();
-                return self.give_up(job, 0, error);
+                return self.undelivered(0, error);
             }
         };
-        let client = match client {
-            Ok(client) => client,
-            Err(e) => return self.give_up(job, 0, e),
+        let client = match self.context.client.get_or_init(http_client) {
+            Ok(client) => client.clone(),
+            Err(e) => {
+                let error = e.clone();
+                return self.undelivered(0, error);
+            }
         };
-        let attempts = self.retry.attempts.max(1);
-        let mut backoff = self.retry.initial_backoff;
-        let mut last_error = String::new();
-        for attempt in 1..=attempts {
-            match send(&client, &message).await {
-                Ok(()) => {
-                    return finish(
-                        &self.shared,
-                        self.on_outcome.as_ref(),
-                        Delivery {
-                            request_id: job.request_id,
-                            notifier: job.notifier.name().to_owned(),
-                            attempts: attempt,
-                            error: None,
-                        },
-                    );
-                }
-                Err(e) => last_error = e.to_string(),
-            }
-            if attempt < attempts {
-                self.sleeper.sleep(backoff).await;
-                backoff = backoff.saturating_mul(2).min(self.retry.max_backoff);
-            }
+        let context = self.context.clone();
+        let (outcome, attempts) =
+            context.retry.run(&*context.sleeper, |_| send(&client, &message)).await;
+        match outcome {
+            Ok(()) => finish(
+                &context.shared,
+                context.on_outcome.as_ref(),
+                Delivery {
+                    request_id: self.request_id,
+                    notifier: self.notifier.name().to_owned(),
+                    attempts,
+                    error: None,
+                },
+            ),
+            Err(e) => self.undelivered(attempts, e.to_string()),
         }
-        self.give_up(job, attempts, last_error);
     }
 }
 

@@ -11,7 +11,8 @@
 //! - [`rules`]: the approver must be a verified identity, not the requester, not related to it
 //!   by delegation, hold a required role, and a two-person rule needs distinct approvers.
 //! - [`Dispatcher`]: webhook and Slack notifications with a timeout, retries and backoff, on a
-//!   background thread.
+//!   background thread, from a bounded queue (the oldest waiting notification is dropped and
+//!   counted when it is full).
 //!
 //! The SDK (`agent-safe`) ties these to decisions, policies, tickets and the audit log. See
 //! `docs/approvals.md`.
@@ -55,7 +56,10 @@ mod notify;
 pub mod rules;
 mod store;
 
-pub use dispatch::{Delivery, Dispatcher, OutcomeHook, RetryPolicy, Sleeper, TokioSleeper};
+pub use dispatch::{
+    DEFAULT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, Delivery, Dispatcher, OutcomeHook,
+    RECENT_DELIVERIES, RetryPolicy, Sleeper, TokioSleeper,
+};
 pub use model::{
     Approval, ApprovalRequest, ApprovalRequirement, ApprovalStatus, DEFAULT_APPROVAL_TTL,
     NewRequest, NotificationRecord, REQUEST_ID_PREFIX,

@@ -33,7 +33,7 @@ mod log;
 mod pyjson;
 mod read;
 mod repair;
-pub mod ship;
+pub mod scan;
 pub mod state;
 mod swar;
 mod tail;

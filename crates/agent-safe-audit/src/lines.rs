@@ -7,7 +7,7 @@ use std::io::{self, Read};
 
 /// How a physical line ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Term {
+pub enum Term {
     /// `\n`, what both writers put at the end of every entry.
     Lf,
     /// `\r\n`.
@@ -20,32 +20,35 @@ pub(crate) enum Term {
 
 impl Term {
     /// Whether the line ends with a `\n` byte (so it is not an interrupted write).
-    pub(crate) fn is_lf(self) -> bool {
+    pub fn is_lf(self) -> bool {
         matches!(self, Term::Lf | Term::CrLf)
     }
 }
 
 /// One physical line of a buffer.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Line<'a> {
+#[non_exhaustive]
+pub struct Line<'a> {
     /// Byte offset of the line's first byte in the buffer.
-    pub(crate) start: usize,
+    pub start: usize,
     /// The line without its terminator.
-    pub(crate) raw: &'a [u8],
+    pub raw: &'a [u8],
     /// `raw` with Python-whitespace stripped from both ends; empty for a blank line.
-    pub(crate) text: &'a [u8],
+    pub text: &'a [u8],
     /// How it ended.
-    pub(crate) term: Term,
+    pub term: Term,
 }
 
 /// Iterator over the physical lines (blank ones included) of a buffer.
-pub(crate) struct Lines<'a> {
+#[derive(Debug, Clone)]
+pub struct Lines<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Lines<'a> {
-    pub(crate) fn new(buf: &'a [u8]) -> Self {
+    /// The lines of `buf`, from its first byte.
+    pub fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0 }
     }
 }

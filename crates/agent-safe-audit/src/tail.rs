@@ -42,13 +42,14 @@ impl From<io::Error> for TailError {
 
 /// The last non-blank line of a file.
 #[derive(Debug)]
-pub(crate) struct LastLine {
+#[non_exhaustive]
+pub struct LastLine {
     /// Stripped text.
-    pub(crate) text: Vec<u8>,
+    pub text: Vec<u8>,
     /// Byte offset where the (unstripped) line starts.
-    pub(crate) start: u64,
+    pub start: u64,
     /// Whether it ends with `\n`.
-    pub(crate) lf: bool,
+    pub lf: bool,
 }
 
 impl LastLine {
@@ -59,7 +60,7 @@ impl LastLine {
 }
 
 /// Reads `len` bytes at `start`.
-pub(crate) fn read_range(file: &File, start: u64, len: u64) -> io::Result<Vec<u8>> {
+pub fn read_range(file: &File, start: u64, len: u64) -> io::Result<Vec<u8>> {
     let mut f = file;
     f.seek(SeekFrom::Start(start))?;
     let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
@@ -74,7 +75,7 @@ pub(crate) fn read_range(file: &File, start: u64, len: u64) -> io::Result<Vec<u8
 }
 
 /// Finds the last non-blank line in the first `len` bytes, reading backwards.
-pub(crate) fn last_line(file: &File, len: u64) -> io::Result<Option<LastLine>> {
+pub fn last_line(file: &File, len: u64) -> io::Result<Option<LastLine>> {
     let mut chunk: u64 = 64 << 10;
     loop {
         let start = len.saturating_sub(chunk);
@@ -102,7 +103,7 @@ pub(crate) fn last_line(file: &File, len: u64) -> io::Result<Option<LastLine>> {
 }
 
 /// Non-blank lines in the first `upto` bytes.
-pub(crate) fn count_lines(file: &File, upto: u64) -> io::Result<u64> {
+pub fn count_lines(file: &File, upto: u64) -> io::Result<u64> {
     let mut f = file;
     f.seek(SeekFrom::Start(0))?;
     let mut n = 0u64;

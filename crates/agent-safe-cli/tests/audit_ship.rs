@@ -10,7 +10,7 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 
-use agent_safe::audit::ship::test_server::{Reply, TestServer};
+use agent_safe_audit_ship::test_server::{Reply, TestServer};
 use insta_cmd::assert_cmd_snapshot;
 
 use common::{catalog, cli};

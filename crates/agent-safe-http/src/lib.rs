@@ -11,10 +11,18 @@
 //! # drop(client);
 //! ```
 //!
-//! It also holds [`Sleeper`], the injectable wait between delivery retries that both users
-//! share, so tests control time instead of sleeping.
+//! It also holds what both background deliveries (approval notifications, audit shipping)
+//! share: [`RetryPolicy`] (attempts and capped exponential backoff), [`Sleeper`] (the
+//! injectable wait between retries, so tests control time instead of sleeping) and [`Worker`]
+//! (one thread with its own tokio runtime running jobs from a bounded queue).
 
 use std::sync::Arc;
+
+mod retry;
+mod worker;
+
+pub use retry::RetryPolicy;
+pub use worker::{Job, OnDrop, Worker, WorkerOptions, WorkerStartError, WorkerStats};
 
 /// Why the HTTP client could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -56,6 +56,9 @@ pub(crate) struct Metrics {
     responses: [AtomicU64; 5],
     pub(crate) reloads: AtomicU64,
     pub(crate) reload_failures: AtomicU64,
+    /// Approval notifications dropped by configurations already replaced by a reload (the
+    /// current one's count is added when rendering).
+    pub(crate) notifications_dropped_before: AtomicU64,
     /// Requests whose headers were read and whose response is not ready yet.
     in_flight: AtomicU64,
 }
@@ -94,8 +97,9 @@ impl Metrics {
         }
     }
 
-    /// The text exposition; `backlog` is the shipping backlog when shipping is configured.
-    pub(crate) fn render(&self, backlog: Option<Option<u64>>) -> String {
+    /// The text exposition; `backlog` is the shipping backlog when shipping is configured,
+    /// `dropped` the approval notifications the current configuration dropped.
+    pub(crate) fn render(&self, backlog: Option<Option<u64>>, dropped: u64) -> String {
         let mut out = String::with_capacity(4096);
         out.push_str("# HELP agent_safe_decisions_total Decisions returned, by result.\n");
         out.push_str("# TYPE agent_safe_decisions_total counter\n");
@@ -143,6 +147,13 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", c.load(Ordering::Relaxed));
         }
+        let name = "agent_safe_approval_notifications_dropped_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Approval notifications dropped because the notification queue was \
+             full (the oldest waiting one is dropped).\n# TYPE {name} counter\n{name} {}",
+            self.notifications_dropped_before.load(Ordering::Relaxed).saturating_add(dropped)
+        );
         if let Some(backlog) = backlog {
             out.push_str(
                 "# HELP agent_safe_audit_shipping_backlog Audit entries the slowest shipper is \
@@ -178,7 +189,7 @@ mod tests {
         m.decision(DecisionResult::Allow);
         m.decision(DecisionResult::Deny);
         m.decision(DecisionResult::Deny);
-        let text = m.render(None);
+        let text = m.render(None, 0);
         for line in expected_lines {
             assert!(text.lines().any(|l| l == *line), "missing `{line}` in:\n{text}");
         }
@@ -206,7 +217,30 @@ mod tests {
     #[test]
     fn backlog_is_exported_when_shipping() {
         let m = Metrics::default();
-        assert!(m.render(Some(Some(7))).contains("\nagent_safe_audit_shipping_backlog 7\n"));
-        assert!(m.render(Some(None)).contains("\nagent_safe_audit_shipping_backlog -1\n"));
+        assert!(m.render(Some(Some(7)), 0).contains("\nagent_safe_audit_shipping_backlog 7\n"));
+        assert!(m.render(Some(None), 0).contains("\nagent_safe_audit_shipping_backlog -1\n"));
+    }
+
+    #[test]
+    fn dropped_notifications_add_up_across_reloads() {
+        let m = Metrics::default();
+        let line = |text: String| {
+            text.lines()
+                .find(|l| l.starts_with("agent_safe_approval_notifications_dropped_total "))
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            line(m.render(None, 0)).as_deref(),
+            Some("agent_safe_approval_notifications_dropped_total 0")
+        );
+        m.notifications_dropped_before.fetch_add(5, Ordering::Relaxed);
+        assert_eq!(
+            line(m.render(None, 3)).as_deref(),
+            Some("agent_safe_approval_notifications_dropped_total 8")
+        );
+        assert!(
+            m.render(None, 3)
+                .contains("# TYPE agent_safe_approval_notifications_dropped_total counter\n")
+        );
     }
 }

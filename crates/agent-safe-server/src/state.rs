@@ -146,6 +146,10 @@ impl Shared {
                 // Requests still holding the old configuration finish with it; its queued
                 // approval notifications get a bounded time to go out.
                 old.safe.flush_notifications(std::time::Duration::from_secs(5));
+                self.metrics.notifications_dropped_before.fetch_add(
+                    old.safe.notifications_dropped(),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 Ok(revision)
             }
             Err(e) => {

@@ -223,7 +223,7 @@ impl Settings {
         let dispatcher = (!notifiers.is_empty()).then(|| {
             let recorder = store.clone();
             Dispatcher::new(notifiers, clock.clone())
-                .with_retry(self.retry.unwrap_or_default())
+                .with_retry(self.retry.unwrap_or(RetryPolicy::NOTIFICATIONS))
                 .with_sleeper(sleeper.clone())
                 .with_outcome_hook(Arc::new(move |d: &Delivery| record_delivery(&recorder, d)))
         });
@@ -376,7 +376,19 @@ impl AgentSafe {
             .is_none_or(|d| d.flush(timeout))
     }
 
-    /// Outcomes of the notifications sent by this facade so far.
+    /// Approval notifications dropped so far because the dispatcher's queue was full (the
+    /// oldest waiting one is dropped to make room; see `docs/approvals.md`). 0 without
+    /// notifiers.
+    pub fn notifications_dropped(&self) -> u64 {
+        self.inner
+            .approvals
+            .as_ref()
+            .and_then(|a| a.dispatcher.as_ref())
+            .map_or(0, Dispatcher::dropped)
+    }
+
+    /// Outcomes of the most recent notifications sent by this facade (at most
+    /// [`RECENT_DELIVERIES`](agent_safe_approvals::RECENT_DELIVERIES)).
     pub fn notification_deliveries(&self) -> Vec<Delivery> {
         self.inner
             .approvals

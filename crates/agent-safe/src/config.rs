@@ -64,7 +64,7 @@ pub struct ConfigFile {
     /// `approvals:` settings (store, TTL, approver token file, notifiers).
     pub approvals: Option<crate::approvals::ApprovalsConfig>,
     /// `audit_shipping:` settings (shippers of the audit log).
-    pub audit_shipping: Option<agent_safe_audit::ship::ShipperConfig>,
+    pub audit_shipping: Option<agent_safe_audit_ship::ShipperConfig>,
 }
 
 /// A secret string whose `Debug` does not print it.
@@ -115,7 +115,7 @@ struct RawConfig {
     #[serde(default)]
     approvals: Option<crate::approvals::RawApprovalsConfig>,
     #[serde(default)]
-    audit_shipping: Option<agent_safe_audit::ship::ShipperConfig>,
+    audit_shipping: Option<agent_safe_audit_ship::ShipperConfig>,
 }
 
 /// Why the configuration file could not be used.

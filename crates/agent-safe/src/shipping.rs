@@ -13,9 +13,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use agent_safe_audit::ship::{
-    RetryPolicy, ShipLogError, Shipper, ShipperConfig, ShipperConfigError, ShipperStatus,
-    ShippingOptions, ShippingWorker, Sleeper, StartAt,
+pub use agent_safe_audit_ship::{
+    DEFAULT_S3_PREFIX, ReplayOptions, ReplayReport, RetryPolicy, ShipLogError, Shipper,
+    ShipperConfig, ShipperConfigError, ShipperStatus, ShippingOptions, ShippingWorker, Sleeper,
+    StartAt, replay,
 };
 use agent_safe_core::Clock;
 

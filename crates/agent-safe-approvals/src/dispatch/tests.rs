@@ -5,6 +5,7 @@
 use agent_safe_core::BoxFuture;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 use agent_safe_core::{ManualClock, Params, RiskClass};
@@ -228,7 +229,7 @@ fn server_errors_are_retried_with_exponential_backoff_up_to_the_cap() {
     let dispatcher = Dispatcher::new(vec![webhook(port)], clock())
         .with_sleeper(sleeper.clone())
         .with_retry(RetryPolicy {
-            attempts: 6,
+            attempts: Some(6),
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(3),
         });
@@ -249,7 +250,7 @@ fn giving_up_records_the_last_error_without_the_url() {
     );
     let dispatcher = Dispatcher::new(vec![webhook(port), slack], clock())
         .with_sleeper(Arc::new(NoWait::default()))
-        .with_retry(RetryPolicy { attempts: 2, ..RetryPolicy::default() });
+        .with_retry(RetryPolicy { attempts: Some(2), ..RetryPolicy::NOTIFICATIONS });
     dispatcher.dispatch(&request());
     assert!(dispatcher.flush(PATIENCE));
     let mut deliveries = dispatcher.deliveries();
@@ -281,7 +282,7 @@ fn a_server_that_never_answers_times_out() {
             .with_timeout(Duration::from_millis(200)),
     );
     let dispatcher = Dispatcher::new(vec![silent], clock())
-        .with_retry(RetryPolicy { attempts: 1, ..RetryPolicy::default() });
+        .with_retry(RetryPolicy { attempts: Some(1), ..RetryPolicy::NOTIFICATIONS });
     dispatcher.dispatch(&request());
     assert!(dispatcher.flush(PATIENCE));
     let d = &dispatcher.deliveries()[0];
@@ -301,4 +302,89 @@ fn no_notifiers_nothing_to_do() {
 fn the_https_client_builds_on_ring_and_platform_roots() {
     let client = http_client();
     assert!(client.is_ok(), "{:?}", client.err());
+}
+
+/// A sleeper that never wakes: a notification that failed once stays in flight for good.
+#[derive(Debug)]
+struct Never;
+
+impl Sleeper for Never {
+    fn sleep(&self, _duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(std::future::pending())
+    }
+}
+
+/// Issue #13: a long-running `serve` whose notifier is down must not grow without limit.
+/// 100,000 notifications to a refused port whose retries never end: the queue, the running
+/// set and the record of outcomes stay at their bounds, and everything else is dropped
+/// (oldest first), counted and recorded as undelivered.
+#[test]
+fn a_flood_of_notifications_to_a_dead_server_stays_bounded() {
+    const SENT: u64 = 100_000;
+    const CAPACITY: usize = 1_000;
+    const CONCURRENCY: usize = 8;
+    let hooked = Arc::new(AtomicU64::new(0));
+    let counter = hooked.clone();
+    let dispatcher = Dispatcher::new(vec![webhook(closed_port())], clock())
+        .with_sleeper(Arc::new(Never))
+        .with_queue_capacity(CAPACITY)
+        .with_concurrency(CONCURRENCY)
+        .with_outcome_hook(Arc::new(move |d: &Delivery| {
+            assert!(d.error.as_deref().is_some_and(|e| e.starts_with("dropped: ")), "{d:?}");
+            counter.fetch_add(1, Ordering::Relaxed);
+        }));
+    let request = request();
+    let bounded = |dispatcher: &Dispatcher| {
+        let stats = dispatcher.running.lock().unwrap().as_ref().unwrap().worker.stats();
+        assert!(stats.waiting <= CAPACITY, "{stats:?}");
+        assert!(stats.allocated <= 2 * CAPACITY, "{stats:?}");
+        assert!(stats.running <= CONCURRENCY, "{stats:?}");
+        let state = lock(&dispatcher.shared.state);
+        assert!(state.deliveries.len() <= RECENT_DELIVERIES);
+        assert!(state.deliveries.capacity() <= 2 * RECENT_DELIVERIES);
+        stats
+    };
+    for i in 0..SENT {
+        dispatcher.dispatch(&request);
+        if i % 1_000 == 0 {
+            bounded(&dispatcher);
+        }
+    }
+    let stats = bounded(&dispatcher);
+    // Nothing finished but what was dropped: every notification is waiting, running or dropped.
+    assert_eq!(stats.dropped + (stats.waiting + stats.running) as u64, SENT);
+    assert!(stats.dropped >= SENT - (CAPACITY + CONCURRENCY) as u64, "{stats:?}");
+    assert_eq!(dispatcher.dropped(), stats.dropped);
+    assert_eq!(hooked.load(Ordering::Relaxed), stats.dropped);
+    assert_eq!(lock(&dispatcher.shared.state).in_flight, stats.waiting + stats.running);
+    let deliveries = dispatcher.deliveries();
+    assert_eq!(deliveries.len(), RECENT_DELIVERIES);
+    assert!(deliveries.iter().all(|d| d.attempts == 0
+        && d.error.as_deref()
+            == Some("dropped: the notification queue was full (1000 waiting); not sent")));
+    assert!(!dispatcher.flush(Duration::ZERO));
+}
+
+#[test]
+fn the_record_of_outcomes_keeps_the_most_recent_ones() {
+    let dispatcher = Dispatcher::new(vec![webhook(closed_port())], clock());
+    for i in 0..RECENT_DELIVERIES + 5 {
+        finish(
+            &dispatcher.shared,
+            None,
+            Delivery {
+                request_id: format!("req-{i}"),
+                notifier: "webhook".to_owned(),
+                attempts: 1,
+                error: None,
+            },
+        );
+    }
+    let deliveries = dispatcher.deliveries();
+    assert_eq!(deliveries.len(), RECENT_DELIVERIES);
+    assert_eq!(deliveries[0].request_id, "req-5");
+    assert_eq!(
+        deliveries[RECENT_DELIVERIES - 1].request_id,
+        format!("req-{}", RECENT_DELIVERIES + 4)
+    );
 }

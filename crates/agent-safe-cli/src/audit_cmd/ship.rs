@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use agent_safe::audit::AuditError;
-use agent_safe::audit::ship::{
-    DEFAULT_S3_PREFIX, ReplayOptions, ShipLogError, ShipperConfig, replay,
+use agent_safe::shipping::{
+    DEFAULT_S3_PREFIX, ReplayOptions, RetryPolicy, ShipLogError, ShipperConfig, replay,
 };
 use serde_json::json;
 
@@ -132,7 +132,7 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     };
     let options = ReplayOptions {
         from_start: args.from_start,
-        attempts: args.attempts,
+        retry: RetryPolicy { attempts: Some(args.attempts), ..RetryPolicy::REPLAY },
         clock,
         ..ReplayOptions::default()
     };

@@ -117,7 +117,7 @@ pub(crate) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let backlog = shared.shipping.as_ref().map(|w| w.lag());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        shared.metrics.render(backlog),
+        shared.metrics.render(backlog, shared.current().safe.notifications_dropped()),
     )
         .into_response()
 }

@@ -683,7 +683,7 @@ fn approvals_settings_come_from_agent_safe_yaml() {
         .config_file(&config)
         .unwrap()
         .clock(clock)
-        .approval_retry(RetryPolicy { attempts: 1, ..RetryPolicy::default() })
+        .approval_retry(RetryPolicy { attempts: Some(1), ..RetryPolicy::NOTIFICATIONS })
         .build()
         .unwrap();
     let d = safe.check(&restart_prod("deploy-bot")).unwrap();

@@ -1,22 +1,27 @@
-//! The background shipping worker: a thread with a small tokio runtime, one task per
-//! destination, tailing the log from the destination's cursor.
+//! The background shipping worker: one long-running job per destination on the workspace's
+//! one background delivery worker (`agent_safe_http::Worker`: a thread with its own small
+//! tokio runtime), tailing the log from the destination's cursor.
+//!
+//! Nothing here queues entries in memory: the log is the outbox, and the worker's job queue
+//! holds exactly one job per destination.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use agent_safe_core::{Clock, SystemClock};
-use tokio::sync::{Notify, watch};
+use agent_safe_core::{BoxFuture, Clock, SystemClock};
+use agent_safe_http::{Job, OnDrop, Worker, WorkerOptions, WorkerStartError};
+use tokio::sync::Notify;
 
-use super::outbox::{LogReader, Outbox, StepReport};
-use super::{CursorPosition, RetryPolicy, ShipLogError, Shipper, Sleeper, StartAt, TokioSleeper};
+use crate::outbox::{LogReader, Outbox, StepReport};
+use crate::{CursorPosition, RetryPolicy, ShipLogError, Shipper, Sleeper, StartAt, TokioSleeper};
 
 /// How the worker retries, polls and starts.
 #[derive(Debug, Clone)]
 pub struct ShippingOptions {
-    /// Backoff after failures (retried without limit: nothing is dropped).
+    /// Backoff after failures (default [`RetryPolicy::SHIPPING`]: retried without limit,
+    /// nothing is dropped; a limit on `attempts` is not used here).
     pub retry: RetryPolicy,
     /// How often the log is checked for entries appended by other processes
     /// ([`ShippingWorker::notify`] wakes the worker at once).
@@ -34,7 +39,7 @@ impl Default for ShippingOptions {
     /// tokio's timer.
     fn default() -> Self {
         Self {
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::SHIPPING,
             poll_interval: Duration::from_secs(1),
             start_at: StartAt::Beginning,
             clock: Arc::new(SystemClock),
@@ -125,8 +130,9 @@ impl Shared {
 pub struct ShippingWorker {
     log: PathBuf,
     shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
-    thread: Option<JoinHandle<()>>,
+    /// `None` without destinations, or when its runtime could not start (then every task
+    /// is marked finished with the error).
+    worker: Option<Worker<Destination>>,
 }
 
 impl fmt::Debug for ShippingWorker {
@@ -183,18 +189,47 @@ impl ShippingWorker {
             tasks: Mutex::new(tasks),
             changed: Condvar::new(),
         });
-        let (stop, stop_rx) = watch::channel(false);
-        let thread = if outboxes.is_empty() {
+        let worker = if outboxes.is_empty() {
             None
         } else {
-            let shared = shared.clone();
-            let spawned = std::thread::Builder::new()
-                .name("agent-safe-ship".to_owned())
-                .spawn(move || run(outboxes, shared, options, stop_rx))
-                .map_err(|e| ShipLogError::Start(e.to_string()))?;
-            Some(spawned)
+            let destinations = outboxes.len();
+            let worker_options = WorkerOptions {
+                capacity: destinations,
+                concurrency: destinations,
+                on_drop: OnDrop::Abort,
+                ..WorkerOptions::new("agent-safe-ship")
+            };
+            match Worker::start(worker_options) {
+                Ok(worker) => {
+                    for (i, outbox) in outboxes.into_iter().enumerate() {
+                        let wake = shared.wake.get(i).cloned().unwrap_or_default();
+                        let job = Destination {
+                            i,
+                            outbox,
+                            shared: shared.clone(),
+                            options: options.clone(),
+                            wake,
+                        };
+                        // One job per destination: the queue holds them all, none is dropped.
+                        let _ = worker.submit(job);
+                    }
+                    Some(worker)
+                }
+                Err(WorkerStartError::Runtime(e)) => {
+                    for i in 0..destinations {
+                        shared.update(i, |t| {
+                            t.status.last_error =
+                                Some(format!("cannot start the shipping runtime: {e}"));
+                            t.finished = true;
+                        });
+                    }
+                    None
+                }
+                Err(WorkerStartError::Thread(e)) => return Err(ShipLogError::Start(e.to_string())),
+                Err(e) => return Err(ShipLogError::Start(e.to_string())),
+            }
         };
-        Ok(ShippingWorker { log: log.to_owned(), shared, stop, thread })
+        Ok(ShippingWorker { log: log.to_owned(), shared, worker })
     }
 
     /// Tells the worker that entries were appended (cheap; never blocks).
@@ -254,97 +289,63 @@ impl ShippingWorker {
         self.status().iter().try_fold(0, |max, s| s.behind.map(|b| b.max(max)))
     }
 
+    /// The background worker's queue figures (`None` without destinations).
+    #[cfg(test)]
+    pub(crate) fn job_stats(&self) -> Option<agent_safe_http::WorkerStats> {
+        self.worker.as_ref().map(Worker::stats)
+    }
+
     /// Ships what is pending (at most `timeout`), then stops. Returns whether everything
     /// was shipped.
     pub fn shutdown(mut self, timeout: Duration) -> bool {
         let flushed = self.flush(timeout);
-        self.stop_and_join();
+        // Dropping the worker abandons the tasks and waits for its thread.
+        self.worker = None;
         flushed
     }
-
-    fn stop_and_join(&mut self) {
-        self.stop.send_replace(true);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
-impl Drop for ShippingWorker {
-    fn drop(&mut self) {
-        self.stop_and_join();
-    }
-}
-
-/// The worker thread.
-fn run(
-    outboxes: Vec<Outbox>,
-    shared: Arc<Shared>,
-    options: ShippingOptions,
-    stop: watch::Receiver<bool>,
-) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
-    let runtime = match runtime {
-        Ok(rt) => rt,
-        Err(e) => {
-            for i in 0..outboxes.len() {
-                shared.update(i, |t| {
-                    t.status.last_error = Some(format!("cannot start the shipping runtime: {e}"));
-                    t.finished = true;
-                });
-            }
-            return;
-        }
-    };
-    runtime.block_on(async {
-        let mut set = tokio::task::JoinSet::new();
-        for (i, outbox) in outboxes.into_iter().enumerate() {
-            let wake = shared.wake.get(i).cloned().unwrap_or_default();
-            set.spawn(task(i, outbox, shared.clone(), options.clone(), stop.clone(), wake));
-        }
-        while set.join_next().await.is_some() {}
-    });
-}
-
-/// One destination: step, record, back off after failures, wait when caught up.
-async fn task(
+/// One destination's long-running job.
+struct Destination {
     i: usize,
-    mut outbox: Outbox,
+    outbox: Outbox,
     shared: Arc<Shared>,
     options: ShippingOptions,
-    mut stop: watch::Receiver<bool>,
     wake: Arc<Notify>,
-) {
+}
+
+impl Job for Destination {
+    fn run(self) -> BoxFuture<'static, ()> {
+        Box::pin(task(self))
+    }
+}
+
+/// One destination: step, record, back off after failures, wait when caught up. Runs until
+/// the worker is dropped (which abandons it at an await point: a shipment in flight is sent
+/// again by the next worker, its cursor not having advanced).
+async fn task(destination: Destination) {
+    let Destination { i, mut outbox, shared, options, wake } = destination;
     let mut resync = true;
     let mut failures = 0u32;
     loop {
-        let report = tokio::select! {
-            biased;
-            _ = stop.wait_for(|s| *s) => break,
-            report = outbox.step(resync) => report,
-        };
+        // A step and its backoff may complete without waiting (an injected sleeper, a failure
+        // found without I/O); yielding lets the worker notice it is being dropped.
+        tokio::task::yield_now().await;
+        let report = outbox.step(resync).await;
         shared.record(i, &report);
         if report.error.is_some() {
             failures = failures.saturating_add(1);
             resync = true;
-            let wait = options.sleeper.sleep(options.retry.backoff(failures));
-            tokio::select! {
-                biased;
-                _ = stop.wait_for(|s| *s) => break,
-                () = wait => {}
-            }
+            options.sleeper.sleep(options.retry.backoff(failures)).await;
         } else {
             failures = 0;
             resync = false;
             if !report.more {
                 tokio::select! {
-                    biased;
-                    _ = stop.wait_for(|s| *s) => break,
                     () = wake.notified() => {}
                     () = tokio::time::sleep(options.poll_interval) => {}
                 }
             }
         }
     }
-    shared.update(i, |t| t.finished = true);
 }

@@ -17,12 +17,12 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use agent_safe_audit::bench::sample_event;
-use agent_safe_audit::ship::test_server::{Reply, TestServer};
-use agent_safe_audit::ship::{
+use agent_safe_audit::{AuditLog, AuditOptions, Durability};
+use agent_safe_audit_ship::test_server::{Reply, TestServer};
+use agent_safe_audit_ship::{
     FilesystemShipper, RetryPolicy, ShipEntry, Shipped, Shipper, ShippingOptions, ShippingWorker,
     Sleeper, WebhookShipper,
 };
-use agent_safe_audit::{AuditLog, AuditOptions, Durability};
 use agent_safe_core::{BoxFuture, ManualClock};
 use time::macros::datetime;
 use tokio::sync::Semaphore;
@@ -133,6 +133,7 @@ impl Fixture {
 
 fn retry(initial: u64, max: u64) -> RetryPolicy {
     RetryPolicy {
+        attempts: None,
         initial_backoff: Duration::from_secs(initial),
         max_backoff: Duration::from_secs(max),
     }
@@ -163,7 +164,7 @@ fn assert_delivered(server: &TestServer, f: &Fixture, expected: &[usize]) {
     assert_eq!(event_ids(server), expected);
     // Each body carries the stored line byte for byte.
     let lines = f.lines();
-    let mut first: Vec<&agent_safe_audit::ship::test_server::Request> = Vec::new();
+    let mut first: Vec<&agent_safe_audit_ship::test_server::Request> = Vec::new();
     let requests = server.requests();
     for r in &requests {
         if first.last().is_none_or(|p| p.event_id() != r.event_id()) {
@@ -319,7 +320,7 @@ impl Shipper for Announcing {
     }
     fn last_shipped(
         &self,
-    ) -> BoxFuture<'_, Result<Option<String>, agent_safe_audit::ship::ShipError>> {
+    ) -> BoxFuture<'_, Result<Option<String>, agent_safe_audit_ship::ShipError>> {
         self.inner.last_shipped()
     }
 }

@@ -1,4 +1,4 @@
-//! Prints shipping throughput as JSON: `cargo bench -p agent-safe-audit --bench ship`.
+//! Prints shipping throughput as JSON: `cargo bench -p agent-safe-audit-ship --bench ship`.
 //! Optional arguments: entries for the filesystem figures, entries for the webhook figure.
 //!
 //! - `ship_filesystem_per_s`: `replay` of a log into a new file (batches of up to 4,096
@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agent_safe_audit::bench::sample_event;
-use agent_safe_audit::ship::test_server::TestServer;
-use agent_safe_audit::ship::{
+use agent_safe_audit::{AuditLog, AuditOptions, Durability};
+use agent_safe_audit_ship::test_server::TestServer;
+use agent_safe_audit_ship::{
     FilesystemShipper, ReplayOptions, ShippingOptions, ShippingWorker, WebhookShipper, replay,
 };
-use agent_safe_audit::{AuditLog, AuditOptions, Durability};
 
 fn log_of(
     dir: &std::path::Path,

@@ -3,12 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use agent_safe_core::{Clock, SystemClock};
 
-use super::outbox::{LogReader, Outbox};
-use super::{CursorPosition, RetryPolicy, ShipLogError, Shipper, Sleeper, TokioSleeper};
+use crate::outbox::{LogReader, Outbox};
+use crate::{CursorPosition, RetryPolicy, ShipLogError, Shipper, Sleeper, TokioSleeper};
 
 /// How [`replay`] starts and retries.
 #[derive(Debug, Clone)]
@@ -16,9 +15,8 @@ pub struct ReplayOptions {
     /// Ignore the cursor and start from the first entry (the filesystem shipper still skips
     /// what its file holds). The cursor is updated as usual.
     pub from_start: bool,
-    /// Attempts per entry before giving up (at least 1).
-    pub attempts: u32,
-    /// Backoff between attempts.
+    /// Attempts per entry before giving up (0 counts as 1; without a limit it never gives up
+    /// on a failing destination) and the backoff between them.
     pub retry: RetryPolicy,
     /// Stamps the cursor.
     pub clock: Arc<dyn Clock>,
@@ -31,11 +29,7 @@ impl Default for ReplayOptions {
     fn default() -> Self {
         Self {
             from_start: false,
-            attempts: 3,
-            retry: RetryPolicy {
-                initial_backoff: Duration::from_secs(1),
-                max_backoff: Duration::from_secs(10),
-            },
+            retry: RetryPolicy::REPLAY,
             clock: Arc::new(SystemClock),
             sleeper: Arc::new(TokioSleeper),
         }
@@ -62,7 +56,7 @@ pub struct ReplayReport {
 }
 
 /// Ships the log at `log` to `shipper` from its cursor (or the start) to the end, in order.
-/// An entry that fails `attempts` times in a row stops the replay (the cursor stays before
+/// An entry that fails `retry.attempts` times in a row stops the replay (the cursor stays before
 /// it, so running again resumes there); a log line that is not an entry, or a cursor that
 /// does not match the log, stops it at once. Both are reported in
 /// [`ReplayReport::error`]; `Err` only when the log cannot be opened.
@@ -120,7 +114,7 @@ pub async fn replay_async(
                     matches!(e, ShipLogError::Ship { .. } | ShipLogError::Destination { .. });
                 // A step that shipped something starts a new count for the next entry.
                 failures = if step.shipped > 0 { 1 } else { failures.saturating_add(1) };
-                if !transient || failures >= options.attempts.max(1) {
+                if !transient || options.retry.exhausted(failures) {
                     report.error = Some(e);
                     return Ok(report);
                 }

@@ -9,10 +9,10 @@ use std::time::Duration;
 use agent_safe_core::{BoxFuture, Clock, ManualClock};
 use time::macros::datetime;
 
-use super::outbox::LogReader;
 use super::*;
-use crate::bench::sample_event;
-use crate::{AuditLog, AuditOptions, Durability};
+use crate::outbox::LogReader;
+use agent_safe_audit::bench::sample_event;
+use agent_safe_audit::{AuditLog, AuditOptions, Durability};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -361,7 +361,7 @@ fn replay_retries_then_stops_before_the_failing_entry() {
     // A missing log is an error of its own.
     let missing = replay(&f.dir.path().join("nope.jsonl"), recorder, &options).unwrap_err();
     assert!(
-        matches!(missing, ShipLogError::Audit(crate::AuditError::NotFound { .. })),
+        matches!(missing, ShipLogError::Audit(agent_safe_audit::AuditError::NotFound { .. })),
         "{missing}"
     );
 }
@@ -369,6 +369,7 @@ fn replay_retries_then_stops_before_the_failing_entry() {
 #[test]
 fn backoff_doubles_up_to_the_cap() {
     let retry = RetryPolicy {
+        attempts: None,
         initial_backoff: Duration::from_secs(1),
         max_backoff: Duration::from_secs(5),
     };
@@ -391,6 +392,7 @@ fn worker_retries_with_backoff_and_reports_progress() {
         vec![recorder.clone()],
         ShippingOptions {
             retry: RetryPolicy {
+                attempts: None,
                 initial_backoff: Duration::from_secs(1),
                 max_backoff: Duration::from_secs(3),
             },
@@ -486,4 +488,30 @@ fn a_worker_notices_a_replaced_log() {
     let error = status.last_error.as_deref().unwrap();
     assert!(error.contains("the log does not match its ship cursor"), "{error}");
     assert_eq!(*recorder.got.lock().unwrap(), ids(1000..1004), "nothing from the new file");
+}
+
+/// Issue #13: the shipping side has no queue that grows (the log is the outbox). However many
+/// appends are announced, the worker holds one job per destination and drops nothing.
+#[test]
+fn notifications_queue_nothing_the_log_is_the_outbox() {
+    let f = Fixture::new();
+    f.append(0..3);
+    let recorder = Arc::new(Recorder::default());
+    let worker = ShippingWorker::start(
+        f.path(),
+        vec![recorder.clone(), Arc::new(FilesystemShipper::new(f.dir.path().join("copy.jsonl")))],
+        ShippingOptions {
+            poll_interval: Duration::from_secs(3600),
+            ..f.options(Arc::new(Instant::default()))
+        },
+    )
+    .unwrap();
+    for _ in 0..100_000 {
+        worker.notify();
+    }
+    assert!(worker.flush(WAIT));
+    let stats = worker.job_stats().unwrap();
+    assert_eq!((stats.waiting, stats.running, stats.dropped), (0, 2, 0), "{stats:?}");
+    assert!(stats.allocated <= 4, "{stats:?}");
+    assert_eq!(*recorder.got.lock().unwrap(), ids(0..3));
 }

@@ -10,7 +10,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use tokio::sync::OnceCell;
 
-use super::{ShipEntry, ShipError, Shipped, Shipper};
+use crate::{ShipEntry, ShipError, Shipped, Shipper};
 
 /// Where the S3 API is and which region to sign for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,13 +1,16 @@
-//! Audit shipping: copies of the log's entries sent to other places (a file, a webhook, S3),
-//! off the decision path, from a durable outbox.
+//! Audit shipping: copies of the log's entries (`agent-safe-audit`) sent to other places (a
+//! file, a webhook, S3 behind the cargo feature `s3`), off the decision path, from a durable
+//! outbox. The audit crate itself stays synchronous and network-free; everything that talks to
+//! a destination lives here.
 //!
 //! The outbox is the log itself: an entry is durable there before any decision is returned,
 //! so nothing needs to be queued in memory. Each destination has a **cursor file** next to
 //! the log (`<log>.ship-<kind>-<id>.cursor`, see [`cursor_path`]) recording the last entry
 //! shipped there (byte offset, line, `seq`, `entry_hash`). It is created atomically (a
 //! temporary file renamed over it), then updated in place, one whole fixed-size record at a
-//! time, under a lock shared by every process shipping there. A [`ShippingWorker`] (a
-//! background thread with its own small tokio runtime) tails the log from each cursor, ships
+//! time, under a lock shared by every process shipping there. A [`ShippingWorker`] (one job
+//! per destination on the workspace's background delivery worker, `agent_safe_http::Worker`)
+//! tails the log from each cursor, ships
 //! entries in order, retries failures with capped exponential backoff and records progress;
 //! [`replay`] does the same once, for `agent-safe audit ship`. A restart resumes where the
 //! cursor says.
@@ -25,7 +28,7 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use agent_safe_audit::{AuditLog, AuditOptions};
-//! use agent_safe_audit::ship::{FilesystemShipper, ShippingOptions, ShippingWorker};
+//! use agent_safe_audit_ship::{FilesystemShipper, ShippingOptions, ShippingWorker};
 //! # let dir = tempfile::tempdir()?;
 //! let log_path = dir.path().join("audit.jsonl");
 //! let log = AuditLog::open(&log_path, AuditOptions::default())?;
@@ -62,7 +65,6 @@ pub mod test_server;
 mod tests;
 
 use std::fmt;
-use std::time::Duration;
 
 use agent_safe_core::BoxFuture;
 
@@ -136,28 +138,4 @@ impl Shipped {
     }
 }
 
-pub use agent_safe_http::{Sleeper, TokioSleeper};
-
-/// Backoff between attempts: `initial`, doubled after each failure, at most `max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Wait after the first failure.
-    pub initial_backoff: Duration,
-    /// Longest wait.
-    pub max_backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// 1 s, 2 s, 4 s, … up to 60 s.
-    fn default() -> Self {
-        Self { initial_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(60) }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait after `failures` consecutive failures (1 = the first).
-    pub fn backoff(&self, failures: u32) -> Duration {
-        let doublings = failures.saturating_sub(1).min(32);
-        self.initial_backoff.saturating_mul(1u32 << doublings.min(31)).min(self.max_backoff)
-    }
-}
+pub use agent_safe_http::{RetryPolicy, Sleeper, TokioSleeper};

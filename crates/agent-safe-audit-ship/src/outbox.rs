@@ -11,12 +11,11 @@ use std::sync::Arc;
 
 use agent_safe_core::Clock;
 
-use super::cursor::{CursorFile, CursorPosition};
-use super::entry::entry_hash_of;
-use super::{ShipEntry, ShipLogError, Shipper};
-use crate::AuditError;
-use crate::lines::{Lines, Term};
-use crate::tail;
+use crate::cursor::{CursorFile, CursorPosition};
+use crate::entry::entry_hash_of;
+use crate::{ShipEntry, ShipLogError, Shipper};
+use agent_safe_audit::AuditError;
+use agent_safe_audit::scan::{self as tail, Lines, Term};
 
 /// Entries read (and shipped) per step at most.
 pub(crate) const CHUNK_ENTRIES: usize = 4096;
@@ -437,7 +436,7 @@ impl Outbox {
             let n = out.count.min(batch.len());
             let error = match out.error {
                 Some(e) => Some(e),
-                None if n < batch.len() => Some(super::ShipError::Other(format!(
+                None if n < batch.len() => Some(crate::ShipError::Other(format!(
                     "the shipper took {n} of {} entries without an error",
                     batch.len()
                 ))),

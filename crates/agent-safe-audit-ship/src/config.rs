@@ -10,7 +10,7 @@ use std::time::Duration;
 use agent_safe_core::Clock;
 use serde::Deserialize;
 
-use super::{
+use crate::{
     FilesystemShipper, RetryPolicy, Shipper, ShipperConfigError, ShippingOptions, WebhookShipper,
 };
 
@@ -78,7 +78,7 @@ impl fmt::Debug for ShipperConfig {
             self.webhook_headers.iter().flat_map(|h| h.keys().map(String::as_str)).collect();
         let url = self.webhook_url.as_deref().map(|u| {
             reqwest::Url::parse(u)
-                .map_or_else(|_| "…".to_owned(), |u| super::webhook::redact_url(&u))
+                .map_or_else(|_| "…".to_owned(), |u| crate::webhook::redact_url(&u))
         });
         f.debug_struct("ShipperConfig")
             .field("filesystem_path", &self.filesystem_path)
@@ -142,7 +142,7 @@ impl ShipperConfig {
                 .with_timeout(seconds(
                     "webhook_timeout",
                     self.webhook_timeout,
-                    super::DEFAULT_WEBHOOK_TIMEOUT,
+                    crate::DEFAULT_WEBHOOK_TIMEOUT,
                 )?)
                 .with_clock(clock.clone());
             for (name, value) in self.webhook_headers.iter().flatten() {
@@ -162,10 +162,10 @@ impl ShipperConfig {
     #[cfg(feature = "s3")]
     fn s3(&self, bucket: &str) -> Result<Arc<dyn Shipper>, ShipperConfigError> {
         let prefix = self.s3_prefix.clone().unwrap_or_else(|| DEFAULT_S3_PREFIX.to_owned());
-        Ok(Arc::new(super::S3Shipper::new(
+        Ok(Arc::new(crate::S3Shipper::new(
             bucket,
             prefix,
-            super::S3Options {
+            crate::S3Options {
                 endpoint_url: self.s3_endpoint_url.clone().filter(|u| !u.is_empty()),
                 region: self.s3_region.clone().filter(|r| !r.is_empty()),
             },
@@ -179,8 +179,9 @@ impl ShipperConfig {
 
     /// The worker options these settings ask for (retry, polling, start), with `clock`.
     pub fn options(&self, clock: Arc<dyn Clock>) -> Result<ShippingOptions, ShipperConfigError> {
-        let defaults = RetryPolicy::default();
+        let defaults = RetryPolicy::SHIPPING;
         let retry = RetryPolicy {
+            attempts: defaults.attempts,
             initial_backoff: seconds(
                 "retry_initial_backoff",
                 self.retry_initial_backoff,
@@ -294,6 +295,7 @@ mod tests {
         assert_eq!(
             o.retry,
             RetryPolicy {
+                attempts: None,
                 initial_backoff: Duration::from_millis(500),
                 max_backoff: Duration::from_secs(10)
             }

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{ShipLogError, Shipper};
+use crate::{ShipLogError, Shipper};
 
 /// The last entry shipped to a destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,7 +235,7 @@ impl CursorFile {
             "entry_hash": pos.entry_hash,
             "updated_at": agent_safe_core::timefmt::format_utc(now),
         });
-        let record = crate::canonical::to_string(&value);
+        let record = agent_safe_audit::canonical::to_string(&value);
         let path = self.path.clone();
         let err = |e: io::Error| ShipLogError::Cursor {
             path: path.clone(),
@@ -264,7 +264,7 @@ impl CursorFile {
         drop(f);
         fs::rename(&tmp, &self.path).map_err(err)?;
         if durable {
-            crate::repair::sync_dir_of(&self.path).map_err(err)?;
+            agent_safe_core::fsutil::sync_parent_dir(&self.path).map_err(err)?;
         }
         let file = OpenOptions::new().read(true).write(true).open(&self.path).map_err(err)?;
         self.handle = Some((file, size));
@@ -287,7 +287,7 @@ fn pad(record: &str, size: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ship::FilesystemShipper;
+    use crate::FilesystemShipper;
     use time::macros::datetime;
 
     fn pos(n: usize, hash: &str) -> CursorPosition {

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use agent_safe_core::BoxFuture;
 
-use super::entry::entry_hash_of;
-use super::{ShipEntry, ShipError, Shipped, Shipper};
-use crate::tail;
+use crate::entry::entry_hash_of;
+use crate::{ShipEntry, ShipError, Shipped, Shipper};
+use agent_safe_audit::scan as tail;
 
 /// Appends entries to a file (created if missing; its directory must exist), as the log
 /// has them, one per line, synced before the cursor moves.
@@ -54,7 +54,7 @@ impl FilesystemShipper {
                 Err(e) => return Err(self.io(e)),
             };
         if created {
-            crate::repair::sync_dir_of(&self.path).map_err(|e| self.io(e))?;
+            agent_safe_core::fsutil::sync_parent_dir(&self.path).map_err(|e| self.io(e))?;
         }
         file.lock().map_err(|e| self.io(e))?;
         let result = self.append_locked(&file, entries);

@@ -16,10 +16,11 @@ use std::sync::{Arc, OnceLock, mpsc};
 use std::time::Duration;
 
 use agent_safe_audit::bench::sample_event;
-use agent_safe_audit::ship::{
-    ReplayOptions, S3Options, S3Shipper, Shipper, ShippingOptions, ShippingWorker, replay_async,
-};
 use agent_safe_audit::{AuditLog, AuditOptions, Durability};
+use agent_safe_audit_ship::{
+    ReplayOptions, RetryPolicy, S3Options, S3Shipper, Shipper, ShippingOptions, ShippingWorker,
+    replay_async,
+};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
 
@@ -183,7 +184,10 @@ async fn replay_puts_one_object_per_entry_and_resumes_after_the_bucket_appears()
     let f = fixture(6);
     let shipper = shipper(&endpoint, sdk.clone(), &bucket);
     assert_eq!(shipper.destination(), format!("s3://{bucket}/audit-logs/ at {endpoint}"));
-    let options = ReplayOptions { attempts: 1, ..ReplayOptions::default() };
+    let options = ReplayOptions {
+        retry: RetryPolicy { attempts: Some(1), ..RetryPolicy::REPLAY },
+        ..ReplayOptions::default()
+    };
     // No bucket yet: the first entry fails, nothing is recorded.
     let report = replay_async(f.log.path(), shipper.clone(), &options).await.unwrap();
     assert_eq!(report.shipped, 0);

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::AuditError;
+use agent_safe_audit::AuditError;
 
 /// Why one shipment failed. Messages never contain a webhook URL or header value.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use agent_safe_core::{BoxFuture, Clock, Secret, SystemClock};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
-use super::{ShipEntry, ShipError, Shipped, Shipper, ShipperConfigError};
+use crate::{ShipEntry, ShipError, Shipped, Shipper, ShipperConfigError};
 
 /// Default timeout of one POST (SPEC §6.6: 10 s).
 pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -229,7 +229,7 @@ mod tests {
             r#"{"event": {"entry_hash": "h", "event_id": "evt-1", "timestamp": "2026-02-24T12:00:00Z"}, "shipped_at": "2026-02-24T12:00:01.250000+00:00"}"#
         );
         let value: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(crate::canonical::to_string(&value), body);
+        assert_eq!(agent_safe_audit::canonical::to_string(&value), body);
         clock.set(datetime!(2026-02-24 12:00 UTC));
         assert!(shipper.body(&entry).ends_with(r#""shipped_at": "2026-02-24T12:00:00+00:00"}"#));
     }
