@@ -1,6 +1,24 @@
-//! The kubectl executor (SPEC §12.4, corrected): Kubernetes actions as `kubectl` processes,
-//! never through a shell, one argument per value. See `docs/executors/kubectl.md` for every
-//! mapping.
+//! The kubectl executor (SPEC §12.4, corrected): the catalog's Kubernetes actions as `kubectl`
+//! processes, never through a shell, one argument per value. See `docs/executors/kubectl.md`
+//! for every mapping.
+//!
+//! [`SubprocessExecutor`] implements [`agent_safe_core::Executor`] (`kind() == "kubectl"`);
+//! the runner (`agent-safe-runner`) drives it like any other executor. `plan` maps actions to
+//! argument lists from checked params, `connect` turns credentials into private temporary
+//! kubeconfigs, `state` reduces `kubectl get` output and answers prechecks.
+//!
+//! ```
+//! use agent_safe_core::Executor;
+//! use agent_safe_executor_kubectl::{KubectlConfig, SubprocessExecutor, kubectl_argv};
+//!
+//! let config = KubectlConfig { context: Some("staging".into()), ..KubectlConfig::default() };
+//! let params = serde_json::json!({"node": "node-1"}).as_object().cloned().unwrap_or_default();
+//! assert_eq!(
+//!     kubectl_argv(&config, "cordon-node", &params),
+//!     Ok(vec!["--context=staging".to_owned(), "cordon".to_owned(), "node-1".to_owned()])
+//! );
+//! assert_eq!(SubprocessExecutor::new(config).kind(), "kubectl");
+//! ```
 
 mod args;
 mod connect;

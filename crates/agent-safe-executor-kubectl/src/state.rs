@@ -9,7 +9,7 @@ use agent_safe_core::{PreCheckResult, PrecheckSpec, StateMap};
 use serde_json::{Value, json};
 
 use super::args::P;
-use crate::REDACTED;
+use agent_safe_registry::REDACTED;
 
 /// All fields this module can report for `action`'s object (`None` when it does not exist).
 pub(crate) fn fields(action: &str, p: P<'_>, object: Option<&Value>) -> BTreeMap<String, Value> {
