@@ -6,6 +6,7 @@ use agent_safe::audit::{self, AuditError};
 use agent_safe::core::EventType;
 use serde_json::json;
 
+use crate::audit_path::log_path;
 use crate::output::{green, line, red, result_label};
 use crate::{Cli, exit};
 
@@ -50,17 +51,6 @@ pub(crate) struct ShowArgs {
     /// Print the entries as JSON.
     #[arg(long)]
     json_output: bool,
-}
-
-/// The audit log a command reads: given path, else `audit_log` from agent-safe.yaml, else
-/// `./audit.jsonl`.
-pub(crate) fn log_path(cli: &Cli, given: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
-    if let Some(p) = given {
-        return Ok(p.clone());
-    }
-    let config = crate::setup::config_file(cli)?;
-    let resolved = crate::setup::resolve(config.as_ref(), &agent_safe::Overrides::default());
-    Ok(resolved.audit_log.unwrap_or_default())
 }
 
 pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {

@@ -42,7 +42,7 @@ fn log_not_found(path: &Path, json_output: bool) -> anyhow::Result<u8> {
 
 /// `audit show-state AUDIT_ID`: the latest capture of a decision.
 pub(crate) fn show_state(cli: &Cli, args: &ShowStateArgs) -> anyhow::Result<u8> {
-    let path = crate::audit_cmd::log_path(cli, args.log_file.as_ref())?;
+    let path = crate::audit_path::log_path(cli, args.log_file.as_ref())?;
     let mut index = AuditIndex::new(&path);
     let capture = match state::latest_capture(&mut index, &args.audit_id) {
         Ok(c) => c,
@@ -128,7 +128,7 @@ fn list(items: &[String]) -> String {
 
 /// `audit state-coverage [LOG]`.
 pub(crate) fn state_coverage(cli: &Cli, args: &CoverageArgs) -> anyhow::Result<u8> {
-    let path = crate::audit_cmd::log_path(cli, args.log.as_ref())?;
+    let path = crate::audit_path::log_path(cli, args.log.as_ref())?;
     let coverage = match state::state_coverage(&path) {
         Ok(c) => c,
         Err(AuditError::NotFound { .. }) => return log_not_found(&path, args.json_output),

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use agent_safe::runner::KubectlConfig;
+use agent_safe::kubectl::KubectlConfig;
 use agent_safe::tickets::SigningKey;
 use agent_safe_server::ExecutorChoice;
 

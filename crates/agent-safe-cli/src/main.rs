@@ -2,6 +2,7 @@
 
 mod approval;
 mod audit_cmd;
+mod audit_path;
 mod audit_state;
 mod check;
 mod credential;

@@ -15,7 +15,8 @@ use crate::error::StepError;
 use crate::patch_params;
 
 /// How long a drain may take when the call gives no `timeout` param (the runner's default).
-pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_DRAIN_TIMEOUT: Duration =
+    Duration::from_secs(agent_safe_k8s_actions::DEFAULT_DRAIN_TIMEOUT_SECS);
 
 /// Pause between eviction attempts refused by a disruption budget (kubectl's 5 s).
 pub const EVICTION_RETRY_INTERVAL: Duration = Duration::from_secs(5);

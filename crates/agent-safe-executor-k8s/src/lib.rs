@@ -48,7 +48,8 @@ pub use client::{ClientError, K8sSettings, build_client, client_config};
 pub use drain::{DEFAULT_DRAIN_TIMEOUT, EVICTION_RETRY_INTERVAL};
 pub use state::REDACTED;
 
-use actions::{Action, Ctx};
+use actions::Ctx;
+use agent_safe_k8s_actions::K8sAction;
 use error::StepError;
 use params::P;
 
@@ -58,7 +59,7 @@ pub const FIELD_MANAGER: &str = "agent-safe";
 /// The catalog actions this executor performs, in catalog order. `exec-pod` and
 /// `port-forward` are not among them (they need a streaming connection): they are ERROR.
 pub fn supported_actions() -> impl Iterator<Item = &'static str> {
-    Action::ALL.into_iter().map(Action::name)
+    K8sAction::ALL.into_iter().filter(|a| !a.is_streaming()).map(K8sAction::name)
 }
 
 /// The Kubernetes executor.
@@ -110,8 +111,8 @@ impl K8sExecutor {
         }
     }
 
-    async fn context<'a>(&self, call: &ActionCall<'a>) -> Result<(Action, Ctx<'a>), StepError> {
-        let action = Action::parse(call.action)?;
+    async fn context<'a>(&self, call: &ActionCall<'a>) -> Result<(K8sAction, Ctx<'a>), StepError> {
+        let action = actions::parse(call.action)?;
         let client = self.client(call).await?;
         let cx = Ctx {
             client,
@@ -184,9 +185,9 @@ mod tests {
         let names: Vec<&str> = supported_actions().collect();
         assert_eq!(names.len(), 18);
         for name in &names {
-            assert_eq!(Action::parse(name).map(Action::name).ok(), Some(*name));
+            assert_eq!(actions::parse(name).map(K8sAction::name).ok(), Some(*name));
         }
-        let err = Action::parse("exec-pod").err().map(|e| e.to_string());
+        let err = actions::parse("exec-pod").err().map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
             Some(

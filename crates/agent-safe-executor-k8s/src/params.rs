@@ -3,7 +3,8 @@
 //! and never a panic or a request built from the wrong type.
 
 use agent_safe_core::Params;
-use serde_json::Value;
+use agent_safe_k8s_actions::{Param, ParamReader};
+use serde_json::{Map, Value};
 
 use crate::error::StepError;
 
@@ -51,20 +52,6 @@ impl<'a> P<'a> {
         }
     }
 
-    /// An integer param that must fit `i32` (replica counts, percentages).
-    pub(crate) fn int32(self, name: &str) -> Result<i32, StepError> {
-        let n = self.int(name)?;
-        i32::try_from(n).map_err(|_| invalid(format!("param `{name}` is out of range: `{n}`")))
-    }
-
-    /// An optional `i32` param.
-    pub(crate) fn opt_int32(self, name: &str) -> Result<Option<i32>, StepError> {
-        match self.opt_int(name)? {
-            None => Ok(None),
-            Some(_) => self.int32(name).map(Some),
-        }
-    }
-
     /// An optional boolean param with a default.
     pub(crate) fn bool_or(self, name: &str, default: bool) -> Result<bool, StepError> {
         match self.0.get(name) {
@@ -72,6 +59,71 @@ impl<'a> P<'a> {
             Some(Value::Bool(b)) => Ok(*b),
             Some(other) => Err(invalid(format!("param `{name}` must be a boolean, got `{other}`"))),
         }
+    }
+}
+
+/// The typed parse of a call (`agent_safe_k8s_actions::Request::parse`) reads through these
+/// checks: the right JSON types, names not empty (`update-configmap`'s `value` may be),
+/// integers that fit the API's fields.
+impl<'a> ParamReader<'a> for P<'a> {
+    type Error = StepError;
+
+    fn string(&self, param: Param) -> Result<&'a str, StepError> {
+        if param != Param::Value {
+            return self.str(param.name());
+        }
+        match self.0.get(param.name()) {
+            Some(Value::String(s)) => Ok(s),
+            Some(other) => Err(invalid(format!("param `{param}` must be a string, got `{other}`"))),
+            None => Err(invalid(format!("missing param `{param}`"))),
+        }
+    }
+
+    fn opt_string(&self, param: Param) -> Result<Option<&'a str>, StepError> {
+        self.opt_str(param.name())
+    }
+
+    fn int(&self, param: Param) -> Result<i64, StepError> {
+        P::int(*self, param.name())
+    }
+
+    fn opt_int(&self, param: Param) -> Result<Option<i64>, StepError> {
+        P::opt_int(*self, param.name())
+    }
+
+    fn bool_or(&self, param: Param, default: bool) -> Result<bool, StepError> {
+        P::bool_or(*self, param.name(), default)
+    }
+
+    fn json_object(&self, param: Param) -> Result<Map<String, Value>, StepError> {
+        let text = self.str(param.name())?;
+        match serde_json::from_str(text) {
+            Ok(Value::Object(spec)) => Ok(spec),
+            Ok(_) => Err(invalid(format!(
+                "param `{param}` must be a JSON object (the NetworkPolicy spec)"
+            ))),
+            Err(e) => Err(invalid(format!("param `{param}` is not valid JSON: {e}"))),
+        }
+    }
+
+    fn strings(&self, param: Param) -> Result<Vec<&'a str>, StepError> {
+        let bad =
+            |v: &Value| invalid(format!("param `{param}` must be a list of strings, got `{v}`"));
+        match self.0.get(param.name()) {
+            Some(Value::Array(items)) => {
+                items.iter().map(|item| item.as_str().ok_or_else(|| bad(item))).collect()
+            }
+            Some(other) => Err(bad(other)),
+            None => Err(invalid(format!("missing param `{param}`"))),
+        }
+    }
+
+    fn out_of_range(&self, param: Param, value: i64) -> StepError {
+        invalid(format!("param `{param}` is out of range: `{value}`"))
+    }
+
+    fn invalid(&self, message: &str) -> StepError {
+        invalid(message.to_owned())
     }
 }
 

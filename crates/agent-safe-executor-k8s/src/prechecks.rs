@@ -8,7 +8,9 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams};
 
-use crate::actions::{Action, Ctx};
+use agent_safe_k8s_actions::K8sAction;
+
+use crate::actions::Ctx;
 use crate::drain::{classify, pods_on_node};
 use crate::error::StepError;
 use crate::rollout::{choose_revision, owned_replica_sets, selector_matches, selector_string};
@@ -18,7 +20,7 @@ const SYSTEM_NAMESPACES: [&str; 4] = ["kube-system", "kube-public", "kube-node-l
 
 /// Runs each declared precheck in order.
 pub(crate) async fn run_all(
-    action: Action,
+    action: K8sAction,
     cx: Ctx<'_>,
     specs: &[PrecheckSpec],
 ) -> Vec<PreCheckResult> {
@@ -60,7 +62,7 @@ where
     }
 }
 
-async fn run(name: &str, action: Action, cx: &Ctx<'_>) -> Verdict {
+async fn run(name: &str, action: K8sAction, cx: &Ctx<'_>) -> Verdict {
     let p = cx.params;
     let client = cx.client.clone();
     match name {

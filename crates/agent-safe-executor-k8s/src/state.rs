@@ -12,7 +12,9 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::Api;
 use serde_json::{Value, json};
 
-use crate::actions::{Action, Ctx, secret_keys};
+use agent_safe_k8s_actions::{K8sAction, Object};
+
+use crate::actions::{Ctx, secret_keys};
 use crate::drain::{controller_kind, pods_on_node};
 use crate::error::StepError;
 use crate::rollout::revision_of;
@@ -24,7 +26,7 @@ pub const REDACTED: &str = "[redacted]";
 /// exist yields only `exists: false` (when declared); undeclared fields are never returned;
 /// declared fields the object does not have are left out.
 pub(crate) async fn read(
-    action: Action,
+    action: K8sAction,
     cx: Ctx<'_>,
     fields: &[String],
 ) -> Result<StateMap, StepError> {
@@ -49,7 +51,7 @@ pub(crate) async fn read(
 type Fields = BTreeMap<String, Value>;
 
 async fn read_all(
-    action: Action,
+    action: K8sAction,
     cx: &Ctx<'_>,
     wants: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Fields, StepError> {
@@ -59,12 +61,8 @@ async fn read_all(
     let mut put = |k: &str, v: Value| {
         f.insert(k.to_owned(), v);
     };
-    match action {
-        Action::RestartDeployment
-        | Action::ScaleDeployment
-        | Action::RolloutUndo
-        | Action::RolloutStatus
-        | Action::UpdateImage => {
+    match action.object() {
+        Object::Deployment => {
             let api: Api<Deployment> = Api::namespaced(client, p.str("namespace")?);
             let d = api.get(p.str("deployment")?).await?;
             let spec = d.spec.unwrap_or_default();
@@ -94,7 +92,7 @@ async fn read_all(
                 .collect();
             put("images", Value::Object(images));
         }
-        Action::DeletePod | Action::GetPodLogs => {
+        Object::Pod => {
             let api: Api<Pod> = Api::namespaced(client, p.str("namespace")?);
             let pod = api.get(p.str("pod")?).await?;
             put("exists", json!(true));
@@ -110,7 +108,7 @@ async fn read_all(
                 put("node", json!(node));
             }
         }
-        Action::DeleteNamespace | Action::CreateNamespace => {
+        Object::Namespace => {
             let api: Api<Namespace> = Api::all(client);
             let ns = api.get(p.str("namespace")?).await?;
             put("exists", json!(true));
@@ -118,7 +116,7 @@ async fn read_all(
                 put("phase", json!(phase));
             }
         }
-        Action::CordonNode | Action::UncordonNode | Action::DrainNode => {
+        Object::Node => {
             let name = p.str("node")?;
             let api: Api<Node> = Api::all(client.clone());
             let node = api.get(name).await?;
@@ -132,7 +130,7 @@ async fn read_all(
                 put("unmanaged_pod_count", json!(pods.len() - managed));
             }
         }
-        Action::GetConfigmap | Action::UpdateConfigmap => {
+        Object::ConfigMap => {
             let api: Api<ConfigMap> = Api::namespaced(client, p.str("namespace")?);
             let cm = api.get(p.str("configmap")?).await?;
             let data = cm.data.unwrap_or_default();
@@ -142,7 +140,7 @@ async fn read_all(
             }
             put("data", json!(data));
         }
-        Action::GetSecret => {
+        Object::Secret => {
             let api: Api<Secret> = Api::namespaced(client, p.str("namespace")?);
             let secret = api.get(p.str("secret")?).await?;
             let keys = secret_keys(&secret);
@@ -155,7 +153,7 @@ async fn read_all(
                 put("type", json!(t));
             }
         }
-        Action::ScaleHpa | Action::UpdateHpaLimits => {
+        Object::HorizontalPodAutoscaler => {
             let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client, p.str("namespace")?);
             let hpa = api.get(p.str("hpa")?).await?;
             let spec = hpa.spec.unwrap_or_default();
@@ -176,7 +174,7 @@ async fn read_all(
                 }
             }
         }
-        Action::ApplyNetworkPolicy => {
+        Object::NetworkPolicy => {
             let api: Api<NetworkPolicy> = Api::namespaced(client, p.str("namespace")?);
             let policy = api.get(p.str("policy_name")?).await?;
             put("exists", json!(true));

@@ -23,6 +23,7 @@ pub mod lax;
 
 mod document;
 mod message;
+mod path;
 
 use std::fmt;
 use std::io::Read;
@@ -30,7 +31,8 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-pub use document::{Document, PathSegment};
+pub use document::Document;
+pub use path::PathSegment;
 
 /// The largest YAML file accepted, in bytes (8 MiB). Larger files are an error.
 pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;

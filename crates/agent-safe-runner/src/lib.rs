@@ -18,9 +18,9 @@
 //!
 //! [`Runner::dry_run`] checks a ticket without consuming it and reports what would happen.
 //!
-//! Executors: [`DryRunExecutor`] (no side effects) and [`SubprocessExecutor`] (`kubectl`,
-//! one argument per value, never a shell). The Kubernetes API and AWS executors live in their
-//! own crates.
+//! Executors: [`DryRunExecutor`] (no side effects). The kubectl, Kubernetes API and AWS
+//! executors live in their own crates (`agent-safe-executor-kubectl`,
+//! `agent-safe-executor-k8s`, `agent-safe-executor-aws`).
 //!
 //! ```
 //! use std::path::PathBuf;
@@ -64,7 +64,6 @@ mod catch;
 mod claims;
 mod dry_run;
 mod error;
-mod kubectl;
 mod redact;
 mod runner;
 
@@ -74,7 +73,6 @@ pub mod bench;
 pub use audit::{AuditSink, MemoryAuditSink, OUTPUT_AUDIT_LIMIT, REASON_LIMIT};
 pub use dry_run::DryRunExecutor;
 pub use error::RunnerError;
-pub use kubectl::{KubectlConfig, SubprocessExecutor, kubectl_argv};
 pub use redact::{REDACTED, STATE_KEY_CONTEXT};
 pub use runner::{
     CredentialSource, DEFAULT_STEP_TIMEOUT, DEFAULT_TIMEOUT, RunOutcome, Runner, RunnerConfig,

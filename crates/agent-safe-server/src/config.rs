@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use agent_safe::ExecuteOptions;
 use agent_safe::core::Executor;
-use agent_safe::runner::KubectlConfig;
+use agent_safe::kubectl::KubectlConfig;
 
 use crate::ServerEvent;
 
@@ -67,7 +67,7 @@ impl ExecutorChoice {
         Ok(match self {
             ExecutorChoice::DryRun => Arc::new(agent_safe::runner::DryRunExecutor),
             ExecutorChoice::Subprocess(config) => {
-                Arc::new(agent_safe::runner::SubprocessExecutor::new(config.clone()))
+                Arc::new(agent_safe::kubectl::SubprocessExecutor::new(config.clone()))
             }
             #[cfg(feature = "k8s")]
             ExecutorChoice::K8s(settings) => {

@@ -17,6 +17,7 @@
 //! [`Server::reload`] (SIGHUP, `POST /v1/admin/reload`) swaps in a new one only once it loaded
 //! completely.
 
+mod accept;
 pub mod bench;
 mod config;
 pub mod http;
@@ -35,7 +36,6 @@ use std::time::Duration;
 
 use agent_safe::AgentSafe;
 use agent_safe::core::Executor;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 pub use config::{
@@ -141,43 +141,12 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ServerError> {
-        let router = self.router();
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(self.shared.config.header_timeout)
-            .keep_alive(true)
-            .writev(false);
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(pair) => pair,
-                        // E.g. out of file descriptors: back off instead of spinning.
-                        Err(_) => {
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let service = http::PeerService::new(router.clone(), peer);
-                    if let Some(tls) = &self.shared.tls {
-                        let timeout = self.shared.config.header_timeout;
-                        let (tls, http, watcher) = (tls.clone(), http.clone(), graceful.watcher());
-                        tls::spawn_connection(tls, stream, http, service, watcher, timeout);
-                        continue;
-                    }
-                    let conn = http.serve_connection(TokioIo::new(stream), service);
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        let _ = conn.await;
-                    });
-                }
-                () = &mut shutdown => break,
-            }
-        }
-        drop(listener);
+        let connections = accept::Connections {
+            router: self.router(),
+            tls: self.shared.tls.clone(),
+            header_timeout: self.shared.config.header_timeout,
+        };
+        let graceful = accept::accept_until(listener, connections, shutdown).await;
         self.shared.event(&ServerEvent::ShuttingDown);
         graceful.shutdown().await;
         let shared = self.shared.clone();

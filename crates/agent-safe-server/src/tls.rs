@@ -1,6 +1,6 @@
 //! TLS for `agent-safe serve` (rustls on the ring provider): the certificate chain and key from
-//! PEM files, optionally client certificates required and verified against a CA, and the
-//! handshake bounded by the header timeout.
+//! PEM files, optionally client certificates required and verified against a CA. The
+//! handshake itself is the accept loop's (`accept`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +10,6 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use tokio_rustls::TlsAcceptor;
 
 /// Where the server's certificate and key are, and whether clients must present certificates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,30 +164,6 @@ pub(crate) fn server_config(config: &TlsConfig) -> Result<Arc<rustls::ServerConf
     })?;
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(server))
-}
-
-/// Serves one accepted connection over TLS: the handshake must finish within `handshake_timeout`
-/// (the header timeout: a client that connects and sends nothing is dropped), then the HTTP/1.1
-/// connection is served like a plain one, watched for graceful shutdown.
-pub(crate) fn spawn_connection(
-    tls: Arc<rustls::ServerConfig>,
-    stream: tokio::net::TcpStream,
-    http: hyper::server::conn::http1::Builder,
-    service: crate::http::PeerService,
-    watcher: hyper_util::server::graceful::Watcher,
-    handshake_timeout: std::time::Duration,
-) {
-    let acceptor = TlsAcceptor::from(tls);
-    tokio::spawn(async move {
-        // A failed or slow handshake (plain HTTP on the TLS port, no or an untrusted client
-        // certificate, silence) just closes the connection.
-        let Ok(Ok(stream)) = tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await
-        else {
-            return;
-        };
-        let conn = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-        let _ = watcher.watch(conn).await;
-    });
 }
 
 #[cfg(test)]

@@ -57,6 +57,8 @@ pub use agent_safe_executor_aws as aws;
 /// The Kubernetes API executor (feature `k8s`).
 #[cfg(feature = "k8s")]
 pub use agent_safe_executor_k8s as k8s;
+/// The kubectl executor (always built: no kube, no AWS SDK).
+pub use agent_safe_executor_kubectl as kubectl;
 pub use agent_safe_pdp as pdp;
 pub use agent_safe_registry as registry;
 pub use agent_safe_runner as runner;

@@ -92,7 +92,7 @@ fn usage(message: &str) -> anyhow::Result<u8> {
 }
 
 pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let path = super::log_path(cli, args.log.as_ref())?;
+    let path = crate::audit_path::log_path(cli, args.log.as_ref())?;
     let mut config = ShipperConfig::default();
     match args.backend {
         Backend::Filesystem => match &args.path {

@@ -10,6 +10,7 @@ use serde::de::{
 };
 use serde_json::{Map, Value};
 
+use super::path::PathSegment;
 use super::{Hints, YamlError, message};
 
 /// Nodes a document may expand to beyond one per input byte (aliases included).
@@ -23,49 +24,6 @@ const MAX_FLOW_DEPTH: usize = 128;
 
 /// Marks the error the location probe raises on purpose.
 const PROBE: &str = "\u{0}probe";
-
-/// One step of a location inside a document: a mapping key or a sequence index.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum PathSegment {
-    /// A mapping key (non-string keys are compared by their text).
-    Key(String),
-    /// A 0-based sequence index.
-    Index(usize),
-}
-
-impl From<&str> for PathSegment {
-    fn from(key: &str) -> Self {
-        PathSegment::Key(key.to_owned())
-    }
-}
-
-impl From<String> for PathSegment {
-    fn from(key: String) -> Self {
-        PathSegment::Key(key)
-    }
-}
-
-impl From<usize> for PathSegment {
-    fn from(index: usize) -> Self {
-        PathSegment::Index(index)
-    }
-}
-
-/// Displays a path as `parameters[0].constraints` (empty for the top level).
-pub(crate) struct DisplayPath<'a>(pub(crate) &'a [PathSegment]);
-
-impl fmt::Display for DisplayPath<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, segment) in self.0.iter().enumerate() {
-            match segment {
-                PathSegment::Key(key) if i == 0 => f.write_str(key)?,
-                PathSegment::Key(key) => write!(f, ".{key}")?,
-                PathSegment::Index(index) => write!(f, "[{index}]")?,
-            }
-        }
-        Ok(())
-    }
-}
 
 /// A syntactically valid YAML document whose top level is a mapping, or empty.
 ///
@@ -88,7 +46,7 @@ impl<'a> Document<'a> {
         let budget = Cell::new(text.len().saturating_add(NODE_ALLOWANCE));
         let tree = TreeSeed { budget: &budget }
             .deserialize(serde_yaml::Deserializer::from_str(text))
-            .map_err(|e| message::convert(path, text, &e, None, &super::NoHints))?;
+            .map_err(|e| message::convert(path, text, &e, &|_| None, &super::NoHints))?;
         let found = match &tree {
             Value::Object(_) | Value::Null => return Ok(Self { path, text, tree }),
             Value::Array(_) => "a sequence",
@@ -159,7 +117,7 @@ impl<'a> Document<'a> {
             if self.is_empty() {
                 YamlError::new(self.path, None, "the file is empty; expected a YAML mapping")
             } else {
-                message::convert(self.path, self.text, &e, Some(self), hints)
+                message::convert(self.path, self.text, &e, &|at| hints.name_node(self, at), hints)
             }
         })
     }

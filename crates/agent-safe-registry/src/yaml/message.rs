@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::document::DisplayPath;
-use super::{Document, Hints, PathSegment, YamlError};
+use super::path::{DisplayPath, PathSegment};
+use super::{Hints, YamlError};
 use crate::suggest::did_you_mean;
 
 /// The error the tree builder raises when a document expands past its node budget.
@@ -25,11 +25,16 @@ const KNOWN_PREFIXES: &[&str] = &[
     TOO_MANY_NODES,
 ];
 
+/// The phrase naming the mapping at a location (``on parameter `x` ``), from the document
+/// being deserialized and its [`Hints`]; `None` where there is none.
+pub(crate) type NameNode<'a> = dyn Fn(&[PathSegment]) -> Option<String> + 'a;
+
+/// `err` as our message about file `path` with content `text`.
 pub(crate) fn convert(
     path: &Path,
     text: &str,
     err: &serde_yaml::Error,
-    doc: Option<&Document<'_>>,
+    name_node: &NameNode<'_>,
     hints: &dyn Hints,
 ) -> YamlError {
     let mut position = err.location().map(|l| (l.line(), l.column()));
@@ -58,7 +63,7 @@ pub(crate) fn convert(
         "unknown anchor" => "an alias (`*name`) refers to an unknown anchor".to_owned(),
         _ => {
             let (at, msg) = split_path(&full);
-            rewrite(&at, msg, doc, hints)
+            rewrite(&at, msg, name_node, hints)
         }
     };
     let mut error = YamlError::new(path, position.map(|(l, _)| l), message);
@@ -140,9 +145,9 @@ fn backticked(names: &[&str]) -> String {
     out
 }
 
-fn rewrite(at: &[PathSegment], msg: &str, doc: Option<&Document<'_>>, hints: &dyn Hints) -> String {
+fn rewrite(at: &[PathSegment], msg: &str, name_node: &NameNode<'_>, hints: &dyn Hints) -> String {
     if let Some((field, expected)) = msg.strip_prefix("unknown field `").and_then(split_expected) {
-        let phrase = node_phrase(at, doc, hints).unwrap_or_else(|| generic_phrase(at));
+        let phrase = node_phrase(at, name_node).unwrap_or_else(|| generic_phrase(at));
         let suggestion = hints
             .relocate(at, field)
             .or_else(|| did_you_mean(field, expected.iter().copied()).map(str::to_owned));
@@ -158,21 +163,21 @@ fn rewrite(at: &[PathSegment], msg: &str, doc: Option<&Document<'_>>, hints: &dy
         };
     }
     if msg.starts_with("missing field") || msg.starts_with("duplicate field") {
-        return match node_phrase(at, doc, hints) {
+        return match node_phrase(at, name_node) {
             Some(phrase) => format!("{msg} {phrase}"),
             None if at.is_empty() => msg.to_owned(),
             None => format!("{msg} {}", generic_phrase(at)),
         };
     }
     if msg.starts_with("duplicate key") {
-        let phrase = node_phrase(at, doc, hints).unwrap_or_else(|| generic_phrase(at));
+        let phrase = node_phrase(at, name_node).unwrap_or_else(|| generic_phrase(at));
         return format!("{msg} {phrase}");
     }
     if msg.starts_with(TOO_MANY_NODES) {
         // Where the budget ran out says nothing useful.
         return msg.to_owned();
     }
-    let prefix = value_prefix(at, doc, hints);
+    let prefix = value_prefix(at, name_node);
     if let Some((variant, expected)) =
         msg.strip_prefix("unknown variant `").and_then(split_expected)
         && let Some(s) = did_you_mean(variant, expected.iter().copied())
@@ -189,14 +194,9 @@ fn generic_phrase(at: &[PathSegment]) -> String {
 
 /// The hinted phrase for the mapping at `at`, or for its nearest named ancestor
 /// (``in `constraints` on parameter `x` ``).
-fn node_phrase(
-    at: &[PathSegment],
-    doc: Option<&Document<'_>>,
-    hints: &dyn Hints,
-) -> Option<String> {
-    let doc = doc?;
+fn node_phrase(at: &[PathSegment], name_node: &NameNode<'_>) -> Option<String> {
     (0..=at.len()).rev().find_map(|k| {
-        let phrase = hints.name_node(doc, &at[..k])?;
+        let phrase = name_node(&at[..k])?;
         Some(if k == at.len() {
             phrase
         } else {
@@ -206,18 +206,16 @@ fn node_phrase(
 }
 
 /// ``"`required` on parameter `x`: "`` for an error in a value.
-fn value_prefix(at: &[PathSegment], doc: Option<&Document<'_>>, hints: &dyn Hints) -> String {
+fn value_prefix(at: &[PathSegment], name_node: &NameNode<'_>) -> String {
     if at.is_empty() {
         return String::new();
     }
-    if let Some(doc) = doc {
-        for k in (0..at.len()).rev() {
-            if !matches!(at[k], PathSegment::Key(_)) {
-                continue;
-            }
-            if let Some(phrase) = hints.name_node(doc, &at[..k]) {
-                return format!("`{}` {phrase}: ", DisplayPath(&at[k..]));
-            }
+    for k in (0..at.len()).rev() {
+        if !matches!(at[k], PathSegment::Key(_)) {
+            continue;
+        }
+        if let Some(phrase) = name_node(&at[..k]) {
+            return format!("`{}` {phrase}: ", DisplayPath(&at[k..]));
         }
     }
     format!("`{}`: ", DisplayPath(at))

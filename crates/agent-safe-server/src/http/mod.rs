@@ -1,5 +1,5 @@
-//! The HTTP/JSON API: the router, the per-connection service that records the peer address,
-//! and the middleware (body limit, request timeout, response counting).
+//! The HTTP/JSON API: the router and the middleware (body limit, request timeout, response
+//! counting). The connections it is served on are the accept loop's (`accept`).
 
 mod approvals;
 mod auth;
@@ -10,8 +10,6 @@ mod error;
 mod execute;
 mod meta;
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -23,36 +21,9 @@ use axum::routing::MethodRouter;
 
 pub use error::ApiError;
 
+pub(crate) use crate::accept::Peer;
+pub use crate::accept::PeerService;
 use crate::state::Shared;
-
-/// The peer address of a connection, as a request extension.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Peer(pub(crate) SocketAddr);
-
-/// Serves one connection's requests with the router, each tagged with the peer address.
-#[derive(Debug, Clone)]
-pub struct PeerService {
-    router: Router,
-    peer: SocketAddr,
-}
-
-impl PeerService {
-    /// The router, for a connection from `peer`.
-    pub fn new(router: Router, peer: SocketAddr) -> Self {
-        Self { router, peer }
-    }
-}
-
-impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for PeerService {
-    type Response = Response;
-    type Error = Infallible;
-    type Future = axum::routing::future::RouteFuture<Infallible>;
-
-    fn call(&self, mut req: hyper::Request<hyper::body::Incoming>) -> Self::Future {
-        req.extensions_mut().insert(Peer(self.peer));
-        tower::Service::call(&mut self.router.clone(), req.map(axum::body::Body::new))
-    }
-}
 
 /// A method and path of the API, as in the OpenAPI document (`{id}` for path parameters).
 pub type Route = (&'static str, &'static str);

@@ -1,6 +1,24 @@
-//! The kubectl executor (SPEC §12.4, corrected): Kubernetes actions as `kubectl` processes,
-//! never through a shell, one argument per value. See `docs/executors/kubectl.md` for every
-//! mapping.
+//! The kubectl executor (SPEC §12.4, corrected): the catalog's Kubernetes actions as `kubectl`
+//! processes, never through a shell, one argument per value. See `docs/executors/kubectl.md`
+//! for every mapping.
+//!
+//! [`SubprocessExecutor`] implements [`agent_safe_core::Executor`] (`kind() == "kubectl"`);
+//! the runner (`agent-safe-runner`) drives it like any other executor. `plan` maps actions to
+//! argument lists from checked params, `connect` turns credentials into private temporary
+//! kubeconfigs, `state` reduces `kubectl get` output and answers prechecks.
+//!
+//! ```
+//! use agent_safe_core::Executor;
+//! use agent_safe_executor_kubectl::{KubectlConfig, SubprocessExecutor, kubectl_argv};
+//!
+//! let config = KubectlConfig { context: Some("staging".into()), ..KubectlConfig::default() };
+//! let params = serde_json::json!({"node": "node-1"}).as_object().cloned().unwrap_or_default();
+//! assert_eq!(
+//!     kubectl_argv(&config, "cordon-node", &params),
+//!     Ok(vec!["--context=staging".to_owned(), "cordon".to_owned(), "node-1".to_owned()])
+//! );
+//! assert_eq!(SubprocessExecutor::new(config).kind(), "kubectl");
+//! ```
 
 mod args;
 mod connect;
@@ -13,6 +31,7 @@ use agent_safe_core::{
     ActionCall, BoxFuture, ExecutionOutcome, Executor, ExecutorError, PreCheckResult, PrecheckSpec,
     StateMap,
 };
+use agent_safe_k8s_actions::{HpaTarget, K8sAction, Object};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt as _;
 
@@ -54,28 +73,20 @@ pub struct SubprocessExecutor {
     config: KubectlConfig,
 }
 
-/// The actions this executor maps, in catalog order (`port-forward` is refused).
-const SUPPORTED: [&str; 19] = [
-    "restart-deployment",
-    "scale-deployment",
-    "delete-pod",
-    "delete-namespace",
-    "create-namespace",
-    "cordon-node",
-    "uncordon-node",
-    "drain-node",
-    "rollout-undo",
-    "rollout-status",
-    "get-pod-logs",
-    "get-configmap",
-    "get-secret",
-    "update-configmap",
-    "update-image",
-    "scale-hpa",
-    "update-hpa-limits",
-    "apply-network-policy",
-    "exec-pod",
-];
+/// The actions this executor maps, in catalog order: every Kubernetes action but
+/// `port-forward`, which is refused.
+const SUPPORTED: [&str; 19] = {
+    let mut names = [""; 19];
+    let (mut i, mut n) = (0, 0);
+    while i < K8sAction::ALL.len() {
+        if !matches!(K8sAction::ALL[i], K8sAction::PortForward) {
+            names[n] = K8sAction::ALL[i].name();
+            n += 1;
+        }
+        i += 1;
+    }
+    names
+};
 
 /// What one kubectl process did.
 struct Ran {
@@ -230,7 +241,7 @@ impl SubprocessExecutor {
         conn: &Connection,
         namespace: &str,
         hpa: &str,
-        targets: &[(&'static str, i64)],
+        targets: &[HpaTarget],
     ) -> ExecutionOutcome {
         let resource = format!("{}/{hpa}", plan::HPA);
         let object = match self.get(conn, &resource, Some(namespace)).await {
@@ -259,7 +270,8 @@ impl SubprocessExecutor {
         if outcome.status != agent_safe_core::ExecutionStatus::Success {
             return outcome;
         }
-        let set: Vec<String> = targets.iter().map(|(r, pct)| format!("{r} {pct}%")).collect();
+        let set: Vec<String> =
+            targets.iter().map(|t| format!("{} {}%", t.resource, t.percent)).collect();
         ExecutionOutcome::success(format!(
             "horizontalpodautoscaler `{namespace}/{hpa}`: utilisation targets {}",
             set.join(", ")
@@ -273,17 +285,16 @@ impl SubprocessExecutor {
         let p = P(call.params);
         let invalid = |e: Refusal| ExecutorError::new(e.0);
         // A call that could not be executed starts no process at all, not even a read.
-        plan::plan(call.action, p).map_err(invalid)?;
-        let Some((resource, ns)) = plan::state_resource(call.action, p).map_err(invalid)? else {
-            return Ok(StateMap::new());
-        };
+        let request = plan::request(call.action, p).map_err(invalid)?;
+        plan::plan_request(&request).map_err(invalid)?;
+        let (resource, ns) = plan::state_resource(&request);
         let conn = connect::connect(&self.config, call.credential).map_err(invalid)?;
         let object = self.get(&conn, &resource, ns.as_deref()).await.map_err(ExecutorError::new)?;
-        let mut all = state::fields(call.action, p, object.as_ref());
+        let target = request.target();
+        let mut all = state::fields(target.object, p, object.as_ref());
         let wants_pods = call.state_fields.iter().any(|f| f == "pod_count");
-        if wants_pods && object.is_some() && resource.starts_with("node/") {
-            let node = p.name("node").map_err(invalid)?;
-            let (count, unmanaged) = self.pods_on_node(&conn, node).await?;
+        if wants_pods && object.is_some() && target.object == Object::Node {
+            let (count, unmanaged) = self.pods_on_node(&conn, target.name).await?;
             all.insert("pod_count".to_owned(), json!(count));
             all.insert("unmanaged_pod_count".to_owned(), json!(unmanaged));
         }
@@ -342,24 +353,23 @@ impl SubprocessExecutor {
                 })
                 .collect()
         };
-        if let Err(e) = plan::plan(call.action, p) {
+        let request = match plan::request(call.action, p) {
+            Ok(request) => request,
+            Err(e) => return fail_all(e.0),
+        };
+        if let Err(e) = plan::plan_request(&request) {
             return fail_all(e.0);
         }
-        let object = match plan::state_resource(call.action, p) {
+        let (resource, ns) = plan::state_resource(&request);
+        let conn = match connect::connect(&self.config, call.credential) {
+            Ok(conn) => conn,
             Err(e) => return fail_all(e.0),
-            Ok(None) => None,
-            Ok(Some((resource, ns))) => {
-                let conn = match connect::connect(&self.config, call.credential) {
-                    Ok(conn) => conn,
-                    Err(e) => return fail_all(e.0),
-                };
-                match self.get(&conn, &resource, ns.as_deref()).await {
-                    Ok(object) => object,
-                    Err(e) => return fail_all(e),
-                }
-            }
         };
-        state::prechecks(call.action, p, object.as_ref(), specs)
+        let object = match self.get(&conn, &resource, ns.as_deref()).await {
+            Ok(object) => object,
+            Err(e) => return fail_all(e),
+        };
+        state::prechecks(request.action(), p, object.as_ref(), specs)
     }
 }
 

@@ -8,11 +8,14 @@ use std::collections::BTreeMap;
 use agent_safe_core::{PreCheckResult, PrecheckSpec, StateMap};
 use serde_json::{Value, json};
 
-use super::args::P;
-use crate::REDACTED;
+use agent_safe_k8s_actions::{K8sAction, Object};
 
-/// All fields this module can report for `action`'s object (`None` when it does not exist).
-pub(crate) fn fields(action: &str, p: P<'_>, object: Option<&Value>) -> BTreeMap<String, Value> {
+use super::args::P;
+use agent_safe_registry::REDACTED;
+
+/// All fields this module can report for an object of `kind` (`None` when it does not
+/// exist).
+pub(crate) fn fields(kind: Object, p: P<'_>, object: Option<&Value>) -> BTreeMap<String, Value> {
     let mut f = BTreeMap::new();
     let Some(o) = object else {
         f.insert("exists".to_owned(), json!(false));
@@ -24,9 +27,8 @@ pub(crate) fn fields(action: &str, p: P<'_>, object: Option<&Value>) -> BTreeMap
     put("exists", json!(true));
     let spec = &o["spec"];
     let status = &o["status"];
-    match action {
-        "restart-deployment" | "scale-deployment" | "rollout-undo" | "rollout-status"
-        | "update-image" => {
+    match kind {
+        Object::Deployment => {
             put("replicas", json!(spec["replicas"].as_i64().unwrap_or(1)));
             put("paused", json!(spec["paused"].as_bool().unwrap_or(false)));
             if let Some(g) = o["metadata"]["generation"].as_i64() {
@@ -54,7 +56,7 @@ pub(crate) fn fields(action: &str, p: P<'_>, object: Option<&Value>) -> BTreeMap
                 .collect();
             put("images", Value::Object(images));
         }
-        "delete-pod" | "get-pod-logs" | "exec-pod" | "port-forward" => {
+        Object::Pod => {
             if let Some(phase) = status["phase"].as_str() {
                 put("phase", json!(phase));
             }
@@ -65,15 +67,15 @@ pub(crate) fn fields(action: &str, p: P<'_>, object: Option<&Value>) -> BTreeMap
                 put("node", json!(node));
             }
         }
-        "delete-namespace" | "create-namespace" => {
+        Object::Namespace => {
             if let Some(phase) = status["phase"].as_str() {
                 put("phase", json!(phase));
             }
         }
-        "cordon-node" | "uncordon-node" | "drain-node" => {
+        Object::Node => {
             put("unschedulable", json!(spec["unschedulable"].as_bool().unwrap_or(false)));
         }
-        "get-configmap" | "update-configmap" => {
+        Object::ConfigMap => {
             let data = o.get("data").cloned().filter(Value::is_object).unwrap_or(json!({}));
             let key = p.0.get("key").and_then(Value::as_str);
             if let Some(v) = key.and_then(|k| data.get(k)) {
@@ -81,7 +83,7 @@ pub(crate) fn fields(action: &str, p: P<'_>, object: Option<&Value>) -> BTreeMap
             }
             put("data", data);
         }
-        "get-secret" => {
+        Object::Secret => {
             let keys = secret_keys(o);
             let redacted: serde_json::Map<String, Value> =
                 keys.iter().map(|k| (k.clone(), json!(REDACTED))).collect();
@@ -91,7 +93,7 @@ pub(crate) fn fields(action: &str, p: P<'_>, object: Option<&Value>) -> BTreeMap
                 put("type", json!(t));
             }
         }
-        "scale-hpa" | "update-hpa-limits" => {
+        Object::HorizontalPodAutoscaler => {
             put("min_replicas", json!(spec["minReplicas"].as_i64().unwrap_or(1)));
             put("max_replicas", spec["maxReplicas"].clone());
             put("current_replicas", json!(status["currentReplicas"].as_i64().unwrap_or(0)));
@@ -106,8 +108,8 @@ pub(crate) fn fields(action: &str, p: P<'_>, object: Option<&Value>) -> BTreeMap
                 }
             }
         }
-        "apply-network-policy" if !spec.is_null() => put("spec", spec.clone()),
-        _ => {}
+        Object::NetworkPolicy if !spec.is_null() => put("spec", spec.clone()),
+        Object::NetworkPolicy => {}
     }
     f
 }
@@ -154,7 +156,7 @@ const SYSTEM_NAMESPACES: [&str; 4] = ["kube-system", "kube-public", "kube-node-l
 /// and the params. A precheck this executor cannot answer does not pass and says so (use the
 /// Kubernetes API executor for those).
 pub(crate) fn prechecks(
-    action: &str,
+    action: K8sAction,
     p: P<'_>,
     object: Option<&Value>,
     specs: &[PrecheckSpec],
@@ -168,7 +170,7 @@ pub(crate) fn prechecks(
         .collect()
 }
 
-fn precheck(name: &str, action: &str, p: P<'_>, object: Option<&Value>) -> (bool, String) {
+fn precheck(name: &str, action: K8sAction, p: P<'_>, object: Option<&Value>) -> (bool, String) {
     let what = object.map_or_else(
         || describe(action, p),
         |o| {
@@ -261,7 +263,7 @@ fn precheck(name: &str, action: &str, p: P<'_>, object: Option<&Value>) -> (bool
             }
         }
         ("metric-present", Some(o)) => {
-            let fields = fields(action, p, Some(o));
+            let fields = fields(action.object(), p, Some(o));
             let missing: Vec<&str> =
                 [("target_cpu_percent", "cpu"), ("target_memory_percent", "memory")]
                     .into_iter()
@@ -285,21 +287,18 @@ fn precheck(name: &str, action: &str, p: P<'_>, object: Option<&Value>) -> (bool
     }
 }
 
-/// `deployment `dev/api`` for an object that was not found.
-fn describe(action: &str, p: P<'_>) -> String {
-    match super::plan::state_resource(action, p) {
-        Ok(Some((resource, Some(ns)))) => {
-            let (kind, name) = resource.split_once('/').unwrap_or(("object", &resource));
-            format!("{} `{ns}/{name}`", short_kind(kind))
-        }
-        Ok(Some((resource, None))) => {
-            let (kind, name) = resource.split_once('/').unwrap_or(("object", &resource));
-            format!("{} `{name}`", short_kind(kind))
-        }
-        _ => "the object".to_owned(),
+/// `deployment `dev/api`` for an object that was not found (its name and namespace as the
+/// params give them; the executor has checked them before any read).
+fn describe(action: K8sAction, p: P<'_>) -> String {
+    let object = action.object();
+    let param = |name: &str| p.0.get(name).and_then(Value::as_str);
+    let kind = object.kind();
+    match (param(object.name_param()), object.is_namespaced()) {
+        (Some(name), false) => format!("{kind} `{name}`"),
+        (Some(name), true) => match param("namespace") {
+            Some(ns) => format!("{kind} `{ns}/{name}`"),
+            None => "the object".to_owned(),
+        },
+        (None, _) => "the object".to_owned(),
     }
-}
-
-fn short_kind(kind: &str) -> &str {
-    if kind == super::plan::HPA { "horizontalpodautoscaler" } else { kind }
 }

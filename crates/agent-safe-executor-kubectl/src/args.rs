@@ -5,7 +5,8 @@
 //! starts.
 
 use agent_safe_core::Params;
-use serde_json::Value;
+use agent_safe_k8s_actions::{Param, ParamReader};
+use serde_json::{Map, Value};
 
 /// Why a call's params cannot be turned into a kubectl command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,10 +94,6 @@ impl<'a> P<'a> {
                 shown(&Value::String(s.to_owned()))
             ))
         }
-    }
-
-    pub(crate) fn opt_label(&self, name: &str) -> Result<Option<&'a str>, Refusal> {
-        if self.get(name).is_none() { Ok(None) } else { self.label(name).map(Some) }
     }
 
     /// An integer in `min..=max` (a JSON integer, or a float with no fraction).
@@ -188,6 +185,91 @@ impl<'a> P<'a> {
             return bad();
         }
         Ok(out)
+    }
+}
+
+/// The range kubectl accepts for an integer param.
+fn range(param: Param) -> (i64, i64) {
+    match param {
+        Param::Replicas => (0, 100_000),
+        Param::GracePeriod => (0, 86_400),
+        Param::Timeout => (1, 86_400),
+        Param::TailLines => (1, 1_000_000),
+        Param::Revision | Param::MinReplicas | Param::MaxReplicas => (1, i64::from(i32::MAX)),
+        Param::TargetCpuPercent | Param::TargetMemoryPercent => (1, 100),
+        Param::LocalPort => (1024, 65_535),
+        Param::RemotePort => (1, 65_535),
+        _ => (i64::MIN, i64::MAX),
+    }
+}
+
+/// The typed parse of a call (`agent_safe_k8s_actions::Request::parse`) reads through these
+/// checks: object names are DNS-1123 names, namespaces and containers DNS-1123 labels, images
+/// image references, integers in kubectl's ranges; nothing can be read as an option.
+impl<'a> ParamReader<'a> for P<'a> {
+    type Error = Refusal;
+
+    fn string(&self, param: Param) -> Result<&'a str, Refusal> {
+        let name = param.name();
+        match param {
+            Param::Namespace | Param::Container => self.label(name),
+            Param::Image => self.image(name),
+            Param::Value | Param::Policy => self.text(name),
+            Param::Key => {
+                let key = self.arg(name)?;
+                if key.len() > 253
+                    || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+                {
+                    return refuse(format!(
+                        "param `key` must be a ConfigMap key (letters, digits, `-`, `_` and `.`, \
+                         at most 253 characters), got `{}`",
+                        escape_controls(key)
+                    ));
+                }
+                Ok(key)
+            }
+            p if p.is_object_name() => self.name(name),
+            _ => self.arg(name),
+        }
+    }
+
+    fn opt_string(&self, param: Param) -> Result<Option<&'a str>, Refusal> {
+        if self.get(param.name()).is_none() {
+            Ok(None)
+        } else {
+            ParamReader::string(self, param).map(Some)
+        }
+    }
+
+    fn int(&self, param: Param) -> Result<i64, Refusal> {
+        let (min, max) = range(param);
+        P::int(self, param.name(), min, max)
+    }
+
+    fn opt_int(&self, param: Param) -> Result<Option<i64>, Refusal> {
+        let (min, max) = range(param);
+        P::opt_int(self, param.name(), min, max)
+    }
+
+    fn bool_or(&self, param: Param, default: bool) -> Result<bool, Refusal> {
+        P::bool_or(self, param.name(), default)
+    }
+
+    fn json_object(&self, param: Param) -> Result<Map<String, Value>, Refusal> {
+        P::json_object(self, param.name())
+    }
+
+    fn strings(&self, param: Param) -> Result<Vec<&'a str>, Refusal> {
+        self.command(param.name())
+    }
+
+    fn out_of_range(&self, param: Param, value: i64) -> Refusal {
+        let (min, max) = range(param);
+        Refusal(format!("param `{param}` must be an integer from {min} to {max}, got `{value}`"))
+    }
+
+    fn invalid(&self, message: &str) -> Refusal {
+        Refusal(message.to_owned())
     }
 }
 

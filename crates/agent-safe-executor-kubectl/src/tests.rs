@@ -9,6 +9,11 @@ use serde_json::{Value, json};
 use super::args::P;
 use super::*;
 
+/// The object an action works on.
+fn kind(action: &str) -> agent_safe_k8s_actions::Object {
+    agent_safe_k8s_actions::K8sAction::from_name(action).unwrap().object()
+}
+
 fn params(v: Value) -> Params {
     match v {
         Value::Object(m) => m,
@@ -331,7 +336,11 @@ fn hpa_limits_patch_keeps_other_metrics_and_guards_the_version() {
             {"type": "Pods", "pods": {"metric": {"name": "qps"}}},
         ]},
     });
-    let patch = plan::hpa_limits_patch(&hpa, &[("cpu", 50), ("memory", 70)]);
+    let targets = [
+        agent_safe_k8s_actions::HpaTarget { resource: "cpu", percent: 50 },
+        agent_safe_k8s_actions::HpaTarget { resource: "memory", percent: 70 },
+    ];
+    let patch = plan::hpa_limits_patch(&hpa, &targets);
     assert_eq!(
         patch,
         json!({
@@ -437,14 +446,14 @@ fn state_is_reduced_to_declared_fields() {
         "status": {"observedGeneration": 7, "availableReplicas": 4, "readyReplicas": 3},
     });
     let p = params(json!({"namespace": "dev", "deployment": "api"}));
-    let all = state::fields("scale-deployment", P(&p), Some(&deployment));
+    let all = state::fields(kind("scale-deployment"), P(&p), Some(&deployment));
     let declared =
         ["replicas", "available_replicas", "revision", "images", "missing"].map(String::from);
     assert_eq!(
         Value::Object(state::reduce(&all, &declared)),
         json!({"replicas": 4, "available_replicas": 4, "revision": 3, "images": {"app": "api:1"}})
     );
-    let none = state::fields("scale-deployment", P(&p), None);
+    let none = state::fields(kind("scale-deployment"), P(&p), None);
     assert_eq!(
         Value::Object(state::reduce(&none, &["exists".to_owned()])),
         json!({"exists": false})
@@ -452,7 +461,7 @@ fn state_is_reduced_to_declared_fields() {
 
     // Secret values never leave: key names and `[redacted]` only.
     let secret = json!({"kind": "Secret", "type": "Opaque", "data": {"password": "aHVudGVyMg==", "user": "dQ=="}});
-    let all = state::fields("get-secret", P(&p), Some(&secret));
+    let all = state::fields(kind("get-secret"), P(&p), Some(&secret));
     let got = state::reduce(&all, &["data", "keys", "type"].map(String::from));
     assert_eq!(
         Value::Object(got.clone()),
@@ -463,7 +472,7 @@ fn state_is_reduced_to_declared_fields() {
     let cm = json!({"kind": "ConfigMap", "data": {"LOG_LEVEL": "info"}});
     let p =
         params(json!({"namespace": "dev", "configmap": "c", "key": "LOG_LEVEL", "value": "debug"}));
-    let all = state::fields("update-configmap", P(&p), Some(&cm));
+    let all = state::fields(kind("update-configmap"), P(&p), Some(&cm));
     assert_eq!(
         Value::Object(state::reduce(&all, &["data", "previous_value"].map(String::from))),
         json!({"data": {"LOG_LEVEL": "info"}, "previous_value": "info"})
@@ -473,7 +482,7 @@ fn state_is_reduced_to_declared_fields() {
         {"type": "Resource", "resource": {"name": "memory", "target": {"averageUtilization": 75}}}]},
         "status": {"currentReplicas": 3}});
     let p = params(json!({"namespace": "dev", "hpa": "api"}));
-    let all = state::fields("update-hpa-limits", P(&p), Some(&hpa));
+    let all = state::fields(kind("update-hpa-limits"), P(&p), Some(&hpa));
     assert_eq!(
         Value::Object(state::reduce(
             &all,
@@ -493,6 +502,7 @@ fn check_precheck(
     message: &str,
 ) {
     let p = params(p);
+    let action = agent_safe_k8s_actions::K8sAction::from_name(action).unwrap();
     let got = state::prechecks(action, P(&p), object.as_ref(), &[spec(name)]);
     assert_eq!((got[0].passed, got[0].message.as_str()), (passed, message), "{name}");
 }

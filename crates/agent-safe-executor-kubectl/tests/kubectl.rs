@@ -11,7 +11,7 @@ use agent_safe_core::{
     ActionCall, Credential, CredentialScope, ExecutionStatus, Executor, Params, PrecheckSpec,
     Secret,
 };
-use agent_safe_runner::{KubectlConfig, SubprocessExecutor, kubectl_argv};
+use agent_safe_executor_kubectl::{KubectlConfig, SubprocessExecutor, kubectl_argv};
 use serde_json::{Value, json};
 
 /// A fake kubectl in a private directory. Call `i` (from 0) records `calls/i.argv`
