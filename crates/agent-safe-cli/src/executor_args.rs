@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
+use agent_safe::ExecutorChoice;
 use agent_safe::kubectl::KubectlConfig;
 use agent_safe::tickets::SigningKey;
-use agent_safe_server::ExecutorChoice;
 
 /// Which executor acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use agent_safe::ExecuteOptions;
-use agent_safe_server::{ExecutorChoice, Source};
+use agent_safe::ExecutorChoice;
+use agent_safe_server::Source;
 
 use crate::Cli;
 use crate::executor_args::ExecutorArgs;

@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_safe::ExecuteOptions;
-use agent_safe::core::Executor;
-use agent_safe::kubectl::KubectlConfig;
 
 use crate::ServerEvent;
 
@@ -38,66 +36,8 @@ pub struct CallerRateLimit {
     pub burst: u32,
 }
 
-/// The executor `POST /v1/execute` runs tickets with.
-#[derive(Clone, Default)]
-pub enum ExecutorChoice {
-    /// No side effects (the ticket is still used up, the execution still audited).
-    #[default]
-    DryRun,
-    /// `kubectl`, one argument per value, never a shell.
-    Subprocess(KubectlConfig),
-    /// The Kubernetes API (feature `k8s`).
-    #[cfg(feature = "k8s")]
-    K8s(agent_safe::k8s::K8sSettings),
-    /// The AWS APIs (feature `aws`).
-    #[cfg(feature = "aws")]
-    Aws(agent_safe::aws::AwsExecutorConfig),
-    /// An executor of your own.
-    Custom(Arc<dyn Executor>),
-}
-
-impl ExecutorChoice {
-    /// The executor this choice names (`clock` is the Kubernetes executor's). Also used by
-    /// `agent-safe runner execute`, so every command builds executors the same way.
-    pub fn build(
-        &self,
-        clock: Arc<dyn agent_safe::Clock>,
-    ) -> Result<Arc<dyn Executor>, crate::ServerError> {
-        let _ = &clock;
-        Ok(match self {
-            ExecutorChoice::DryRun => Arc::new(agent_safe::runner::DryRunExecutor),
-            ExecutorChoice::Subprocess(config) => {
-                Arc::new(agent_safe::kubectl::SubprocessExecutor::new(config.clone()))
-            }
-            #[cfg(feature = "k8s")]
-            ExecutorChoice::K8s(settings) => {
-                Arc::new(agent_safe::k8s::K8sExecutor::new(settings.clone(), clock))
-            }
-            #[cfg(feature = "aws")]
-            ExecutorChoice::Aws(config) => {
-                Arc::new(agent_safe::aws::AwsExecutor::new(config.clone()).map_err(|e| {
-                    crate::ServerError::Executor { name: "aws", message: e.to_string() }
-                })?)
-            }
-            ExecutorChoice::Custom(executor) => executor.clone(),
-        })
-    }
-}
-
-impl fmt::Debug for ExecutorChoice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
-            ExecutorChoice::DryRun => "DryRun",
-            ExecutorChoice::Subprocess(_) => "Subprocess",
-            #[cfg(feature = "k8s")]
-            ExecutorChoice::K8s(_) => "K8s",
-            #[cfg(feature = "aws")]
-            ExecutorChoice::Aws(_) => "Aws",
-            ExecutorChoice::Custom(_) => "Custom",
-        };
-        f.write_str(name)
-    }
-}
+/// The executor `POST /v1/execute` runs tickets with: the SDK's one executor factory.
+pub use agent_safe::ExecutorChoice;
 
 /// Receives what the server has to report (listening, reloads, shutdown): the CLI prints it.
 #[derive(Clone)]

@@ -220,5 +220,7 @@ fn flush(shared: &Shared) -> Vec<String> {
 }
 
 fn executor(choice: &ExecutorChoice, source: &Source) -> Result<Arc<dyn Executor>, ServerError> {
-    choice.build(source.clock_or_system())
+    choice
+        .build(source.clock_or_system())
+        .map_err(|e| ServerError::Executor { name: e.name, message: e.message })
 }

@@ -29,6 +29,7 @@ mod config;
 pub mod credentials;
 pub mod delegation;
 mod execute;
+mod executor;
 mod observe;
 pub mod report;
 pub mod settings;
@@ -65,6 +66,7 @@ pub use agent_safe_runner as runner;
 pub use agent_safe_tickets as tickets;
 pub use change::{ChangeError, RollbackCheck, RollbackError, RollbackPlan, StateCapture};
 pub use execute::{ExecuteError, ExecuteOptions};
+pub use executor::{ExecutorChoice, ExecutorError};
 pub use observe::{AppendObserver, NonceUse};
 pub use settings::{Defaults, Overrides, Resolved};
 
