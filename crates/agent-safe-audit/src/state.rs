@@ -37,7 +37,7 @@ pub const STATE_KEY_CONTEXT: &str = "agent-safe runner state digest v1";
 pub const DIGEST_PREFIX: &str = "hmac-sha256:";
 
 /// What a sensitive value becomes when there is no state key.
-pub const REDACTED: &str = "[redacted]";
+pub use agent_safe_core::REDACTED;
 
 /// The key of sensitive-state digests. `Debug` does not print it.
 #[derive(Clone)]
@@ -61,7 +61,7 @@ impl StateKey {
 
 impl std::fmt::Debug for StateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StateKey([redacted])")
+        write!(f, "StateKey({REDACTED})")
     }
 }
 

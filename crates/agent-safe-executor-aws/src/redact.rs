@@ -17,7 +17,7 @@ pub(crate) struct Redactor {
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Redactor([redacted])")
+        write!(f, "Redactor({})", agent_safe_core::REDACTED)
     }
 }
 

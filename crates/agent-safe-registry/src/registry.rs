@@ -259,7 +259,7 @@ impl RegisteredAction {
 }
 
 /// What [`RegisteredAction::redact_params`] puts in place of a sensitive value.
-pub const REDACTED: &str = "[redacted]";
+pub use agent_safe_core::REDACTED;
 
 #[cfg(test)]
 mod tests;

@@ -15,7 +15,7 @@ use agent_safe_registry::RegisteredAction;
 use serde_json::Value;
 
 /// What a redacted value is replaced by.
-pub const REDACTED: &str = "[redacted]";
+pub use agent_safe_core::REDACTED;
 
 /// The context string with which the state key is derived from the signing key
 /// (`SigningKey::derive_secret`).
@@ -29,7 +29,7 @@ pub(crate) struct Redactor {
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mode = if self.key.is_some() { "hmac-sha256" } else { "[redacted]" };
+        let mode = if self.key.is_some() { "hmac-sha256" } else { REDACTED };
         f.debug_struct("Redactor").field("mode", &mode).finish()
     }
 }

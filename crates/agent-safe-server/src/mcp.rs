@@ -21,7 +21,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use agent_safe::approvals::{ApprovalError, StoreError};
-use agent_safe::core::{CallerIdentity, DecisionResult, ExecutionStatus, RiskClass};
+use agent_safe::core::{CallerIdentity, DecisionResult, ExecutionStatus, REDACTED, RiskClass};
 use agent_safe::runner::RunOutcome;
 use agent_safe::{CheckRequest, Decision, Error, Params};
 use rmcp::model::{
@@ -86,7 +86,7 @@ struct Identity {
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Identity")
-            .field("token", &"[redacted]")
+            .field("token", &REDACTED)
             .field("agent_id", &self.agent_id)
             .finish()
     }

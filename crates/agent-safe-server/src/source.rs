@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use agent_safe::core::REDACTED;
 use agent_safe::registry::yaml::sha256;
 use agent_safe::shipping::ShipperConfig;
 use agent_safe::tickets::SigningKey;
@@ -47,7 +48,7 @@ impl fmt::Debug for Source {
             .field("inventory", &self.inventory)
             .field("audit_log", &self.audit_log)
             .field("approval_store", &self.approval_store)
-            .field("signing_key", &self.signing_key.as_ref().map(|_| "[redacted]"))
+            .field("signing_key", &self.signing_key.as_ref().map(|_| REDACTED))
             .field("durability", &self.durability)
             .finish_non_exhaustive()
     }
