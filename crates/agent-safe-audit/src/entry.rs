@@ -7,6 +7,7 @@
 //! through [`crate::pyjson`], which re-serialises the parsed value. Both give the same hash;
 //! a property test checks it.
 
+use agent_safe_core::hex;
 use ring::digest;
 
 use crate::pyjson::{self, PyValue};
@@ -68,7 +69,7 @@ impl HashVal {
 
     /// A digest as its lowercase hex string.
     pub(crate) fn digest(d: &Digest) -> HashVal {
-        HashVal::Ascii64(hex_bytes(d))
+        HashVal::Ascii64(hex::encode_32(d))
     }
 
     fn from_py(v: Option<&PyValue>) -> HashVal {
@@ -131,22 +132,6 @@ pub(crate) enum Analysis {
     NotJson(String),
     /// Valid JSON, but not an object; Python's type name.
     NotObject(&'static str),
-}
-
-/// Lowercase hex of a digest, as ASCII bytes.
-pub(crate) fn hex_bytes(d: &Digest) -> [u8; 64] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 64];
-    for (i, &b) in d.iter().enumerate() {
-        out[2 * i] = HEX[usize::from(b >> 4)];
-        out[2 * i + 1] = HEX[usize::from(b & 0xf)];
-    }
-    out
-}
-
-/// Lowercase hex of a digest.
-pub(crate) fn hex(d: &Digest) -> String {
-    hex_bytes(d).iter().map(|&b| char::from(b)).collect()
 }
 
 pub(crate) fn sha256(parts: &[&[u8]]) -> Digest {

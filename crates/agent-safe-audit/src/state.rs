@@ -53,9 +53,7 @@ impl StateKey {
     pub fn digest(&self, value: &Value) -> String {
         let text = crate::canonical::to_string(value);
         let tag = ring::hmac::sign(&self.0, text.as_bytes());
-        let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(tag.as_ref());
-        format!("{DIGEST_PREFIX}{}", crate::entry::hex(&bytes))
+        format!("{DIGEST_PREFIX}{}", agent_safe_core::hex::encode(tag.as_ref()))
     }
 }
 

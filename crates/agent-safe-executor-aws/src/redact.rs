@@ -42,9 +42,7 @@ impl Redactor {
         let tag = ctx.sign();
         let mut out = String::with_capacity(HMAC_PREFIX.len() + 32);
         out.push_str(HMAC_PREFIX);
-        for b in tag.as_ref().iter().take(16) {
-            out.push_str(&format!("{b:02x}"));
-        }
+        agent_safe_core::hex::encode_into(tag.as_ref().get(..16).unwrap_or_default(), &mut out);
         out
     }
 

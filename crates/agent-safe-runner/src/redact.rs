@@ -75,7 +75,7 @@ impl Redactor {
             Some(key) => {
                 let text = agent_safe_audit::canonical::to_string(value);
                 let tag = ring::hmac::sign(key, text.as_bytes());
-                Value::String(format!("hmac-sha256:{}", crate::claims::hex(tag.as_ref())))
+                Value::String(format!("hmac-sha256:{}", agent_safe_core::hex::encode(tag.as_ref())))
             }
         }
     }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use agent_safe::core::REDACTED;
+use agent_safe::core::{REDACTED, hex};
 use agent_safe::registry::yaml::sha256;
 use agent_safe::shipping::ShipperConfig;
 use agent_safe::tickets::SigningKey;
@@ -309,7 +309,7 @@ pub(crate) fn revision(paths: &Paths) -> Result<String, ServerError> {
         manifest.push(0);
         manifest.extend_from_slice(name.as_bytes());
         manifest.push(0);
-        manifest.extend_from_slice(hex(&sha256(&bytes)).as_bytes());
+        manifest.extend_from_slice(hex::encode(&sha256(&bytes)).as_bytes());
         manifest.push(b'\n');
         Ok(())
     };
@@ -327,17 +327,7 @@ pub(crate) fn revision(paths: &Paths) -> Result<String, ServerError> {
     if let Some(inventory) = paths.inventory.as_ref().filter(|p| p.is_file()) {
         add("inventory", inventory)?;
     }
-    Ok(format!("sha256:{}", hex(&sha256(&manifest))))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
+    Ok(format!("sha256:{}", hex::encode(&sha256(&manifest))))
 }
 
 #[cfg(test)]
