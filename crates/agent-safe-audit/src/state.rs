@@ -29,12 +29,12 @@ use crate::lines::{for_each_block, non_blank};
 use crate::read::StoredEvent;
 
 /// The context string with which the state key is derived from the signing key
-/// (`SigningKey::derive_secret`); the runner uses the same one, so its digests and the SDK's
-/// compare equal.
+/// (`SigningKey::derive_secret`). The one definition: the runner re-exports it and digests
+/// through [`redact_state`], so its digests and the SDK's compare equal.
 pub const STATE_KEY_CONTEXT: &str = "agent-safe runner state digest v1";
 
 /// The prefix of a digested sensitive value.
-pub const DIGEST_PREFIX: &str = "hmac-sha256:";
+pub use agent_safe_core::DIGEST_PREFIX;
 
 /// What a sensitive value becomes when there is no state key.
 pub use agent_safe_core::REDACTED;

@@ -33,7 +33,7 @@ pub use ids::{ActionName, AgentId, AuditId, TargetId};
 pub use risk::{
     DecisionResult, Environment, ParseEnumError, RiskClass, Sensitivity, effective_risk,
 };
-pub use secret::{REDACTED, Secret};
+pub use secret::{DIGEST_PREFIX, REDACTED, Secret};
 pub use target::Target;
 
 /// Request parameters: a JSON object whose key order is the request's order.

@@ -7,6 +7,11 @@ use std::fmt;
 /// API output, and secrets in `Debug` output. The one spelling of the marker in the workspace.
 pub const REDACTED: &str = "[redacted]";
 
+/// The prefix of a keyed digest (`hmac-sha256:<hex>`) that stands in for a sensitive value in
+/// recorded state: the audit crate's `StateKey` digests and the AWS executor's
+/// environment-variable digests.
+pub const DIGEST_PREFIX: &str = "hmac-sha256:";
+
 /// A secret value. Read it with [`Secret::expose`] only where it is used.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret<T>(T);

@@ -8,7 +8,7 @@ use agent_safe_core::Secret;
 use ring::hmac;
 
 /// Prefix of a redacted value. The executor refuses to write values that start with it.
-pub(crate) const HMAC_PREFIX: &str = "hmac-sha256:";
+pub(crate) use agent_safe_core::DIGEST_PREFIX as HMAC_PREFIX;
 
 /// HMACs secret values with a key that never leaves the process.
 pub(crate) struct Redactor {

@@ -10,6 +10,7 @@
 //! - State fields the action does not declare are dropped when it declares any, so an
 //!   executor that returns a whole object cannot leak undeclared data through the runner.
 
+use agent_safe_audit::state::{StateKey, redact_state};
 use agent_safe_core::{Params, Secret, StateMap};
 use agent_safe_registry::RegisteredAction;
 use serde_json::Value;
@@ -18,13 +19,15 @@ use serde_json::Value;
 pub use agent_safe_core::REDACTED;
 
 /// The context string with which the state key is derived from the signing key
-/// (`SigningKey::derive_secret`).
-pub const STATE_KEY_CONTEXT: &str = "agent-safe runner state digest v1";
+/// (`SigningKey::derive_secret`): the audit crate's, so the runner's digests and the SDK's
+/// compare equal.
+pub use agent_safe_audit::state::STATE_KEY_CONTEXT;
 
-/// How sensitive state values are hidden.
+/// How sensitive state values are hidden: with [`StateKey`] digests through
+/// [`redact_state`], the one implementation the SDK's state captures use too.
 #[derive(Clone, Default)]
 pub(crate) struct Redactor {
-    key: Option<ring::hmac::Key>,
+    key: Option<StateKey>,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -36,7 +39,7 @@ impl std::fmt::Debug for Redactor {
 
 impl Redactor {
     pub(crate) fn with_key(key: &Secret<[u8; 32]>) -> Self {
-        Self { key: Some(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.expose())) }
+        Self { key: Some(StateKey::new(key)) }
     }
 
     /// Params as recorded: sensitive ones replaced by `[redacted]`.
@@ -59,25 +62,11 @@ impl Redactor {
         if declared.is_empty() {
             return state;
         }
-        state
-            .into_iter()
-            .filter_map(|(k, v)| {
-                let spec = declared.iter().find(|f| f.name == k)?;
-                let v = if spec.sensitive { self.hide(&v) } else { v };
-                Some((k, v))
-            })
-            .collect()
-    }
-
-    fn hide(&self, value: &Value) -> Value {
-        match &self.key {
-            None => Value::String(REDACTED.to_owned()),
-            Some(key) => {
-                let text = agent_safe_audit::canonical::to_string(value);
-                let tag = ring::hmac::sign(key, text.as_bytes());
-                Value::String(format!("hmac-sha256:{}", agent_safe_core::hex::encode(tag.as_ref())))
-            }
-        }
+        let kept: StateMap =
+            state.into_iter().filter(|(k, _)| declared.iter().any(|f| f.name == *k)).collect();
+        let sensitive: Vec<&str> =
+            declared.iter().filter(|f| f.sensitive).map(|f| f.name.as_str()).collect();
+        redact_state(&kept, &sensitive, self.key.as_ref())
     }
 }
 
