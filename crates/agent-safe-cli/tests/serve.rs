@@ -6,10 +6,10 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufReader, Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 
 use agent_safe::core::{Clock, SystemClock};
@@ -59,19 +59,8 @@ fn start(
     dir: &Path,
     extra: &[&str],
 ) -> (std::process::Child, BufReader<std::process::ChildStdout>, String) {
-    let mut child = serve(dir)
-        .args(["--signing-key", SECRET])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let addr = first.split("http://").nth(1).and_then(|rest| rest.split_whitespace().next());
-    assert!(addr.is_some(), "no address in {first:?}");
-    let addr = addr.unwrap().to_owned();
+    let (child, stdout, addr, first) =
+        common::spawn_server(serve(dir).args(["--signing-key", SECRET]).args(extra));
     assert!(first.contains("policy revision sha256:"), "{first}");
     (child, stdout, addr)
 }

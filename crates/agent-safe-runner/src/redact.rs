@@ -1,7 +1,8 @@
 //! Keeping secrets out of the audit log: parameters and state fields an action marks
 //! `sensitive: true` never reach an event (or the caller's result) in clear.
 //!
-//! - Sensitive **params** become `[redacted]` (as in decision events).
+//! - Sensitive **params** become `[redacted]` (as in decision events), by the registry's
+//!   `RegisteredAction::redact_params`, the one implementation of that rule.
 //! - Sensitive **state fields** become `hmac-sha256:<hex>`, a keyed digest of the value's
 //!   canonical JSON, when the runner has a state key (the SDK and the CLI derive one from the
 //!   signing key with [`STATE_KEY_CONTEXT`]); equal values give equal digests, so the state
@@ -11,9 +12,8 @@
 //!   executor that returns a whole object cannot leak undeclared data through the runner.
 
 use agent_safe_audit::state::{StateKey, redact_state};
-use agent_safe_core::{Params, Secret, StateMap};
+use agent_safe_core::{Secret, StateMap};
 use agent_safe_registry::RegisteredAction;
-use serde_json::Value;
 
 /// What a redacted value is replaced by.
 pub use agent_safe_core::REDACTED;
@@ -42,19 +42,6 @@ impl Redactor {
         Self { key: Some(StateKey::new(key)) }
     }
 
-    /// Params as recorded: sensitive ones replaced by `[redacted]`.
-    pub(crate) fn params(action: Option<&RegisteredAction>, params: &Params) -> Params {
-        let Some(action) = action else { return params.clone() };
-        params
-            .iter()
-            .map(|(k, v)| {
-                let sensitive = action.parameter(k).is_some_and(|p| p.sensitive);
-                let v = if sensitive { Value::String(REDACTED.to_owned()) } else { v.clone() };
-                (k.clone(), v)
-            })
-            .collect()
-    }
-
     /// State as recorded: only declared fields (when the action declares any), sensitive ones
     /// digested or redacted.
     pub(crate) fn state(&self, action: &RegisteredAction, state: StateMap) -> StateMap {
@@ -75,7 +62,7 @@ mod tests {
     use std::path::PathBuf;
 
     use agent_safe_registry::Registry;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -123,15 +110,5 @@ mod tests {
         m.insert("data".into(), json!({"password": "hunter2", "user": "u"}));
         assert_ne!(other.state(a, m)["data"], d1);
         assert_eq!(format!("{keyed:?}"), "Redactor { mode: \"hmac-sha256\" }");
-    }
-
-    #[test]
-    fn sensitive_params_are_redacted() {
-        let registry = action();
-        let params: Params =
-            serde_json::from_value(json!({"secret": "db", "token": "t0k3n", "extra": 1})).unwrap();
-        let got = Redactor::params(registry.get("get-secret"), &params);
-        assert_eq!(Value::Object(got), json!({"secret": "db", "token": "[redacted]", "extra": 1}));
-        assert_eq!(Redactor::params(None, &params), params);
     }
 }

@@ -454,7 +454,7 @@ impl McpServer {
             })?;
         let mut value = to_value(&request);
         if let Some(Value::Object(params)) = value.get_mut("params") {
-            redact(&loaded, request.action.as_str(), params);
+            *params = loaded.safe.registry().redact_params(request.action.as_str(), params);
         }
         Ok(CallToolResult::structured(value))
     }
@@ -530,16 +530,6 @@ fn to_value(value: &impl serde::Serialize) -> Value {
 fn with_message(mut result: CallToolResult, message: String) -> CallToolResult {
     result.content.insert(0, ContentBlock::text(message));
     result
-}
-
-/// Values of parameters declared `sensitive` become `[redacted]`.
-fn redact(loaded: &Loaded, action: &str, params: &mut serde_json::Map<String, Value>) {
-    let Some(action) = loaded.safe.registry().get(action) else { return };
-    for p in action.definition().parameters.iter().filter(|p| p.sensitive) {
-        if let Some(v) = params.get_mut(&p.name) {
-            *v = Value::String("[redacted]".to_owned());
-        }
-    }
 }
 
 /// The `runner execute --json-output` object.

@@ -3,8 +3,9 @@
 
 #![allow(dead_code, reason = "each test binary uses part of the helpers")]
 
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 /// The workspace's `catalog/` (canonical, so snapshot filters can name it).
 pub fn catalog() -> PathBuf {
@@ -37,4 +38,18 @@ pub fn cli(dir: &Path) -> Command {
     let mut cmd = bin(dir);
     cmd.arg("--config").arg(catalog().join("agent-safe.yaml"));
     cmd
+}
+
+/// Spawns `cmd` (an `agent-safe serve` command) with its output piped and reads the first line
+/// it prints: the process, its stdout after that line, the address the line announces, and
+/// the line.
+pub fn spawn_server(cmd: &mut Command) -> (Child, BufReader<ChildStdout>, String, String) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let addr = first.split("http://").nth(1).and_then(|rest| rest.split_whitespace().next());
+    assert!(addr.is_some(), "no address in {first:?}");
+    let addr = addr.unwrap().to_owned();
+    (child, stdout, addr, first)
 }

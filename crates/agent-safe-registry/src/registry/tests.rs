@@ -646,4 +646,10 @@ fn redact_params_hides_only_sensitive_values_and_keeps_the_order() {
         serde_json::to_string(&shown).unwrap(),
         r#"{"value":"[redacted]","key":"k","extra":1}"#
     );
+    // By name: the same; an action the registry does not hold keeps every value.
+    assert_eq!(registry.redact_params("put", params.as_object().unwrap()), shown);
+    assert_eq!(
+        &registry.redact_params("missing", params.as_object().unwrap()),
+        params.as_object().unwrap()
+    );
 }
