@@ -12,6 +12,7 @@ mod decision;
 mod event;
 mod executor;
 pub mod fsutil;
+pub mod glob;
 pub mod hex;
 mod ids;
 pub mod pyrepr;
