@@ -56,7 +56,7 @@ pub fn cursor_path(log: &Path, shipper: &dyn Shipper) -> PathBuf {
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
         .collect();
     let d = digest::digest(&digest::SHA256, shipper.destination_id().as_bytes());
-    let id: String = d.as_ref()[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let id = agent_safe_core::hex::encode(&d.as_ref()[..6]);
     let mut name = log.file_name().unwrap_or(log.as_os_str()).to_owned();
     name.push(format!(".ship-{kind}-{id}.cursor"));
     log.with_file_name(name)

@@ -7,6 +7,7 @@
 //! through [`crate::pyjson`], which re-serialises the parsed value. Both give the same hash;
 //! a property test checks it.
 
+use agent_safe_core::hex;
 use ring::digest;
 
 use crate::pyjson::{self, PyValue};
@@ -68,7 +69,7 @@ impl HashVal {
 
     /// A digest as its lowercase hex string.
     pub(crate) fn digest(d: &Digest) -> HashVal {
-        HashVal::Ascii64(hex_bytes(d))
+        HashVal::Ascii64(hex::encode_32(d))
     }
 
     fn from_py(v: Option<&PyValue>) -> HashVal {
@@ -133,22 +134,6 @@ pub(crate) enum Analysis {
     NotObject(&'static str),
 }
 
-/// Lowercase hex of a digest, as ASCII bytes.
-pub(crate) fn hex_bytes(d: &Digest) -> [u8; 64] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 64];
-    for (i, &b) in d.iter().enumerate() {
-        out[2 * i] = HEX[usize::from(b >> 4)];
-        out[2 * i + 1] = HEX[usize::from(b & 0xf)];
-    }
-    out
-}
-
-/// Lowercase hex of a digest.
-pub(crate) fn hex(d: &Digest) -> String {
-    hex_bytes(d).iter().map(|&b| char::from(b)).collect()
-}
-
 pub(crate) fn sha256(parts: &[&[u8]]) -> Digest {
     let mut ctx = digest::Context::new(&digest::SHA256);
     for p in parts {
@@ -202,7 +187,20 @@ mod fast {
     use super::{Entry, HashVal, SeqVal, sha256};
     use crate::canonical::write_float;
     use crate::pyjson::MAX_DEPTH;
-    use crate::swar::plain_run;
+
+    /// Length of the leading run of bytes canonical JSON writes raw inside a string (printable
+    /// ASCII except `"` and `\`): up to the first quote or backslash
+    /// (`memchr2`), then the first control or non-ASCII byte before it. The range test is a
+    /// branch-free fold over the run, so the common all-plain case needs no byte-by-byte exit.
+    pub(super) fn plain_run(s: &[u8]) -> usize {
+        let end = memchr::memchr2(b'"', b'\\', s).unwrap_or(s.len());
+        let run = s.get(..end).unwrap_or(s);
+        let printable = |b: u8| (0x20..0x7f).contains(&b);
+        if run.iter().fold(true, |all, &b| all & printable(b)) {
+            return run.len();
+        }
+        run.iter().position(|&b| !printable(b)).unwrap_or(run.len())
+    }
 
     /// A top-level member: byte ranges of the whole member and of its value.
     #[derive(Clone, Copy)]
@@ -514,6 +512,23 @@ mod fast {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Was `swar.rs`'s test: the run ends at the first byte canonical JSON escapes, for every
+    /// byte at every offset.
+    #[test]
+    fn plain_run_agrees_with_a_bytewise_search_for_every_byte_at_every_offset() {
+        let plain = |c: u8| (0x20..0x7f).contains(&c) && c != b'"' && c != b'\\';
+        for len in 0..20 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut s = vec![b'a'; len];
+                    s[at] = b;
+                    let run = s.iter().position(|&c| !plain(c)).unwrap_or(len);
+                    assert_eq!(fast::plain_run(&s), run, "{s:?}");
+                }
+            }
+        }
+    }
 
     fn both(line: &str) -> (Option<Entry>, Analysis) {
         (fast::scan(line.as_bytes()), slow(line))

@@ -35,7 +35,6 @@ mod read;
 mod repair;
 pub mod scan;
 pub mod state;
-mod swar;
 mod tail;
 mod verify;
 

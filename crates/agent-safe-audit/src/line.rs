@@ -5,12 +5,12 @@
 //! computed) before the writer takes its locks; under the locks only the short suffix from
 //! `prev_hash` on is hashed.
 
-use agent_safe_core::AuditEvent;
+use agent_safe_core::{AuditEvent, hex};
 use ring::digest;
 use serde_json::{Map, Value};
 
 use crate::canonical::{write, write_str};
-use crate::entry::{Digest, finish, hex};
+use crate::entry::{Digest, finish};
 
 /// An event serialised up to the chain fields.
 ///
@@ -144,7 +144,7 @@ impl PreparedLine {
         out.reserve(self.len() + prev.len() + 100);
         out.extend_from_slice(self.p1.as_bytes());
         out.extend_from_slice(b"\"entry_hash\": \"");
-        out.extend_from_slice(hex(&hash).as_bytes());
+        out.extend_from_slice(&hex::encode_32(&hash));
         out.extend_from_slice(b"\", ");
         out.extend_from_slice(self.p2.as_bytes());
         out.extend_from_slice(prev.as_bytes());
@@ -204,7 +204,7 @@ mod tests {
             obj.insert("seq".into(), json!(s));
         }
         let hashed = crate::canonical::to_string(&Value::Object(obj.clone()));
-        let hash = hex(&crate::entry::sha256(&[hashed.as_bytes()]));
+        let hash = hex::encode(&crate::entry::sha256(&[hashed.as_bytes()]));
         obj.insert("entry_hash".into(), json!(hash));
         (crate::canonical::to_string(&Value::Object(obj)), hash)
     }
@@ -216,7 +216,7 @@ mod tests {
         let hash = PreparedLine::new(&ev).finish(prev, seq, &mut out);
         let (line, expected_hash) = generic(&ev, prev, seq);
         assert_eq!(String::from_utf8(out.clone()).unwrap(), format!("{line}\n"));
-        assert_eq!(hex(&hash), expected_hash);
+        assert_eq!(hex::encode(&hash), expected_hash);
         // And the verifier's view of the written line agrees.
         let Analysis::Entry(e) = analyze(&out[..out.len() - 1]) else { panic!("line parses") };
         assert!(e.canonical);
@@ -237,7 +237,7 @@ mod tests {
             let mut out = Vec::new();
             let hash = PreparedLine::new(&s.event).finish(&s.prev_hash, None, &mut out);
             assert_eq!(std::str::from_utf8(&out).unwrap(), format!("{line}\n"));
-            assert_eq!(hex(&hash), s.entry_hash);
+            assert_eq!(hex::encode(&hash), s.entry_hash);
         }
     }
 

@@ -62,7 +62,7 @@ impl<'a> Iterator for Lines<'a> {
             return None;
         }
         let start = self.pos;
-        let (raw, term, consumed) = match crate::swar::find_newline(rest) {
+        let (raw, term, consumed) = match memchr::memchr2(b'\n', b'\r', rest) {
             None => (rest, Term::Eof, rest.len()),
             Some(i) if rest[i] == b'\n' => (&rest[..i], Term::Lf, i + 1),
             Some(i) if rest.get(i + 1) == Some(&b'\n') => (&rest[..i], Term::CrLf, i + 2),

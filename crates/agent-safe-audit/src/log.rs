@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use agent_safe_core::AuditEvent;
 
 use crate::AuditError;
-use crate::entry::hex;
 use crate::line::PreparedLine;
 use crate::tail::{self, Head, TailError};
+use agent_safe_core::hex;
 
 /// When an append counts as done.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -327,7 +327,7 @@ impl AuditLog {
         let mut receipts = Vec::with_capacity(batch.len());
         for r in batch {
             seq = seq.saturating_add(1);
-            prev = hex(&r.prepared.finish(&prev, Some(seq), buf));
+            prev = hex::encode(&r.prepared.finish(&prev, Some(seq), buf));
             receipts.push(AppendReceipt { seq, entry_hash: prev.clone() });
         }
         if let Err(e) = write_once(file, buf) {

@@ -29,15 +29,15 @@ use crate::lines::{for_each_block, non_blank};
 use crate::read::StoredEvent;
 
 /// The context string with which the state key is derived from the signing key
-/// (`SigningKey::derive_secret`); the runner uses the same one, so its digests and the SDK's
-/// compare equal.
+/// (`SigningKey::derive_secret`). The one definition: the runner re-exports it and digests
+/// through [`redact_state`], so its digests and the SDK's compare equal.
 pub const STATE_KEY_CONTEXT: &str = "agent-safe runner state digest v1";
 
 /// The prefix of a digested sensitive value.
-pub const DIGEST_PREFIX: &str = "hmac-sha256:";
+pub use agent_safe_core::DIGEST_PREFIX;
 
 /// What a sensitive value becomes when there is no state key.
-pub const REDACTED: &str = "[redacted]";
+pub use agent_safe_core::REDACTED;
 
 /// The key of sensitive-state digests. `Debug` does not print it.
 #[derive(Clone)]
@@ -53,15 +53,13 @@ impl StateKey {
     pub fn digest(&self, value: &Value) -> String {
         let text = crate::canonical::to_string(value);
         let tag = ring::hmac::sign(&self.0, text.as_bytes());
-        let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(tag.as_ref());
-        format!("{DIGEST_PREFIX}{}", crate::entry::hex(&bytes))
+        format!("{DIGEST_PREFIX}{}", agent_safe_core::hex::encode(tag.as_ref()))
     }
 }
 
 impl std::fmt::Debug for StateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StateKey([redacted])")
+        write!(f, "StateKey({REDACTED})")
     }
 }
 

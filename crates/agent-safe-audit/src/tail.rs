@@ -3,7 +3,9 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 
-use crate::entry::{Analysis, GENESIS, SeqVal, analyze, hex};
+use agent_safe_core::hex;
+
+use crate::entry::{Analysis, GENESIS, SeqVal, analyze};
 use crate::lines::{Lines, for_each_block, non_blank};
 
 /// Where the next entry goes.
@@ -155,7 +157,7 @@ pub(crate) fn resume(file: &File) -> Result<Head, TailError> {
     let len = file_len(file)?;
     let needs_newline = ends_without_newline(file, len)?;
     let Some(last) = last_line(file, len)? else {
-        return Ok(Head { len, seq: 0, hash: hex(&GENESIS), needs_newline });
+        return Ok(Head { len, seq: 0, hash: hex::encode(&GENESIS), needs_newline });
     };
     let (hash, seq) = interpret(file, &last)?;
     let seq = match seq {

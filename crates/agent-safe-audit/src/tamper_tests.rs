@@ -7,12 +7,12 @@
 //! accepts these too, because the hash covers the parsed content. Not seen at all: blank lines
 //! added or removed, and whole entries cut off the end (truncation needs an external anchor).
 
-use agent_safe_core::{AuditEvent, AuditId, DecisionResult, EventType, Params, RiskClass};
+use agent_safe_core::{AuditEvent, AuditId, DecisionResult, EventType, Params, RiskClass, hex};
 use proptest::prelude::*;
 use serde_json::{Number, Value};
 use time::OffsetDateTime;
 
-use crate::entry::{Analysis, analyze, hex, slow};
+use crate::entry::{Analysis, analyze, slow};
 use crate::line::PreparedLine;
 use crate::lines::{Term, non_blank};
 use crate::pyjson;
@@ -108,7 +108,7 @@ fn log() -> impl Strategy<Value = Vec<u8>> {
         let mut out = Vec::new();
         let mut prev = crate::GENESIS_HASH.to_owned();
         for (i, e) in events.iter().enumerate() {
-            prev = hex(&PreparedLine::new(e).finish(&prev, Some(i as u64 + 1), &mut out));
+            prev = hex::encode(&PreparedLine::new(e).finish(&prev, Some(i as u64 + 1), &mut out));
         }
         out
     })

@@ -5,8 +5,10 @@ use std::fs::File;
 use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
 
+use agent_safe_core::hex;
+
 use crate::AuditError;
-use crate::entry::{Analysis, Entry, GENESIS, HashVal, SeqVal, analyze, hex};
+use crate::entry::{Analysis, Entry, GENESIS, HashVal, SeqVal, analyze};
 use crate::lines::{Line, Term, for_each_block, non_blank};
 
 /// Bytes read per block; lines in a block are analysed in parallel.
@@ -215,7 +217,7 @@ impl Chain {
             let msg = format!(
                 "Line {n}: hash mismatch \u{2014} stored {}..., computed {}...",
                 e.stored.prefix16(),
-                &hex(&e.computed)[..16]
+                &hex::encode(&e.computed)[..16]
             );
             self.error(n, IssueKind::HashMismatch, msg);
         }

@@ -196,9 +196,7 @@ fn show(config: Option<&ConfigFile>, args: &ShowArgs) -> anyhow::Result<u8> {
 /// `[redacted]`; when the registry cannot be read to tell which those are, every value is.
 fn shown_params(registry_dir: &Path, action: &str, params: &Params) -> Params {
     match Registry::load_dir(registry_dir) {
-        Ok(registry) => {
-            registry.get(action).map_or_else(|| params.clone(), |a| a.redact_params(params))
-        }
+        Ok(registry) => registry.redact_params(action, params),
         Err(_) => params.keys().map(|k| (k.clone(), Value::String(REDACTED.to_owned()))).collect(),
     }
 }

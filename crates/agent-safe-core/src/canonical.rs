@@ -122,10 +122,9 @@ pub fn push_u_escapes(cp: u32, out: &mut String) {
 }
 
 fn push_u4(cp: u32, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push_str("\\u");
     for shift in [12, 8, 4, 0] {
-        out.push(char::from(HEX[((cp >> shift) & 0xf) as usize]));
+        out.push(char::from(crate::hex::DIGITS[((cp >> shift) & 0xf) as usize]));
     }
 }
 

@@ -12,6 +12,8 @@ mod decision;
 mod event;
 mod executor;
 pub mod fsutil;
+pub mod glob;
+pub mod hex;
 mod ids;
 pub mod pyrepr;
 pub mod random;
@@ -32,7 +34,7 @@ pub use ids::{ActionName, AgentId, AuditId, TargetId};
 pub use risk::{
     DecisionResult, Environment, ParseEnumError, RiskClass, Sensitivity, effective_risk,
 };
-pub use secret::Secret;
+pub use secret::{DIGEST_PREFIX, REDACTED, Secret};
 pub use target::Target;
 
 /// Request parameters: a JSON object whose key order is the request's order.

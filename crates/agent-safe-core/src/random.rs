@@ -15,15 +15,11 @@ pub fn bytes<const N: usize>() -> [u8; N] {
 
 /// `n` random bytes as `2n` lowercase hex digits.
 pub fn hex(n: usize) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(n * 2);
     let mut remaining = n;
     while remaining > 0 {
         let chunk = bytes::<32>();
-        for &b in chunk.iter().take(remaining) {
-            out.push(char::from(DIGITS[usize::from(b >> 4)]));
-            out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-        }
+        crate::hex::encode_into(chunk.get(..remaining).unwrap_or(&chunk), &mut out);
         remaining = remaining.saturating_sub(32);
     }
     out

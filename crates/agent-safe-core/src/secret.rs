@@ -3,6 +3,15 @@
 
 use std::fmt;
 
+/// What a hidden value is shown as: sensitive params and state fields in the audit log and
+/// API output, and secrets in `Debug` output. The one spelling of the marker in the workspace.
+pub const REDACTED: &str = "[redacted]";
+
+/// The prefix of a keyed digest (`hmac-sha256:<hex>`) that stands in for a sensitive value in
+/// recorded state: the audit crate's `StateKey` digests and the AWS executor's
+/// environment-variable digests.
+pub const DIGEST_PREFIX: &str = "hmac-sha256:";
+
 /// A secret value. Read it with [`Secret::expose`] only where it is used.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret<T>(T);
@@ -26,13 +35,13 @@ impl<T> Secret<T> {
 
 impl<T> fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
+        f.write_str(REDACTED)
     }
 }
 
 impl<T> fmt::Display for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
+        f.write_str(REDACTED)
     }
 }
 

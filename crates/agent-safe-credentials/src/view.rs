@@ -49,7 +49,7 @@ enum Payload<'a> {
 impl<'a> CredentialView<'a> {
     /// Metadata only: the payload shows as `"[redacted]"`.
     pub fn redacted(credential: &'a Credential) -> Self {
-        Self::build(credential, Payload::Redacted("[redacted]"))
+        Self::build(credential, Payload::Redacted(agent_safe_core::REDACTED))
     }
 
     /// Metadata and the secret payload. Only for an explicit request such as

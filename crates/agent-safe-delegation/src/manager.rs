@@ -4,7 +4,9 @@
 use std::fmt;
 
 use agent_safe_core::pyrepr::str_repr;
-use agent_safe_core::{AgentId, CallerIdentity, DelegationLink, DelegationScope, Environment};
+use agent_safe_core::{
+    AgentId, CallerIdentity, DelegationLink, DelegationScope, Environment, Secret,
+};
 use agent_safe_tickets::{IdentityClaims, IdentityManager, TokenError};
 use time::Duration;
 
@@ -202,7 +204,7 @@ pub struct Delegation {
 impl fmt::Debug for Delegation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Delegation")
-            .field("token", &format_args!("[redacted]"))
+            .field("token", &Secret::new(&self.token))
             .field("parent", &self.parent)
             .field("child", &self.child)
             .finish()

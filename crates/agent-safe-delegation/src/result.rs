@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use agent_safe_core::CallerIdentity;
+use agent_safe_core::{CallerIdentity, Secret};
 use serde::Serialize;
 
 use crate::{Delegation, DelegationError};
@@ -60,7 +60,7 @@ impl fmt::Debug for DelegationResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DelegationResult")
             .field("success", &self.success)
-            .field("token", &self.token.as_ref().map(|_| format_args!("[redacted]")))
+            .field("token", &self.token.as_ref().map(Secret::new))
             .field("child_identity", &self.child_identity)
             .field("error", &self.error)
             .field("parent_agent_id", &self.parent_agent_id)

@@ -4,7 +4,6 @@
 use std::cell::OnceCell;
 
 use agent_safe_core::Environment;
-use globset::{Glob, GlobBuilder};
 
 /// At most this many action patterns in one delegation scope.
 pub const MAX_SCOPE_ACTIONS: usize = 64;
@@ -12,12 +11,9 @@ pub const MAX_SCOPE_ACTIONS: usize = 64;
 /// At most this many characters in one action pattern of a delegation scope.
 pub const MAX_PATTERN_CHARS: usize = 64;
 
-/// Builds a matcher for one action pattern with the semantics of policy `actions` patterns
-/// (the PDP's `action_glob`, which must stay identical): Python `fnmatch` on POSIX —
-/// case-sensitive, `*` crosses every character, no backslash escapes.
-pub(crate) fn action_glob(pattern: &str) -> Result<Glob, globset::Error> {
-    GlobBuilder::new(pattern).literal_separator(false).backslash_escape(false).build()
-}
+/// The glob of one action pattern: the syntax of policy `actions` patterns, defined once in
+/// core and used by the PDP too.
+pub(crate) use agent_safe_core::glob::action_glob;
 
 /// Whether `pattern` is a valid scope pattern; the reason when it is not.
 pub(crate) fn check_pattern(pattern: &str) -> Result<(), String> {
@@ -103,7 +99,7 @@ impl<'a> Child<'a> {
 
 /// A name without any glob syntax: its pattern matches exactly itself.
 fn is_plain_name(s: &str) -> bool {
-    !s.is_empty() && !s.chars().any(|c| matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | ','))
+    !s.is_empty() && agent_safe_core::glob::is_literal(s)
 }
 
 /// One element of a glob, as far as coverage is concerned.
@@ -242,6 +238,18 @@ mod tests {
         check(&["get-a*", "get-b*"], "get-*", false);
         // Nothing covers anything under an empty parent list.
         check(&[], "get-pod-logs", false);
+    }
+
+    /// Delegation coverage of a plain action name is the shared matcher's answer.
+    #[test]
+    fn coverage_of_names_agrees_with_the_shared_action_glob() {
+        use agent_safe_core::glob::agreement::{NAMES, PATTERNS};
+        for parent in PATTERNS {
+            for name in NAMES {
+                let expected = agent_safe_core::glob::matches(parent, name);
+                check(&[parent], name, expected || parent == name);
+            }
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use agent_safe_core::Secret;
 use ring::hmac;
 
 /// Prefix of a redacted value. The executor refuses to write values that start with it.
-pub(crate) const HMAC_PREFIX: &str = "hmac-sha256:";
+pub(crate) use agent_safe_core::DIGEST_PREFIX as HMAC_PREFIX;
 
 /// HMACs secret values with a key that never leaves the process.
 pub(crate) struct Redactor {
@@ -17,7 +17,7 @@ pub(crate) struct Redactor {
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Redactor([redacted])")
+        write!(f, "Redactor({})", agent_safe_core::REDACTED)
     }
 }
 
@@ -42,9 +42,7 @@ impl Redactor {
         let tag = ctx.sign();
         let mut out = String::with_capacity(HMAC_PREFIX.len() + 32);
         out.push_str(HMAC_PREFIX);
-        for b in tag.as_ref().iter().take(16) {
-            out.push_str(&format!("{b:02x}"));
-        }
+        agent_safe_core::hex::encode_into(tag.as_ref().get(..16).unwrap_or_default(), &mut out);
         out
     }
 

@@ -20,7 +20,7 @@ use crate::error::StepError;
 use crate::rollout::revision_of;
 
 /// What a Secret's values are replaced by: values never leave the executor.
-pub const REDACTED: &str = "[redacted]";
+pub use agent_safe_core::REDACTED;
 
 /// Reads the declared `fields` of the object `action` works on. An object that does not
 /// exist yields only `exists: false` (when declared); undeclared fields are never returned;

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use agent_safe_core::{
     CallerIdentity, DecisionResult, Environment, RiskClass, Sensitivity, Target,
 };
-use globset::{Glob, GlobBuilder};
 use time::OffsetDateTime;
 
 use crate::policy::{
@@ -76,11 +75,8 @@ fn bits<T: Copy>(items: &[T], f: fn(T) -> u8) -> u8 {
     items.iter().fold(0, |acc, &i| acc | f(i))
 }
 
-/// Builds the glob matcher for one action pattern with Python `fnmatch` semantics on POSIX:
-/// case-sensitive, `*` crosses every character, no backslash escapes.
-pub(crate) fn action_glob(pattern: &str) -> Result<Glob, globset::Error> {
-    GlobBuilder::new(pattern).literal_separator(false).backslash_escape(false).build()
-}
+/// The glob of one action pattern: the syntax's one definition is core's.
+pub(crate) use agent_safe_core::glob::action_glob;
 
 impl CompiledRule {
     pub(crate) fn compile(sourced: &SourcedRule) -> Result<Self, PolicyLoadError> {

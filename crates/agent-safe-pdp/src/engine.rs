@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use agent_safe_core::glob;
 use agent_safe_core::{
     ActionName, AgentId, AuditId, CallerIdentity, Decision, DecisionResult, DelegationScope,
     Environment, Params, RiskClass, Sensitivity, TargetId, effective_risk,
@@ -439,13 +440,10 @@ impl ScopeGlobs {
     /// Whether `pattern` matches `action`; a pattern that does not compile matches nothing.
     /// Plain names and `prefix*` need no matcher.
     fn is_match(&self, pattern: &str, action: &str) -> bool {
-        let special = |c: char| matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | ',');
-        if !pattern.contains(special) {
+        if glob::is_literal(pattern) {
             return pattern == action;
         }
-        if let Some(prefix) = pattern.strip_suffix('*')
-            && !prefix.contains(special)
-        {
+        if let Some(prefix) = glob::literal_prefix(pattern) {
             return action.starts_with(prefix);
         }
         let mut cache = self.0.lock().unwrap_or_else(PoisonError::into_inner);
@@ -550,4 +548,25 @@ fn build_index(
         index.insert(name.to_owned(), buckets);
     }
     Ok(index)
+}
+
+#[cfg(test)]
+mod scope_glob_tests {
+    use super::*;
+
+    /// The PDP's delegation-scope matcher (cache and fast paths) gives the shared matcher's
+    /// answer, as delegation's coverage test does (`agent_safe_delegation::scope` tests).
+    #[test]
+    fn scope_globs_agree_with_the_shared_action_glob() {
+        use agent_safe_core::glob::agreement::{NAMES, PATTERNS};
+        let globs = ScopeGlobs::default();
+        for pattern in PATTERNS {
+            for name in NAMES {
+                let expected = glob::matches(pattern, name);
+                assert_eq!(globs.is_match(pattern, name), expected, "`{pattern}` vs `{name}`");
+                // Again, from the cache.
+                assert_eq!(globs.is_match(pattern, name), expected, "cached `{pattern}`");
+            }
+        }
+    }
 }

@@ -124,6 +124,12 @@ impl Registry {
         self.actions.get(name)
     }
 
+    /// `params` of the action `action` as they may be recorded or shown
+    /// ([`RegisteredAction::redact_params`]); unchanged when no such action is registered.
+    pub fn redact_params(&self, action: &str, params: &Params) -> Params {
+        self.get(action).map_or_else(|| params.clone(), |a| a.redact_params(params))
+    }
+
     /// Whether an action called `name` is registered.
     pub fn contains(&self, name: &str) -> bool {
         self.actions.contains_key(name)
@@ -244,7 +250,9 @@ impl RegisteredAction {
 
     /// `params` as they may be recorded or shown: the values of parameters declared
     /// `sensitive: true` are replaced by the string `[redacted]` (key order kept). The one
-    /// place the audit log, approval listings and the API redact params.
+    /// place params are redacted: the SDK's decision events, the runner's execution events,
+    /// approval listings (CLI, HTTP, MCP) all call it, directly or through
+    /// [`Registry::redact_params`].
     pub fn redact_params(&self, params: &Params) -> Params {
         let sensitive =
             |name: &str| self.definition.parameters.iter().any(|p| p.sensitive && p.name == name);
@@ -259,7 +267,7 @@ impl RegisteredAction {
 }
 
 /// What [`RegisteredAction::redact_params`] puts in place of a sensitive value.
-pub const REDACTED: &str = "[redacted]";
+pub use agent_safe_core::REDACTED;
 
 #[cfg(test)]
 mod tests;

@@ -40,17 +40,7 @@ pub(crate) fn unverified(token: &str) -> Map<String, Value> {
 /// Lowercase hex SHA-256 of the token.
 pub(crate) fn token_digest(token: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-    hex(digest.as_ref())
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-    s
+    agent_safe_core::hex::encode(digest.as_ref())
 }
 
 #[cfg(test)]

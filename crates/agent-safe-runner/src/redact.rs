@@ -1,7 +1,8 @@
 //! Keeping secrets out of the audit log: parameters and state fields an action marks
 //! `sensitive: true` never reach an event (or the caller's result) in clear.
 //!
-//! - Sensitive **params** become `[redacted]` (as in decision events).
+//! - Sensitive **params** become `[redacted]` (as in decision events), by the registry's
+//!   `RegisteredAction::redact_params`, the one implementation of that rule.
 //! - Sensitive **state fields** become `hmac-sha256:<hex>`, a keyed digest of the value's
 //!   canonical JSON, when the runner has a state key (the SDK and the CLI derive one from the
 //!   signing key with [`STATE_KEY_CONTEXT`]); equal values give equal digests, so the state
@@ -10,46 +11,35 @@
 //! - State fields the action does not declare are dropped when it declares any, so an
 //!   executor that returns a whole object cannot leak undeclared data through the runner.
 
-use agent_safe_core::{Params, Secret, StateMap};
+use agent_safe_audit::state::{StateKey, redact_state};
+use agent_safe_core::{Secret, StateMap};
 use agent_safe_registry::RegisteredAction;
-use serde_json::Value;
 
 /// What a redacted value is replaced by.
-pub const REDACTED: &str = "[redacted]";
+pub use agent_safe_core::REDACTED;
 
 /// The context string with which the state key is derived from the signing key
-/// (`SigningKey::derive_secret`).
-pub const STATE_KEY_CONTEXT: &str = "agent-safe runner state digest v1";
+/// (`SigningKey::derive_secret`): the audit crate's, so the runner's digests and the SDK's
+/// compare equal.
+pub use agent_safe_audit::state::STATE_KEY_CONTEXT;
 
-/// How sensitive state values are hidden.
+/// How sensitive state values are hidden: with [`StateKey`] digests through
+/// [`redact_state`], the one implementation the SDK's state captures use too.
 #[derive(Clone, Default)]
 pub(crate) struct Redactor {
-    key: Option<ring::hmac::Key>,
+    key: Option<StateKey>,
 }
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mode = if self.key.is_some() { "hmac-sha256" } else { "[redacted]" };
+        let mode = if self.key.is_some() { "hmac-sha256" } else { REDACTED };
         f.debug_struct("Redactor").field("mode", &mode).finish()
     }
 }
 
 impl Redactor {
     pub(crate) fn with_key(key: &Secret<[u8; 32]>) -> Self {
-        Self { key: Some(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.expose())) }
-    }
-
-    /// Params as recorded: sensitive ones replaced by `[redacted]`.
-    pub(crate) fn params(action: Option<&RegisteredAction>, params: &Params) -> Params {
-        let Some(action) = action else { return params.clone() };
-        params
-            .iter()
-            .map(|(k, v)| {
-                let sensitive = action.parameter(k).is_some_and(|p| p.sensitive);
-                let v = if sensitive { Value::String(REDACTED.to_owned()) } else { v.clone() };
-                (k.clone(), v)
-            })
-            .collect()
+        Self { key: Some(StateKey::new(key)) }
     }
 
     /// State as recorded: only declared fields (when the action declares any), sensitive ones
@@ -59,25 +49,11 @@ impl Redactor {
         if declared.is_empty() {
             return state;
         }
-        state
-            .into_iter()
-            .filter_map(|(k, v)| {
-                let spec = declared.iter().find(|f| f.name == k)?;
-                let v = if spec.sensitive { self.hide(&v) } else { v };
-                Some((k, v))
-            })
-            .collect()
-    }
-
-    fn hide(&self, value: &Value) -> Value {
-        match &self.key {
-            None => Value::String(REDACTED.to_owned()),
-            Some(key) => {
-                let text = agent_safe_audit::canonical::to_string(value);
-                let tag = ring::hmac::sign(key, text.as_bytes());
-                Value::String(format!("hmac-sha256:{}", crate::claims::hex(tag.as_ref())))
-            }
-        }
+        let kept: StateMap =
+            state.into_iter().filter(|(k, _)| declared.iter().any(|f| f.name == *k)).collect();
+        let sensitive: Vec<&str> =
+            declared.iter().filter(|f| f.sensitive).map(|f| f.name.as_str()).collect();
+        redact_state(&kept, &sensitive, self.key.as_ref())
     }
 }
 
@@ -86,7 +62,7 @@ mod tests {
     use std::path::PathBuf;
 
     use agent_safe_registry::Registry;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -134,15 +110,5 @@ mod tests {
         m.insert("data".into(), json!({"password": "hunter2", "user": "u"}));
         assert_ne!(other.state(a, m)["data"], d1);
         assert_eq!(format!("{keyed:?}"), "Redactor { mode: \"hmac-sha256\" }");
-    }
-
-    #[test]
-    fn sensitive_params_are_redacted() {
-        let registry = action();
-        let params: Params =
-            serde_json::from_value(json!({"secret": "db", "token": "t0k3n", "extra": 1})).unwrap();
-        let got = Redactor::params(registry.get("get-secret"), &params);
-        assert_eq!(Value::Object(got), json!({"secret": "db", "token": "[redacted]", "extra": 1}));
-        assert_eq!(Redactor::params(None, &params), params);
     }
 }

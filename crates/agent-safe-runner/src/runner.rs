@@ -701,7 +701,7 @@ fn subject(ticket: &ValidatedTicket, action: Option<&RegisteredAction>) -> Subje
         target: t.target.to_string(),
         caller: t.caller.to_string(),
         original_audit_id: Some(t.audit_id.to_string()),
-        params: Redactor::params(action, &t.params),
+        params: action.map_or_else(|| t.params.clone(), |a| a.redact_params(&t.params)),
     }
 }
 

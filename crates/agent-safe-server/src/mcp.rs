@@ -21,7 +21,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use agent_safe::approvals::{ApprovalError, StoreError};
-use agent_safe::core::{CallerIdentity, DecisionResult, ExecutionStatus, RiskClass};
+use agent_safe::core::{CallerIdentity, DecisionResult, ExecutionStatus, REDACTED, RiskClass};
 use agent_safe::report::ExecuteActionReport;
 use agent_safe::{CheckRequest, Decision, Error, Params};
 use rmcp::model::{
@@ -86,7 +86,7 @@ struct Identity {
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Identity")
-            .field("token", &"[redacted]")
+            .field("token", &REDACTED)
             .field("agent_id", &self.agent_id)
             .finish()
     }
@@ -450,7 +450,7 @@ impl McpServer {
             })?;
         let mut value = to_value(&request);
         if let Some(Value::Object(params)) = value.get_mut("params") {
-            redact(&loaded, request.action.as_str(), params);
+            *params = loaded.safe.registry().redact_params(request.action.as_str(), params);
         }
         Ok(CallToolResult::structured(value))
     }
@@ -526,16 +526,6 @@ fn to_value(value: &impl serde::Serialize) -> Value {
 fn with_message(mut result: CallToolResult, message: String) -> CallToolResult {
     result.content.insert(0, ContentBlock::text(message));
     result
-}
-
-/// Values of parameters declared `sensitive` become `[redacted]`.
-fn redact(loaded: &Loaded, action: &str, params: &mut serde_json::Map<String, Value>) {
-    let Some(action) = loaded.safe.registry().get(action) else { return };
-    for p in action.definition().parameters.iter().filter(|p| p.sensitive) {
-        if let Some(v) = params.get_mut(&p.name) {
-            *v = Value::String("[redacted]".to_owned());
-        }
-    }
 }
 
 impl ServerHandler for McpServer {

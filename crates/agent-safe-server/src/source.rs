@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use agent_safe::core::{REDACTED, hex};
 use agent_safe::registry::yaml::sha256;
 use agent_safe::shipping::ShipperConfig;
 use agent_safe::tickets::SigningKey;
@@ -40,7 +41,7 @@ impl fmt::Debug for Source {
             .field("config_file", &self.config_file)
             .field("discover_from", &self.discover_from)
             .field("overrides", &self.overrides)
-            .field("signing_key", &self.signing_key.as_ref().map(|_| "[redacted]"))
+            .field("signing_key", &self.signing_key.as_ref().map(|_| REDACTED))
             .field("durability", &self.durability)
             .finish_non_exhaustive()
     }
@@ -276,7 +277,7 @@ pub(crate) fn revision(paths: &Paths) -> Result<String, ServerError> {
         manifest.push(0);
         manifest.extend_from_slice(name.as_bytes());
         manifest.push(0);
-        manifest.extend_from_slice(hex(&sha256(&bytes)).as_bytes());
+        manifest.extend_from_slice(hex::encode(&sha256(&bytes)).as_bytes());
         manifest.push(b'\n');
         Ok(())
     };
@@ -294,17 +295,7 @@ pub(crate) fn revision(paths: &Paths) -> Result<String, ServerError> {
     if let Some(inventory) = paths.inventory.as_ref().filter(|p| p.is_file()) {
         add("inventory", inventory)?;
     }
-    Ok(format!("sha256:{}", hex(&sha256(&manifest))))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
+    Ok(format!("sha256:{}", hex::encode(&sha256(&manifest))))
 }
 
 #[cfg(test)]

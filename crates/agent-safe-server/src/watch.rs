@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use agent_safe::registry::yaml::sha256;
 
 use crate::Server;
-use crate::source::{Source, hex, revision, yaml_files};
+use crate::source::{Source, revision, yaml_files};
 
 /// Size and modification time of one watched path (`None`: missing or unreadable).
 type Stat = (PathBuf, Option<(SystemTime, u64)>);
@@ -55,7 +55,7 @@ fn stats(source: &Source) -> Vec<Stat> {
 fn digest(source: &Source) -> (String, Option<String>) {
     let config = match source.config_path() {
         Ok(Some(path)) => match std::fs::read(&path) {
-            Ok(bytes) => hex(&sha256(&bytes)),
+            Ok(bytes) => agent_safe::core::hex::encode(&sha256(&bytes)),
             Err(e) => format!("unreadable: {e}"),
         },
         Ok(None) => "none".to_owned(),

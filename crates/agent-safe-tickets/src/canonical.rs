@@ -32,7 +32,7 @@ pub fn params_digest(params: &Params) -> String {
     let mut text = String::new();
     agent_safe_core::canonical::write_map(params, &mut text);
     let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
-    crate::keys::hex(digest.as_ref())
+    agent_safe_core::hex::encode(digest.as_ref())
 }
 
 #[cfg(test)]

@@ -111,8 +111,8 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, KeyError> {
     };
     let with_path = |e: KeyError| format_error(path, &e.to_string());
     let parsed = if let Some(hex) = key.strip_prefix(HS256) {
-        let secret =
-            decode_hex(hex).ok_or_else(|| format_error(path, "HS256 secret is not hex"))?;
+        let secret = agent_safe_core::hex::decode(hex)
+            .ok_or_else(|| format_error(path, "HS256 secret is not hex"))?;
         Parsed::Signing(SigningKey::hs256(secret).map_err(with_path)?)
     } else if let Some(b64) = key.strip_prefix(ED_PRIVATE) {
         let der = STANDARD
@@ -167,14 +167,6 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, KeyError> {
         (Parsed::Verifying(k), Some(kid)) => Parsed::Verifying(k.with_kid(kid)),
         (parsed, None) => parsed,
     })
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    let digit = |b: u8| char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok());
-    hex.as_bytes().chunks(2).map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?)).collect()
 }
 
 fn write_new(path: &Path, text: &str, mode: u32) -> Result<(), KeyError> {

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use agent_safe_core::hex;
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use ring::signature::{Ed25519KeyPair, KeyPair as _};
 
@@ -116,7 +117,7 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
+        f.write_str(agent_safe_core::REDACTED)
     }
 }
 
@@ -264,7 +265,9 @@ impl SigningKey {
     pub(crate) fn to_key_file_line(&self) -> String {
         use base64::Engine as _;
         let mut line = match &self.inner {
-            SigningInner::Hs256 { secret } => format!("agent-safe-hs256:{}", hex(secret.expose())),
+            SigningInner::Hs256 { secret } => {
+                format!("agent-safe-hs256:{}", hex::encode(secret.expose()))
+            }
             SigningInner::Ed25519 { pkcs8, .. } => format!(
                 "agent-safe-ed25519-private:{}",
                 base64::engine::general_purpose::STANDARD.encode(pkcs8.expose())
@@ -301,7 +304,7 @@ impl fmt::Debug for VerifyingKey {
         s.field("algorithm", &format_args!("{}", self.algorithm())).field("kid", &self.kid);
         match &self.inner {
             VerifyingInner::Hs256 { secret } => s.field("key", secret),
-            VerifyingInner::Ed25519 { public } => s.field("key", &self::hex(public)),
+            VerifyingInner::Ed25519 { public } => s.field("key", &hex::encode(public)),
         };
         s.finish()
     }
@@ -457,17 +460,6 @@ pub(crate) fn check_kid(kid: &str) -> Result<(), KeyError> {
     if ok { Ok(()) } else { Err(KeyError::InvalidKid(kid.to_owned())) }
 }
 
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,7 +483,7 @@ mod tests {
         let rfc = SigningKey::hs256(vec![0xaa; 131]).unwrap();
         let tag = rfc.derive_secret("Test Using Larger Than Block-Size Key - Hash Key First");
         assert_eq!(
-            hex(tag.expose()),
+            hex::encode(tag.expose()),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
         assert_eq!(format!("{x:?}"), "[redacted]");
@@ -524,7 +516,7 @@ mod tests {
         let key = SigningKey::hs256_from_str(KEY).unwrap().with_kid("k1");
         let printed = format!("{key:?} {:?}", key.verifying_key());
         assert!(!printed.contains("interop"), "{printed}");
-        assert!(!printed.contains(&hex(KEY.as_bytes())), "{printed}");
+        assert!(!printed.contains(&hex::encode(KEY.as_bytes())), "{printed}");
         assert_eq!(
             printed,
             "SigningKey { algorithm: HS256, kid: Some(\"k1\"), key: [redacted] } \
@@ -534,7 +526,7 @@ mod tests {
         let printed = format!("{ed:?}");
         assert_eq!(printed, "SigningKey { algorithm: EdDSA, kid: None, key: [redacted] }");
         // A public key is not secret and is shown, so operators can compare keys.
-        let public_hex = hex(public.ed25519_public_bytes().unwrap());
+        let public_hex = hex::encode(public.ed25519_public_bytes().unwrap());
         assert!(format!("{public:?}").contains(&public_hex));
     }
 

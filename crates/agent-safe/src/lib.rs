@@ -543,7 +543,7 @@ impl AgentSafe {
     /// Params as they go into the audit log: values of parameters declared
     /// `sensitive: true` are replaced by `[redacted]`.
     fn redacted(&self, action: &str, params: &Params) -> Params {
-        self.registry().get(action).map_or_else(|| params.clone(), |a| a.redact_params(params))
+        self.registry().redact_params(action, params)
     }
 
     fn resolve_caller(&self, caller: Option<&str>) -> ResolvedCaller {

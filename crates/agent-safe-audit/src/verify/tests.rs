@@ -44,7 +44,7 @@ fn our_log(n: usize) -> Vec<String> {
         .map(|i| {
             let mut out = Vec::new();
             let hash = PreparedLine::new(&sample_event(i)).finish(&prev, Some(i as u64), &mut out);
-            prev = hex(&hash);
+            prev = hex::encode(&hash);
             String::from_utf8(out).unwrap().trim_end().to_owned()
         })
         .collect()
@@ -155,8 +155,11 @@ fn seq_must_count_up() {
     let mut text = FIXTURE.to_owned();
     for seq in [7, 8] {
         let mut out = Vec::new();
-        prev =
-            hex(&PreparedLine::new(&sample_event(seq)).finish(&prev, Some(seq as u64), &mut out));
+        prev = hex::encode(&PreparedLine::new(&sample_event(seq)).finish(
+            &prev,
+            Some(seq as u64),
+            &mut out,
+        ));
         text.push_str(std::str::from_utf8(&out).unwrap());
     }
     check_kinds(&text, &[], &[]);

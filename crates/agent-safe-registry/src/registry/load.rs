@@ -65,7 +65,7 @@ pub(super) fn from_sources<'a>(
             Entry::Vacant(slot) => {
                 slot.insert(RegisteredAction {
                     definition,
-                    sha256: yaml::hex(&yaml::sha256(bytes)),
+                    sha256: agent_safe_core::hex::encode(&yaml::sha256(bytes)),
                     source: path.to_owned(),
                     patterns,
                     declared,

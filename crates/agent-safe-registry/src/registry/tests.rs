@@ -51,7 +51,7 @@ fn sha256_is_over_the_raw_bytes() {
     // `printf '%s' "$text" | sha256sum` gives the same digest; check the shape and that
     // it equals ring's digest of the exact bytes.
     let sha = registry.get("restart").unwrap().sha256();
-    assert_eq!(sha, crate::yaml::hex(&crate::yaml::sha256(text.as_bytes())));
+    assert_eq!(sha, agent_safe_core::hex::encode(&crate::yaml::sha256(text.as_bytes())));
     assert_eq!(sha.len(), 64);
     assert!(sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
     let other = load(&[("a.yaml", &action("restart", ""))]).unwrap();
@@ -62,7 +62,7 @@ fn sha256_is_over_the_raw_bytes() {
 fn sha256_matches_known_vector() {
     // SHA-256("abc"), FIPS 180-2 appendix B.1.
     assert_eq!(
-        crate::yaml::hex(&crate::yaml::sha256(b"abc")),
+        agent_safe_core::hex::encode(&crate::yaml::sha256(b"abc")),
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
 }
@@ -645,5 +645,11 @@ fn redact_params_hides_only_sensitive_values_and_keeps_the_order() {
     assert_eq!(
         serde_json::to_string(&shown).unwrap(),
         r#"{"value":"[redacted]","key":"k","extra":1}"#
+    );
+    // By name: the same; an action the registry does not hold keeps every value.
+    assert_eq!(registry.redact_params("put", params.as_object().unwrap()), shown);
+    assert_eq!(
+        &registry.redact_params("missing", params.as_object().unwrap()),
+        params.as_object().unwrap()
     );
 }

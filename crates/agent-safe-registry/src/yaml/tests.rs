@@ -261,12 +261,6 @@ fn utf8_errors_give_line_and_offset() {
 }
 
 #[test]
-fn hex_is_lowercase() {
-    assert_eq!(hex(&[0x00, 0xab, 0x0f, 0xff]), "00ab0fff");
-    assert_eq!(hex(&[]), "");
-}
-
-#[test]
 fn many_plain_nodes_fit_the_budget() {
     // One node per two bytes, the densest legitimate document: well within the budget.
     let items = vec!["a"; 100_000].join(",");

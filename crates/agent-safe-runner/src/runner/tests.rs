@@ -846,6 +846,43 @@ async fn secrets_never_reach_the_audit_log_or_the_result() {
     assert_eq!(diff["unchanged"], json!(["user"]));
 }
 
+/// The state-field HMAC has one home: the digest the runner records in its `state_capture`
+/// event is the SDK's `StateKey::digest` of the same value under the key derived from the same
+/// signing key, so captures written by `record_state` and by runner executions compare equal.
+#[tokio::test(start_paused = true)]
+async fn the_runners_state_digests_are_the_sdks() {
+    use agent_safe_audit::state::{STATE_KEY_CONTEXT, StateKey};
+    let h = Harness::new();
+    let before = json!({"password": "hunter2", "user": "u"});
+    let executor = Recorder {
+        states: Mutex::new(vec![
+            state(json!({"secret": "rotated", "user": "u"})),
+            state(json!({"secret": before, "user": "u"})),
+        ]),
+        ..Recorder::new(&h.journal)
+    };
+    let runner = h
+        .runner(executor, None, RunnerConfig::default())
+        .with_state_key(&h.key.derive_secret(crate::STATE_KEY_CONTEXT));
+    let outcome =
+        runner.run(&h.ticket("plain", json!({"password": "p", "user": "u"}))).await.unwrap();
+    let sdk = StateKey::new(&h.key.derive_secret(STATE_KEY_CONTEXT));
+    let expected = (json!(sdk.digest(&before)), json!(sdk.digest(&json!("rotated"))));
+    assert!(expected.0.as_str().unwrap().starts_with("hmac-sha256:"), "{expected:?}");
+    assert_eq!(
+        (&outcome.result.before_state["secret"], &outcome.result.after_state["secret"]),
+        (&expected.0, &expected.1)
+    );
+    let events = h.audit.events();
+    let capture = events.iter().find(|e| e.event_type == EventType::StateCapture).unwrap();
+    let context = capture.context.as_ref().unwrap();
+    assert_eq!(context["before_state"]["secret"], expected.0, "{context}");
+    assert_eq!(context["after_state"]["secret"], expected.1, "{context}");
+    // Another key, another digest: the key is part of the rule.
+    let other = StateKey::new(&agent_safe_core::Secret::new([9; 32]));
+    assert_ne!(json!(other.digest(&before)), expected.0);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failed_audit_append_is_an_error_carrying_the_outcome() {
     let h = Harness::new();

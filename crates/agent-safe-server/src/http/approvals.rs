@@ -61,7 +61,7 @@ fn not_found(id: &str) -> ApiError {
 
 /// Params as they may be shown: values of parameters declared `sensitive` are `[redacted]`.
 fn shown_params(registry: &Registry, action: &str, params: &Params) -> Params {
-    registry.get(action).map_or_else(|| params.clone(), |a| a.redact_params(params))
+    registry.redact_params(action, params)
 }
 
 #[derive(Debug, Default, Deserialize)]
