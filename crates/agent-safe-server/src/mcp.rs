@@ -21,8 +21,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use agent_safe::approvals::{ApprovalError, StoreError};
-use agent_safe::core::{CallerIdentity, DecisionResult, ExecutionStatus, RiskClass};
+use agent_safe::core::{DecisionResult, ExecutionStatus, RiskClass};
 use agent_safe::runner::RunOutcome;
+use agent_safe::tickets::VerifiedIdentity;
 use agent_safe::{CheckRequest, Decision, Error, Params};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -471,7 +472,7 @@ enum TokenProblem {
     Invalid(String),
 }
 
-fn verify(loaded: &Loaded, token: &str) -> Result<CallerIdentity, TokenProblem> {
+fn verify(loaded: &Loaded, token: &str) -> Result<VerifiedIdentity, TokenProblem> {
     let manager = loaded.safe.delegations().map_err(|_| TokenProblem::NoKey)?;
     manager.verify(token).map_err(|e| TokenProblem::Invalid(e.to_string()))
 }

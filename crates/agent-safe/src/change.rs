@@ -30,7 +30,7 @@ pub use agent_safe_rollback::{RollbackError, RollbackPlan};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::{AgentSafe, CheckRequest, Error, ResolvedCaller};
+use crate::{AgentSafe, CheckRequest, Error};
 
 /// Why a state capture or a rollback could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -240,7 +240,7 @@ impl AgentSafe {
         let plan = self.generate_rollback(audit_id)?;
         let caller = caller.filter(|c| !c.is_empty());
         if let Some(presented) = caller
-            && let ResolvedCaller::Identity(identity) = self.resolve_caller(Some(presented))
+            && let Some(identity) = self.resolve_caller(Some(presented)).identity()
             && identity.agent_id.as_str() != plan.original_caller
         {
             return Err(ChangeError::CallerMismatch {

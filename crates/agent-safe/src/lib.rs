@@ -41,7 +41,7 @@ pub use agent_safe_core::{Clock, Decision, DecisionResult, ManualClock, Params, 
 use agent_safe_pdp::{Caller, Pdp, PdpConfig, Request};
 pub use agent_safe_pdp::{CumulativeRiskConfig, RateLimitConfig};
 use agent_safe_registry::{Inventory, Registry};
-use agent_safe_tickets::{IdentityManager, SigningKey, TicketIssuer};
+use agent_safe_tickets::{IdentityManager, SigningKey, TicketIssuer, VerifiedIdentity};
 pub use config::{
     CONFIG_FILE_NAME, ConfigError, ConfigFile, DurabilityMode, IdentityMode, Secret,
     default_nonce_store,
@@ -455,7 +455,8 @@ impl AgentSafe {
         let now = self.inner.clock.now();
         let caller = match &resolved {
             ResolvedCaller::Anonymous => Caller::Anonymous,
-            ResolvedCaller::Identity(c) => Caller::Identity(c),
+            ResolvedCaller::Unverified(c) => Caller::Unverified(c),
+            ResolvedCaller::Verified(c) => Caller::Verified(c),
             ResolvedCaller::Rejected(reason) => Caller::Rejected(reason),
         };
         let request = Request {
@@ -534,7 +535,7 @@ impl AgentSafe {
             return ResolvedCaller::Anonymous;
         };
         if !looks_like_token(caller) {
-            return ResolvedCaller::Identity(Box::new(CallerIdentity::unverified(caller)));
+            return ResolvedCaller::Unverified(Box::new(CallerIdentity::unverified(caller)));
         }
         match &self.inner.identity {
             None => ResolvedCaller::Rejected(
@@ -542,17 +543,31 @@ impl AgentSafe {
                     .to_owned(),
             ),
             Some(manager) => match manager.validate(caller) {
-                Ok(identity) => ResolvedCaller::Identity(Box::new(identity)),
+                Ok(identity) => ResolvedCaller::Verified(Box::new(identity)),
                 Err(e) => ResolvedCaller::Rejected(e.to_string()),
             },
         }
     }
 }
 
+/// The caller of one check, as the PDP will see it. `Verified` holds only what the token
+/// verifier produced.
 enum ResolvedCaller {
     Anonymous,
-    Identity(Box<CallerIdentity>),
+    Unverified(Box<CallerIdentity>),
+    Verified(Box<VerifiedIdentity>),
     Rejected(String),
+}
+
+impl ResolvedCaller {
+    /// The identity, verified or not; `None` when anonymous or rejected.
+    fn identity(&self) -> Option<&CallerIdentity> {
+        match self {
+            Self::Unverified(c) => Some(c),
+            Self::Verified(c) => Some(c.identity()),
+            Self::Anonymous | Self::Rejected(_) => None,
+        }
+    }
 }
 
 #[cfg(test)]
