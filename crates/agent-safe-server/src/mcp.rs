@@ -24,7 +24,7 @@ use agent_safe::approvals::{ApprovalError, StoreError};
 use agent_safe::core::{DecisionResult, ExecutionStatus, RiskClass};
 use agent_safe::runner::RunOutcome;
 use agent_safe::tickets::VerifiedIdentity;
-use agent_safe::{CheckRequest, Decision, Error, Params};
+use agent_safe::{CheckRequest, Decision, Error, Params, RequestCaller};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
@@ -265,7 +265,7 @@ impl McpServer {
         request.target = args.target.clone();
         request.ticket_id = args.ticket_id.clone();
         request.correlation_id = args.correlation_id.clone();
-        request.caller = match (&self.identity, &args.caller) {
+        let caller = match (&self.identity, &args.caller) {
             (None, caller) => caller.clone(),
             (Some(id), Some(c)) if *c != id.token && *c != id.agent_id => {
                 return Err(format!(
@@ -276,6 +276,7 @@ impl McpServer {
             }
             (Some(id), _) => Some(id.token.clone()),
         };
+        request.caller = caller.as_deref().and_then(RequestCaller::from_input);
         Ok(request)
     }
 

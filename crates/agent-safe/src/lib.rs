@@ -24,6 +24,7 @@
 //! ```
 
 pub mod approvals;
+mod caller;
 mod change;
 mod config;
 pub mod credentials;
@@ -36,7 +37,7 @@ mod verified;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use agent_safe_core::{AuditEvent, CallerIdentity, EventType};
+use agent_safe_core::{AgentId, AuditEvent, CallerIdentity, EventType};
 pub use agent_safe_core::{Clock, Decision, DecisionResult, ManualClock, Params, SystemClock};
 use agent_safe_pdp::{Caller, Pdp, PdpConfig, Request};
 pub use agent_safe_pdp::{CumulativeRiskConfig, RateLimitConfig};
@@ -59,6 +60,7 @@ pub use agent_safe_pdp as pdp;
 pub use agent_safe_registry as registry;
 pub use agent_safe_runner as runner;
 pub use agent_safe_tickets as tickets;
+pub use caller::{RequestCaller, looks_like_token};
 pub use change::{ChangeError, RollbackCheck, RollbackError, RollbackPlan, StateCapture};
 pub use execute::{ExecuteError, ExecuteOptions};
 pub use observe::{AppendObserver, NonceUse};
@@ -123,8 +125,9 @@ pub struct CheckRequest {
     pub action: String,
     /// Target id.
     pub target: Option<String>,
-    /// Caller: a plain agent id, or an identity token (verified with the signing key).
-    pub caller: Option<String>,
+    /// The caller: a plain agent id, an identity token (verified with the signing key), or an
+    /// identity already verified; `None` for an anonymous request.
+    pub caller: Option<RequestCaller>,
     /// Parameters.
     pub params: Params,
     /// External change-ticket id (JIRA, ServiceNow…).
@@ -146,9 +149,32 @@ impl CheckRequest {
         self
     }
 
-    /// Sets the caller (agent id or identity token).
-    pub fn caller(mut self, caller: impl Into<String>) -> Self {
-        self.caller = Some(caller.into());
+    /// Sets the caller to a plain agent id (no roles or groups; an id shaped like a token is
+    /// checked as a token, never used as a name). An empty id is an anonymous request.
+    pub fn caller(mut self, agent_id: impl Into<String>) -> Self {
+        let id: String = agent_id.into();
+        self.caller = (!id.is_empty()).then(|| RequestCaller::Agent(AgentId::new(id)));
+        self
+    }
+
+    /// Sets the caller to an identity token, verified with the facade's signing key when the
+    /// request is checked (one that does not verify is a DENY with the reason).
+    pub fn caller_token(mut self, token: impl Into<String>) -> Self {
+        self.caller = Some(RequestCaller::Token(token.into()));
+        self
+    }
+
+    /// Sets the caller to an identity already verified (see
+    /// [`AgentSafe::check_verified`]).
+    pub fn caller_verified(mut self, identity: VerifiedIdentity) -> Self {
+        self.caller = Some(RequestCaller::Verified(Box::new(identity)));
+        self
+    }
+
+    /// Sets the caller from one string a user typed (CLI `--caller`, an HTTP body, an MCP
+    /// argument): see [`RequestCaller::from_input`].
+    pub fn caller_input(mut self, input: &str) -> Self {
+        self.caller = RequestCaller::from_input(input);
         self
     }
 
@@ -405,15 +431,6 @@ struct Inner {
     observe: observe::Settings,
 }
 
-/// Whether a caller string is shaped like a compact JWT (three base64url segments).
-fn looks_like_token(s: &str) -> bool {
-    let mut parts = s.split('.');
-    let segments_ok = parts.by_ref().take(3).all(|p| {
-        !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    });
-    segments_ok && s.matches('.').count() == 2 && s.starts_with("eyJ")
-}
-
 impl AgentSafe {
     /// A builder with nothing set.
     pub fn builder() -> Builder {
@@ -443,7 +460,7 @@ impl AgentSafe {
     /// Checks one request: evaluates it, records it in the audit log (before returning),
     /// and attaches an execution ticket to an ALLOW when a signing key is configured.
     pub fn check(&self, req: &CheckRequest) -> Result<Decision, Error> {
-        self.check_resolved(req, self.resolve_caller(req.caller.as_deref()))
+        self.check_resolved(req, self.resolve_caller(req.caller.as_ref()))
     }
 
     /// [`check`](Self::check) with the caller already resolved (see `verified.rs`).
@@ -530,19 +547,29 @@ impl AgentSafe {
         self.registry().get(action).map_or_else(|| params.clone(), |a| a.redact_params(params))
     }
 
-    fn resolve_caller(&self, caller: Option<&str>) -> ResolvedCaller {
-        let Some(caller) = caller.filter(|c| !c.is_empty()) else {
-            return ResolvedCaller::Anonymous;
+    fn resolve_caller(&self, caller: Option<&RequestCaller>) -> ResolvedCaller {
+        let token = match caller {
+            None => return ResolvedCaller::Anonymous,
+            Some(RequestCaller::Verified(identity)) => {
+                return ResolvedCaller::Verified(identity.clone());
+            }
+            Some(RequestCaller::Agent(id)) if id.as_str().is_empty() => {
+                return ResolvedCaller::Anonymous;
+            }
+            Some(RequestCaller::Agent(id)) if !looks_like_token(id.as_str()) => {
+                return ResolvedCaller::Unverified(Box::new(CallerIdentity::unverified(
+                    id.clone(),
+                )));
+            }
+            Some(RequestCaller::Agent(id)) => id.as_str(),
+            Some(RequestCaller::Token(token)) => token.as_str(),
         };
-        if !looks_like_token(caller) {
-            return ResolvedCaller::Unverified(Box::new(CallerIdentity::unverified(caller)));
-        }
         match &self.inner.identity {
             None => ResolvedCaller::Rejected(
                 "an identity token was presented but no signing key is configured to verify it"
                     .to_owned(),
             ),
-            Some(manager) => match manager.validate(caller) {
+            Some(manager) => match manager.validate(token) {
                 Ok(identity) => ResolvedCaller::Verified(Box::new(identity)),
                 Err(e) => ResolvedCaller::Rejected(e.to_string()),
             },

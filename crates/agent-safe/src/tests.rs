@@ -168,8 +168,7 @@ fn identity_required_denies_plain_ids() {
     let identity = IdentityManager::new(key(), "agent-safe", clock());
     let token =
         identity.create_token("deploy-bot", "", &[], &[], time::Duration::hours(1)).unwrap();
-    let mut req = restart_dev();
-    req.caller = Some(token);
+    let req = restart_dev().caller_token(token);
     assert_eq!(safe.check(&req).unwrap().result, DecisionResult::Allow);
 }
 

@@ -74,7 +74,7 @@ mod tests {
             .param("deployment", name);
         // The token through `check` (verified by the SDK) and the identity through
         // `check_verified` (verified once, before) decide and record alike.
-        let by_token = safe.check(&req.clone().caller(token.clone())).unwrap();
+        let by_token = safe.check(&req.clone().caller_token(token.clone())).unwrap();
         let identity = safe.delegations().unwrap().verify(&token).unwrap();
         // `req.caller` is ignored: the identity decides.
         let by_identity =
@@ -85,10 +85,13 @@ mod tests {
             (by_identity.result, &by_identity.policy_matched, &by_identity.reason),
             (by_token.result, &by_token.policy_matched, &by_token.reason)
         );
+        // The same identity as the request's caller.
+        let in_request = safe.check(&req.clone().caller_verified(identity.clone())).unwrap();
+        assert_eq!((in_request.result, &in_request.reason), (expected, &by_identity.reason));
         let plan = safe.check_plan_verified(&[req.clone(), req], &identity).unwrap();
         assert!(plan.iter().all(|d| d.result == expected), "{plan:?}");
         let events = agent_safe_audit::read_events(&dir.path().join("audit.jsonl")).unwrap();
-        assert_eq!(events.len(), 4);
+        assert_eq!(events.len(), 5);
         assert!(events.iter().all(|e| e.event.caller == "deploy-bot"));
     }
 
