@@ -66,13 +66,26 @@ impl fmt::Debug for RequestCaller {
     }
 }
 
-/// Whether a caller string is shaped like a compact JWT (three base64url segments).
+/// Whether a caller string is shaped like an identity token (a JWT), and so must verify as one.
+///
+/// The rule: there is a `.`, and the text before the first `.` either starts with `eyJ` (the
+/// base64url of `{"`) or decodes (base64url or base64, padding optional) to a JSON object —
+/// a JWT header. The number and content of the other segments do not matter: an empty
+/// signature (`alg: none`), a trailing or extra segment, or odd characters after the header
+/// cannot turn a token into a plain agent id. A caller that matches and does not verify is a
+/// DENY with the reason (issue #13).
 pub fn looks_like_token(s: &str) -> bool {
-    let mut parts = s.split('.');
-    let segments_ok = parts.by_ref().take(3).all(|p| {
-        !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    });
-    segments_ok && s.matches('.').count() == 2 && s.starts_with("eyJ")
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let Some((header, _)) = s.split_once('.') else { return false };
+    if header.starts_with("eyJ") {
+        return true;
+    }
+    let header = header.trim_end_matches('=');
+    let decoded = URL_SAFE_NO_PAD.decode(header).or_else(|_| STANDARD_NO_PAD.decode(header));
+    decoded.is_ok_and(|bytes| {
+        serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|v| v.is_object())
+    })
 }
 
 #[cfg(test)]
@@ -90,5 +103,28 @@ mod tests {
         assert_eq!(RequestCaller::from_input(token), Some(RequestCaller::Token(token.to_owned())));
         let debug = format!("{:?}", RequestCaller::from_input(token));
         assert!(!debug.contains("eyJ") && debug.contains("[redacted]"), "{debug}");
+    }
+
+    #[test]
+    fn issue_13_every_jwt_shaped_caller_counts_as_a_token() {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let none = b64(r#"{"alg":"none","typ":"JWT"}"#);
+        let spaced = b64(r#" {"alg":"HS256"}"#);
+        let claims = b64(r#"{"agent_id":"deploy-bot"}"#);
+        for token in [
+            format!("{none}.{claims}."),
+            format!("{none}.{claims}"),
+            format!("{none}.{claims}.sig.extra"),
+            format!("{none}.."),
+            format!("{none}.{claims}.!odd!"),
+            format!("{spaced}.{claims}.sig"),
+            format!("{spaced}=.{claims}"),
+        ] {
+            assert!(looks_like_token(&token), "{token}");
+        }
+        for id in ["deploy-bot", "team.bot", "a.b.c", "eyJ-no-dot", "v1.2.3", ""] {
+            assert!(!looks_like_token(id), "{id}");
+        }
     }
 }

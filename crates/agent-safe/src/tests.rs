@@ -151,6 +151,58 @@ fn a_token_without_a_signing_key_is_rejected() {
     assert!(d.reason.contains("no signing key is configured"), "{}", d.reason);
 }
 
+/// Issue #13: an unsigned (`alg: none`) token with an empty signature was decided as a plain
+/// caller named by the token text (ALLOW on a dev target). Any JWT-shaped caller that does not
+/// verify is a DENY with the reason, however it is passed.
+#[test]
+fn issue_13_alg_none_caller_is_denied() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let header = b64(r#"{"alg":"none","typ":"JWT"}"#);
+    let claims = b64(
+        r#"{"agent_id":"deploy-bot","roles":["deployer"],"iss":"agent-safe","iat":1771934400,"exp":4102444800}"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let safe = safe_in(dir.path());
+    let restart_dev = || {
+        CheckRequest::new("restart-deployment")
+            .target("dev/test-app")
+            .param("namespace", "dev")
+            .param("deployment", "test-app")
+    };
+    for token in [
+        format!("{header}.{claims}."),
+        format!("{header}.{claims}"),
+        format!("{header}.{claims}.."),
+        format!("{header}.{claims}.c2ln.extra"),
+    ] {
+        for req in [
+            restart_dev().caller(token.clone()),
+            restart_dev().caller_token(token.clone()),
+            restart_dev().caller_input(&token),
+        ] {
+            let d = safe.check(&req).unwrap();
+            assert_eq!(d.result, DecisionResult::Deny, "{token}: {}", d.reason);
+            assert_eq!(d.caller.as_str(), "anonymous", "{token}");
+            assert!(d.reason.starts_with("Invalid caller identity: "), "{}", d.reason);
+            assert!(d.ticket.is_none());
+        }
+    }
+    // Recorded as a denial of an anonymous caller, never under the token text.
+    let events = agent_safe_audit::read_events(&dir.path().join("audit.jsonl")).unwrap();
+    assert_eq!(events.len(), 12);
+    assert!(
+        events
+            .iter()
+            .all(|e| e.event.caller == "anonymous" && e.event.decision == DecisionResult::Deny)
+    );
+    // A plain id on the same request is still allowed (the dev rule needs no roles).
+    assert_eq!(
+        safe.check(&restart_dev().caller("deploy-bot")).unwrap().result,
+        DecisionResult::Allow
+    );
+}
+
 #[test]
 fn identity_required_denies_plain_ids() {
     let dir = tempfile::tempdir().unwrap();
