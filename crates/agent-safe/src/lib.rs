@@ -93,7 +93,8 @@ pub enum Error {
     /// A signing key could not be used.
     #[error(transparent)]
     Key(#[from] agent_safe_tickets::KeyError),
-    /// An execution ticket could not be issued.
+    /// An execution ticket could not be issued for an ALLOW. Nothing was recorded in the audit
+    /// log: the ticket is issued before the decision is appended.
     #[error("cannot issue execution ticket: {0}")]
     Ticket(agent_safe_tickets::TokenError),
     /// An approval request could not be created, resolved or waited for.
@@ -487,6 +488,24 @@ impl AgentSafe {
         let audit_context = self.inner.audit.as_ref().and_then(|_| evaluation.audit_context());
         let audit_context = self.with_policy_revision(audit_context);
         let mut decision = evaluation.decision;
+        // The decision and its ticket are one unit: the ticket is issued first (it needs only
+        // the decision and its audit id), then the decision is appended. A ticket that cannot
+        // be issued is an error and nothing is recorded; a decision that cannot be recorded is
+        // an error and its ticket is dropped, never returned.
+        if decision.result == DecisionResult::Allow
+            && let Some(issuer) = &self.inner.tickets
+        {
+            let ticket = issuer
+                .issue(
+                    decision.action.as_str(),
+                    decision.target.as_str(),
+                    decision.caller.as_str(),
+                    &req.params,
+                    decision.audit_id.as_str(),
+                )
+                .map_err(Error::Ticket)?;
+            decision.ticket = Some(ticket);
+        }
         if let Some(log) = &self.inner.audit {
             let event = AuditEvent {
                 event_id: decision.audit_id.clone(),
@@ -509,20 +528,6 @@ impl AgentSafe {
             log.append(&event)?;
             self.observe_append(started);
             self.notify_shippers();
-        }
-        if decision.result == DecisionResult::Allow
-            && let Some(issuer) = &self.inner.tickets
-        {
-            let ticket = issuer
-                .issue(
-                    decision.action.as_str(),
-                    decision.target.as_str(),
-                    decision.caller.as_str(),
-                    &req.params,
-                    decision.audit_id.as_str(),
-                )
-                .map_err(Error::Ticket)?;
-            decision.ticket = Some(ticket);
         }
         self.open_approval(req, &resolved, evaluation.approval_requirement, &mut decision)?;
         Ok(decision)

@@ -380,3 +380,42 @@ fn cumulative_risk_reaches_the_audit_context() {
         }))
     );
 }
+
+/// Issue #13 §7: the decision and its ticket are one unit. A ticket that cannot be issued
+/// leaves nothing in the audit log; a decision that cannot be appended returns no ticket.
+#[test]
+fn an_allow_and_its_ticket_are_recorded_and_returned_together_or_not_at_all() {
+    let restart_dev = || {
+        CheckRequest::new("restart-deployment")
+            .target("dev/test-app")
+            .caller("deploy-bot")
+            .param("namespace", "dev")
+            .param("deployment", "test-app")
+    };
+    let log = |dir: &Path| dir.join("audit.jsonl");
+
+    // Issuing fails (a ticket lifetime out of range): an error, and nothing is appended.
+    let dir = tempfile::tempdir().unwrap();
+    let mut safe = safe_in(dir.path());
+    let failing = agent_safe_tickets::TicketIssuer::new(key(), "agent-safe", clock())
+        .with_ttl(time::Duration::MAX);
+    Arc::get_mut(&mut safe.inner).unwrap().tickets = Some(failing);
+    let err = safe.check(&restart_dev()).unwrap_err();
+    assert!(matches!(err, Error::Ticket(_)), "{err:?}");
+    assert!(agent_safe_audit::read_events(&log(dir.path())).unwrap().is_empty());
+    // A DENY needs no ticket and is still recorded.
+    let deny = safe.check(&CheckRequest::new("drop-database").target("prod/api-server")).unwrap();
+    assert_eq!(deny.result, DecisionResult::Deny);
+    assert_eq!(agent_safe_audit::read_events(&log(dir.path())).unwrap().len(), 1);
+
+    // Appending fails (the log was damaged behind the writer's back): an error, so the ticket
+    // that was issued is never returned.
+    let dir = tempfile::tempdir().unwrap();
+    let safe = safe_in(dir.path());
+    let first = safe.check(&restart_dev()).unwrap();
+    assert!(first.ticket.is_some());
+    let mut damaged = std::fs::OpenOptions::new().append(true).open(log(dir.path())).unwrap();
+    std::io::Write::write_all(&mut damaged, b"not an audit entry\n").unwrap();
+    let err = safe.check(&restart_dev()).unwrap_err();
+    assert!(matches!(err, Error::Audit(_)), "{err:?}");
+}
