@@ -41,7 +41,7 @@ fn check_figures(
     let request = Request {
         action,
         target: Some(target),
-        caller: Caller::Identity(caller),
+        caller: Caller::Verified(caller),
         params,
         ticket_id: None,
     };
@@ -130,7 +130,6 @@ fn main() {
 
     let caller = CallerIdentity {
         roles: vec!["deployer".into()],
-        verified: true,
         ..CallerIdentity::unverified("deploy-bot")
     };
     let mut params = Params::new();
@@ -164,7 +163,7 @@ fn main() {
         "generated rules",
     ));
     let big = or_exit(Pdp::new(registry, inventory, many, PdpConfig::default()), "pdp 10k");
-    let agent = CallerIdentity { verified: true, ..CallerIdentity::unverified("agent-5001") };
+    let agent = CallerIdentity::unverified("agent-5001");
     let (_, p99_10k) =
         check_figures(&big, &agent, "scale-deployment", "staging/api-server", &params);
 

@@ -210,9 +210,9 @@ proptest! {
         let requested = requested.map(|i| ids.get(i).map_or("nope", String::as_str));
         let Ok(rules) = policy::load_sources([(PathBuf::from("policies/p.yaml"), policies.as_str())]) else { return Ok(()) };
         let Ok(pdp) = Pdp::new(Arc::new(registry), Arc::new(inventory), rules, PdpConfig::default()) else { return Ok(()) };
-        let caller = CallerIdentity { roles: vec!["r".into()], verified: true, ..CallerIdentity::unverified("a") };
+        let caller = CallerIdentity { roles: vec!["r".into()], ..CallerIdentity::unverified("a") };
         let now = time::OffsetDateTime::from_unix_timestamp(at).unwrap();
-        for who in [Caller::Anonymous, Caller::Identity(&caller), Caller::Rejected("bad token")] {
+        for who in [Caller::Anonymous, Caller::Unverified(&caller), Caller::Verified(&caller), Caller::Rejected("bad token")] {
             let d = pdp.evaluate(&Request { action: "act", target: requested, caller: who, params: &params, ticket_id: Some("CHG-1") }, now).decision;
             prop_assert!(!d.reason.is_empty());
         }

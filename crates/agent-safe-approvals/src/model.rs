@@ -4,7 +4,7 @@ use std::fmt;
 
 use agent_safe_core::timefmt::serde_utc;
 use agent_safe_core::{
-    ActionName, AgentId, AuditId, CallerIdentity, ExecutionTicket, Params, RiskClass, TargetId,
+    ActionName, AgentId, AuditId, ExecutionTicket, Params, RecordedCaller, RiskClass, TargetId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -147,7 +147,7 @@ pub struct ApprovalRequest {
     /// The requester as the decision saw it (roles, groups, delegation chain, verified or not);
     /// `None` for an anonymous request or one written by the Python version.
     #[serde(default)]
-    pub requester: Option<CallerIdentity>,
+    pub requester: Option<RecordedCaller>,
     /// The external change ticket of the request (policies may require one).
     #[serde(default)]
     pub ticket_id: Option<String>,
@@ -209,7 +209,7 @@ pub struct NewRequest {
     /// The external change ticket.
     pub ticket_id: Option<String>,
     /// The requester's identity, when there was one.
-    pub requester: Option<CallerIdentity>,
+    pub requester: Option<RecordedCaller>,
     /// Approvals needed.
     pub requirement: ApprovalRequirement,
     /// How long the request stays pending.
@@ -328,6 +328,7 @@ impl ApprovalRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agent_safe_core::CallerIdentity;
     use time::macros::datetime;
 
     fn new_request() -> NewRequest {
@@ -344,7 +345,10 @@ mod tests {
             policy_matched: Some("require-approval-prod".into()),
             reason: "Production changes need approval".into(),
             ticket_id: None,
-            requester: Some(CallerIdentity::unverified("deploy-bot")),
+            requester: Some(RecordedCaller {
+                identity: CallerIdentity::unverified("deploy-bot"),
+                verified: false,
+            }),
             requirement: ApprovalRequirement::default(),
             ttl: DEFAULT_APPROVAL_TTL,
             request_event_id: None,
@@ -410,7 +414,15 @@ mod tests {
                 "requester roles",
                 Box::new(|r| {
                     if let Some(q) = &mut r.requester {
-                        q.roles.push("admin".into());
+                        q.identity.roles.push("admin".into());
+                    }
+                }),
+            ),
+            (
+                "requester verified",
+                Box::new(|r| {
+                    if let Some(q) = &mut r.requester {
+                        q.verified = true;
                     }
                 }),
             ),

@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 
 use agent_safe_core::{AgentId, CallerIdentity};
+use agent_safe_tickets::VerifiedIdentity;
 use time::OffsetDateTime;
 
 use crate::model::{Approval, ApprovalRequest, ApprovalRequirement, ApprovalStatus};
@@ -59,15 +60,6 @@ pub enum ResolveError {
         id: String,
         /// Its status.
         status: ApprovalStatus,
-    },
-    /// The approver's identity was not verified from a signed token.
-    #[error(
-        "approver `{approver}` is not an authenticated identity; resolving a request needs a \
-         verified identity token"
-    )]
-    Unauthenticated {
-        /// The claimed approver.
-        approver: AgentId,
     },
     /// The approver is the requester.
     #[error("approver `{approver}` cannot resolve `{id}`: it is the requester (self-approval)")]
@@ -123,18 +115,25 @@ pub enum ResolveError {
 
 /// Checks that `approver` may resolve `request` (a pending request) with `verdict`, under the
 /// request's stored requirement and, when given, the requirement of the current policy too.
+///
+/// The approver is a [`VerifiedIdentity`]: a plain, self-asserted name cannot even be passed.
+///
+/// ```compile_fail,E0308
+/// # fn no(request: &agent_safe_approvals::ApprovalRequest) {
+/// let claimed = agent_safe_core::CallerIdentity::unverified("alice");
+/// let _ = agent_safe_approvals::check_approver(
+///     request, &claimed, agent_safe_approvals::Verdict::Approve, None);
+/// # }
+/// ```
 pub fn check_approver(
     request: &ApprovalRequest,
-    approver: &CallerIdentity,
+    approver: &VerifiedIdentity,
     verdict: Verdict,
     current: Option<&ApprovalRequirement>,
 ) -> Result<(), ResolveError> {
     let id = || request.request_id.clone();
     if request.status != ApprovalStatus::Pending {
         return Err(ResolveError::NotPending { id: id(), status: request.status });
-    }
-    if !approver.verified {
-        return Err(ResolveError::Unauthenticated { approver: approver.agent_id.clone() });
     }
     let requester_id = request.requester.as_ref().map_or(&request.caller, |r| &r.agent_id);
     if approver.agent_id == *requester_id || approver.agent_id == request.caller {
@@ -183,7 +182,7 @@ pub fn check_approver(
 /// requirement itself never changes (it is bound to the audit event of the request's creation).
 pub fn record(
     request: &mut ApprovalRequest,
-    approver: &CallerIdentity,
+    approver: &VerifiedIdentity,
     verdict: Verdict,
     reason: Option<&str>,
     now: OffsetDateTime,

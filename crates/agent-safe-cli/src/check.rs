@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use agent_safe::{CheckRequest, Decision, DecisionResult, Params};
+use agent_safe::{CheckRequest, Decision, DecisionResult, Params, RequestCaller};
 use anyhow::Context as _;
 
 use crate::output::{bold, line, result_label};
@@ -56,7 +56,7 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
 
     let mut request = CheckRequest::new(&args.action).params(params);
     request.target = args.target.clone();
-    request.caller = args.caller.clone();
+    request.caller = args.caller.as_deref().and_then(RequestCaller::from_input);
     request.ticket_id = args.ticket_id.clone();
     let decision = safe.check(&request)?;
 

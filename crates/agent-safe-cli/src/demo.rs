@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use agent_safe::tickets::{IdentityManager, SigningKey};
-use agent_safe::{AgentSafe, CheckRequest, Clock, SystemClock};
+use agent_safe::{AgentSafe, CheckRequest, Clock, RequestCaller, SystemClock};
 use anyhow::Context as _;
 use serde_json::json;
 
@@ -134,7 +134,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<u8> {
         say("");
         say(&bold(&format!("{}. {}", i + 1, step.title)));
         let params = serde_json::Value::Object(step.request.params.clone());
-        let caller = step.request.caller.as_deref().unwrap_or("-");
+        let caller = step.request.caller.as_ref().map_or("-", RequestCaller::as_str);
         let caller =
             if caller.len() > 24 { format!("{}…", &caller[..20]) } else { caller.to_owned() };
         say(&format!(

@@ -266,3 +266,39 @@ fn help_documents_exit_codes() {
     snap!("help", dir.path(), command().arg("--help"));
     snap!("check_help", dir.path(), command().args(["check", "--help"]));
 }
+
+/// Issue #13: `check --caller <alg:none token with an empty signature>` on a dev target of the
+/// `init` project was an ALLOW for a plain caller named by the token text. It is a DENY (exit 1)
+/// with the reason, like every other forged token.
+#[test]
+fn issue_13_alg_none_caller_is_denied() {
+    const ALG_NONE: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJhZ2VudF9pZCI6ImRlcGxveS1ib3Qi\
+LCJyb2xlcyI6WyJkZXBsb3llciJdLCJpc3MiOiJhZ2VudC1zYWZlIiwiaWF0IjoxNzcxOTM0NDAwLCJleHAiOjQxMDI0NDQ4MDB9.";
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = bin(d).args(["init", "proj"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let proj = d.join("proj");
+    let check = |caller: &str| {
+        let out = bin(&proj)
+            .args(["check", "restart-deployment", "-t", "dev/test-app", "-p", DEV_PARAMS])
+            .args(["--caller", caller, "--json-output"])
+            .output()
+            .unwrap();
+        let decision: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), decision)
+    };
+    for token in
+        [ALG_NONE.to_owned(), format!("{ALG_NONE}."), ALG_NONE.trim_end_matches('.').to_owned()]
+    {
+        let (code, decision) = check(&token);
+        assert_eq!(code, Some(1), "{decision}");
+        assert_eq!(decision["result"], "deny", "{decision}");
+        assert_eq!(decision["caller"], "anonymous", "{decision}");
+        let reason = decision["reason"].as_str().unwrap();
+        assert!(reason.starts_with("Invalid caller identity: "), "{reason}");
+    }
+    // The same request as a plain id is allowed: the token was the only difference.
+    let (code, decision) = check("deploy-bot");
+    assert_eq!((code, &decision["result"]), (Some(0), &serde_json::json!("allow")), "{decision}");
+}

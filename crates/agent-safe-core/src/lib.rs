@@ -22,7 +22,9 @@ mod secret;
 mod target;
 pub mod timefmt;
 
-pub use caller::{CallerIdentity, DelegationLink, DelegationScope};
+pub use caller::{
+    CallerIdentity, DelegationLink, DelegationScope, RecordedCaller, recorded_caller_json,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use decision::{Decision, ExecutionTicket};
 pub use event::{AuditEvent, EventType};

@@ -4,10 +4,8 @@
 use std::fmt;
 
 use agent_safe_core::pyrepr::str_repr;
-use agent_safe_core::{
-    AgentId, CallerIdentity, DelegationLink, DelegationScope, Environment, Secret,
-};
-use agent_safe_tickets::{IdentityClaims, IdentityManager, TokenError};
+use agent_safe_core::{AgentId, DelegationLink, DelegationScope, Environment, Secret};
+use agent_safe_tickets::{IdentityClaims, IdentityManager, TokenError, VerifiedIdentity};
 use time::Duration;
 
 use crate::scope::{self, MAX_SCOPE_ACTIONS};
@@ -196,9 +194,9 @@ pub struct Delegation {
     /// The child's token (a bearer credential: not shown by `Debug`).
     pub token: String,
     /// The parent, as its token verified.
-    pub parent: CallerIdentity,
+    pub parent: VerifiedIdentity,
     /// The child, as its new token verifies.
-    pub child: CallerIdentity,
+    pub child: VerifiedIdentity,
 }
 
 impl fmt::Debug for Delegation {
@@ -264,7 +262,7 @@ impl DelegationManager {
     /// scope and depth limit. Delegation claims that contradict each other (chain length ≠
     /// depth, an agent twice in the chain, depth over the token's own limit) are rejected;
     /// a chain edited after signing fails the signature.
-    pub fn verify(&self, token: &str) -> Result<CallerIdentity, TokenError> {
+    pub fn verify(&self, token: &str) -> Result<VerifiedIdentity, TokenError> {
         self.identity.validate(token)
     }
 

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use agent_safe_core::{CallerIdentity, Secret};
+use agent_safe_core::Secret;
+use agent_safe_tickets::VerifiedIdentity;
 use serde::Serialize;
 
 use crate::{Delegation, DelegationError};
@@ -16,7 +17,7 @@ pub struct DelegationResult {
     /// The child's token (a bearer credential: not shown by `Debug`).
     pub token: Option<String>,
     /// The child identity, as the new token verifies.
-    pub child_identity: Option<CallerIdentity>,
+    pub child_identity: Option<VerifiedIdentity>,
     /// Why no token was created.
     pub error: Option<String>,
     /// The parent's agent id (`""` on failure, as Python).
@@ -37,7 +38,7 @@ impl DelegationResult {
             Ok(d) => Self {
                 success: true,
                 delegation_depth: d.child.delegation_depth,
-                parent_agent_id: d.parent.agent_id.into_string(),
+                parent_agent_id: d.parent.agent_id.to_string(),
                 child_agent_id: child_agent_id.to_owned(),
                 token: Some(d.token),
                 child_identity: Some(d.child),

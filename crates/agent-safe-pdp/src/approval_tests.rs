@@ -41,7 +41,7 @@ fn request<'a>(action: &'a str, caller: &'a CallerIdentity, params: &'a Params) 
     Request {
         action,
         target: Some("t/prod"),
-        caller: Caller::Identity(caller),
+        caller: Caller::Unverified(caller),
         params,
         ticket_id: None,
     }

@@ -23,11 +23,24 @@ use crate::policy::{ApprovalSettings, PolicyLoadError, SourcedRule};
 pub enum Caller<'a> {
     /// No caller given.
     Anonymous,
-    /// A caller: verified (from a token) or a plain self-asserted id (`verified == false`).
-    Identity(&'a CallerIdentity),
+    /// A caller known by a self-asserted id (no token): never counts as verified.
+    Unverified(&'a CallerIdentity),
+    /// A caller whose identity token verified. The PDP takes the request as given: the SDK
+    /// builds this variant only from an `agent_safe_tickets::VerifiedIdentity`.
+    Verified(&'a CallerIdentity),
     /// A caller credential was presented but rejected (bad signature, expired, …); the
     /// request is denied with this reason. Never treated as a caller named by the token.
     Rejected(&'a str),
+}
+
+impl<'a> Caller<'a> {
+    /// The caller's identity, verified or not; `None` when anonymous or rejected.
+    pub fn identity(&self) -> Option<&'a CallerIdentity> {
+        match *self {
+            Caller::Unverified(c) | Caller::Verified(c) => Some(c),
+            Caller::Anonymous | Caller::Rejected(_) => None,
+        }
+    }
 }
 
 /// One request to evaluate.
@@ -214,10 +227,7 @@ impl Pdp {
         let target = req.target.and_then(|id| self.inventory.get(id));
         let sensitivity = target.map_or(Sensitivity::Critical, |t| t.sensitivity);
         let effective = effective_risk(risk_class, sensitivity);
-        let identity = match req.caller {
-            Caller::Identity(c) => Some(c),
-            Caller::Anonymous | Caller::Rejected(_) => None,
-        };
+        let identity = req.caller.identity();
         let caller_id = identity.map_or("anonymous", |c| c.agent_id.as_str());
         let context = identity.and_then(delegation_context);
         let mut cumulative = None;
@@ -289,10 +299,7 @@ impl Pdp {
         let target = req.target.and_then(|id| self.inventory.get(id));
         let sensitivity = target.map_or(Sensitivity::Critical, |t| t.sensitivity);
         let effective = effective_risk(risk_class, sensitivity);
-        let identity = match req.caller {
-            Caller::Identity(c) => Some(c),
-            Caller::Anonymous | Caller::Rejected(_) => None,
-        };
+        let identity = req.caller.identity();
         let (result, reason, rule) = self.decide(req, identity, action, target, effective, now);
         let decision = Decision {
             result,
@@ -332,7 +339,7 @@ impl Pdp {
         if let Caller::Rejected(reason) = req.caller {
             return deny(format!("Invalid caller identity: {reason}"));
         }
-        if self.config.identity_required && !identity.is_some_and(|c| c.verified) {
+        if self.config.identity_required && !matches!(req.caller, Caller::Verified(_)) {
             return deny(
                 "Caller identity required: present a signed identity token (identity: required)"
                     .to_owned(),

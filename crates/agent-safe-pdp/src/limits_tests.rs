@@ -48,7 +48,7 @@ fn run(p: &Pdp, caller: &CallerIdentity, action: &str, at: OffsetDateTime) -> cr
         &Request {
             action,
             target: Some("t/internal"),
-            caller: Caller::Identity(caller),
+            caller: Caller::Unverified(caller),
             params: &params,
             ticket_id: None,
         },
@@ -260,7 +260,6 @@ fn delegated_workers_count_for_their_origin() {
             groups: vec![],
             delegated_at: None,
         }];
-        c.verified = true;
         c
     };
     // Three workers, two medium changes each: 30 points on the orchestrator's account.

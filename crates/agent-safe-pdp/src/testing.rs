@@ -170,10 +170,10 @@ pub fn run_case(pdp: &Pdp, case: &TestCase, now: OffsetDateTime) -> CaseResult {
     let identity = case.caller.as_ref().map(|id| CallerIdentity {
         roles: case.caller_roles.clone(),
         groups: case.caller_groups.clone(),
-        verified: true,
         ..CallerIdentity::unverified(id.as_str())
     });
-    let caller = identity.as_ref().map_or(Caller::Anonymous, Caller::Identity);
+    // A test case's caller stands for a verified token with these roles and groups.
+    let caller = identity.as_ref().map_or(Caller::Anonymous, Caller::Verified);
     let request = Request {
         action: &case.action,
         target: case.target.as_deref(),

@@ -78,13 +78,22 @@ struct Req<'a> {
     action: &'a str,
     target: Option<&'a str>,
     caller: Option<CallerIdentity>,
+    verified: bool,
     params: Params,
     ticket: Option<&'a str>,
     at: OffsetDateTime,
 }
 
 fn req(action: &str) -> Req<'_> {
-    Req { action, target: None, caller: None, params: Params::new(), ticket: None, at: MONDAY_NOON }
+    Req {
+        action,
+        target: None,
+        caller: None,
+        verified: false,
+        params: Params::new(),
+        ticket: None,
+        at: MONDAY_NOON,
+    }
 }
 
 impl<'a> Req<'a> {
@@ -100,9 +109,9 @@ impl<'a> Req<'a> {
         self.caller = Some(CallerIdentity {
             roles: roles.iter().map(|s| s.to_string()).collect(),
             groups: groups.iter().map(|s| s.to_string()).collect(),
-            verified: true,
             ..CallerIdentity::unverified(agent)
         });
+        self.verified = true;
         self
     }
     fn delegated(mut self, agent: &str, chain: &[&str]) -> Self {
@@ -118,8 +127,8 @@ impl<'a> Req<'a> {
             })
             .collect();
         c.delegation_depth = chain.len() as u32;
-        c.verified = true;
         self.caller = Some(c);
+        self.verified = true;
         self
     }
     fn param(mut self, k: &str, v: serde_json::Value) -> Self {
@@ -135,7 +144,11 @@ impl<'a> Req<'a> {
         self
     }
     fn eval(&self, pdp: &Pdp) -> crate::Evaluation {
-        let caller = self.caller.as_ref().map_or(Caller::Anonymous, Caller::Identity);
+        let caller = match &self.caller {
+            None => Caller::Anonymous,
+            Some(c) if self.verified => Caller::Verified(c),
+            Some(c) => Caller::Unverified(c),
+        };
         pdp.evaluate(
             &Request {
                 action: self.action,

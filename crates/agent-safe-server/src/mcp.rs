@@ -21,9 +21,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use agent_safe::approvals::{ApprovalError, StoreError};
-use agent_safe::core::{CallerIdentity, DecisionResult, ExecutionStatus, REDACTED, RiskClass};
+use agent_safe::core::{DecisionResult, ExecutionStatus, REDACTED, RiskClass};
 use agent_safe::report::ExecuteActionReport;
-use agent_safe::{CheckRequest, Decision, Error, Params};
+use agent_safe::tickets::VerifiedIdentity;
+use agent_safe::{CheckRequest, Decision, Error, Params, RequestCaller};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
@@ -264,7 +265,7 @@ impl McpServer {
         request.target = args.target.clone();
         request.ticket_id = args.ticket_id.clone();
         request.correlation_id = args.correlation_id.clone();
-        request.caller = match (&self.identity, &args.caller) {
+        let caller = match (&self.identity, &args.caller) {
             (None, caller) => caller.clone(),
             (Some(id), Some(c)) if *c != id.token && *c != id.agent_id => {
                 return Err(format!(
@@ -275,6 +276,7 @@ impl McpServer {
             }
             (Some(id), _) => Some(id.token.clone()),
         };
+        request.caller = caller.as_deref().and_then(RequestCaller::from_input);
         Ok(request)
     }
 
@@ -467,7 +469,7 @@ enum TokenProblem {
     Invalid(String),
 }
 
-fn verify(loaded: &Loaded, token: &str) -> Result<CallerIdentity, TokenProblem> {
+fn verify(loaded: &Loaded, token: &str) -> Result<VerifiedIdentity, TokenProblem> {
     let manager = loaded.safe.delegations().map_err(|_| TokenProblem::NoKey)?;
     manager.verify(token).map_err(|e| TokenProblem::Invalid(e.to_string()))
 }

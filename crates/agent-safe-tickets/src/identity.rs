@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use agent_safe_core::{AgentId, CallerIdentity, Clock, DelegationLink, DelegationScope};
+use agent_safe_core::{
+    AgentId, CallerIdentity, Clock, DelegationLink, DelegationScope, RecordedCaller,
+};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
@@ -53,6 +55,60 @@ impl From<JwtError> for TokenError {
             JwtError::InvalidIssuer(iss) => Self::InvalidIssuer(iss),
             JwtError::Invalid(detail) => Self::Invalid(detail),
         }
+    }
+}
+
+/// A caller identity that came from an identity token whose signature and claims were verified:
+/// proof, carried in the type, that [`IdentityManager::validate`] checked it. Only the verifier
+/// can create one (the field is private, there is no public constructor and no `Deserialize`),
+/// so code that takes a `VerifiedIdentity` — the SDK's `check_verified`, an approver — can only
+/// be handed an identity whose token verified. As [`ValidatedTicket`](crate::ValidatedTicket)
+/// is for tickets.
+///
+/// ```compile_fail,E0451
+/// use agent_safe_tickets::VerifiedIdentity;
+/// # fn forge(identity: agent_safe_core::CallerIdentity) {
+/// let forged = VerifiedIdentity { identity };
+/// # }
+/// ```
+///
+/// It dereferences to the [`CallerIdentity`] it carries, and serializes as it (with
+/// `"verified": true` after `delegation_depth`, the layout of a stored requester).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedIdentity {
+    identity: CallerIdentity,
+}
+
+impl VerifiedIdentity {
+    /// The identity the token carried.
+    pub fn identity(&self) -> &CallerIdentity {
+        &self.identity
+    }
+
+    /// The identity, giving up the proof of verification.
+    pub fn into_identity(self) -> CallerIdentity {
+        self.identity
+    }
+
+    /// The identity as a record that says it was verified (for a store).
+    pub fn to_record(&self) -> RecordedCaller {
+        RecordedCaller { identity: self.identity.clone(), verified: true }
+    }
+}
+
+impl std::ops::Deref for VerifiedIdentity {
+    type Target = CallerIdentity;
+
+    fn deref(&self) -> &CallerIdentity {
+        &self.identity
+    }
+}
+
+impl Serialize for VerifiedIdentity {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        agent_safe_core::recorded_caller_json(&self.identity, true)
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
     }
 }
 
@@ -125,9 +181,8 @@ struct Payload<'a> {
 /// let key = SigningKey::hs256_from_str("interop-fixture-key-0123456789abcdef0123456789")?;
 /// let ids = IdentityManager::new(key, "agent-safe", clock.clone());
 /// let token = ids.create_token("deploy-bot", "Deployer", &["deployer".into()], &[], Duration::hours(1))?;
-/// let caller = ids.validate(&token)?;
+/// let caller = ids.validate(&token)?; // a `VerifiedIdentity`
 /// assert_eq!(caller.agent_id, "deploy-bot");
-/// assert!(caller.verified);
 /// clock.advance(Duration::hours(1));
 /// assert_eq!(ids.validate(&token).unwrap_err().to_string(), "Token has expired");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -251,10 +306,11 @@ impl IdentityManager {
     /// confusion rejected), issuer must match, required claims `agent_id`, `iss`, `iat`, `exp`,
     /// `iat`/`nbf`/`exp` checked against the clock, audience per configuration, and the delegation
     /// claims consistent (one chain link per hop, no agent twice in the chain, depth within
-    /// `max_delegation_depth`). Returns the caller with `verified = true`.
-    pub fn validate(&self, token: &str) -> Result<CallerIdentity, TokenError> {
+    /// `max_delegation_depth`). The only way to a [`VerifiedIdentity`].
+    pub fn validate(&self, token: &str) -> Result<VerifiedIdentity, TokenError> {
         let verified = jwt::verify(token, &self.rules(self.clock.now()))?;
         caller_from_claims(&verified.claims, verified.issued_at, verified.expires_at)
+            .map(|identity| VerifiedIdentity { identity })
             .map_err(TokenError::Invalid)
     }
 
@@ -301,7 +357,6 @@ fn caller_from_claims(
         delegation_chain,
         delegated_roles: jwt::str_list(claims, "delegated_roles")?,
         delegation_depth,
-        verified: true,
         delegation_scope,
         max_delegation_depth,
     })

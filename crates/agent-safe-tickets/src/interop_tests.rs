@@ -50,7 +50,6 @@ fn python_identity_and_delegation_tokens_verify() {
     assert_eq!(deployer.issued_at, Some(T0));
     assert_eq!(deployer.expires_at, Some(datetime!(2036-11-23 09:27:07 UTC)));
     assert_eq!(deployer.delegation_depth, 0);
-    assert!(deployer.verified);
 
     let orchestrator = ids.validate(str_of(&data, &["identity_tokens", "orchestrator"])).unwrap();
     assert_eq!(orchestrator.agent_id, "orchestrator");

@@ -24,6 +24,7 @@ pub mod bench;
 pub use canonical::{canonical_json, params_digest};
 pub use identity::{
     DEFAULT_IDENTITY_TTL, DEFAULT_ISSUER, IdentityClaims, IdentityManager, TokenError,
+    VerifiedIdentity,
 };
 pub use jwt::{Audience, MAX_TOKEN_BYTES};
 pub use keyfile::{KeyFiles, load_key_file, load_verifying_key_file, write_key_files};

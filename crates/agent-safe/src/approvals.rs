@@ -17,11 +17,11 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use agent_safe_core::{
-    AuditEvent, AuditId, CallerIdentity, Clock, Decision, DecisionResult, Params,
+    AuditEvent, AuditId, CallerIdentity, Clock, Decision, DecisionResult, Params, RecordedCaller,
 };
 use agent_safe_pdp::policy::ApprovalSettings;
 use agent_safe_pdp::{Caller, Request};
-use agent_safe_tickets::{Expected, TokenError};
+use agent_safe_tickets::{Expected, TokenError, VerifiedIdentity};
 use serde::Deserialize;
 use serde_json::json;
 use time::Duration;
@@ -416,7 +416,10 @@ impl AgentSafe {
             return Ok(());
         }
         let requester = match caller {
-            ResolvedCaller::Identity(c) => Some((**c).clone()),
+            ResolvedCaller::Verified(c) => Some(c.to_record()),
+            ResolvedCaller::Unverified(c) => {
+                Some(RecordedCaller { identity: (**c).clone(), verified: false })
+            }
             ResolvedCaller::Anonymous | ResolvedCaller::Rejected(_) => None,
         };
         let requirement = requirement.map_or_else(ApprovalRequirement::default, |r| {
@@ -477,7 +480,7 @@ impl AgentSafe {
     fn resolve_slot(
         &self,
         slot: &mut Slot,
-        approver: &CallerIdentity,
+        approver: &VerifiedIdentity,
         verdict: Verdict,
         reason: Option<&str>,
     ) -> Result<Outcome, ApprovalError> {
@@ -658,12 +661,15 @@ impl AgentSafe {
         now: time::OffsetDateTime,
     ) -> agent_safe_pdp::Evaluation {
         let plain;
+        // The stored requester is trusted as recorded: the store is bound to the audit event
+        // of its decision (checked before this), which records whether it was verified.
         let caller = match &request.requester {
-            Some(identity) => Caller::Identity(identity),
+            Some(r) if r.verified => Caller::Verified(&r.identity),
+            Some(r) => Caller::Unverified(&r.identity),
             None if request.caller == "anonymous" => Caller::Anonymous,
             None => {
                 plain = CallerIdentity::unverified(request.caller.clone());
-                Caller::Identity(&plain)
+                Caller::Unverified(&plain)
             }
         };
         let req = Request {

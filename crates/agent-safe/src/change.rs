@@ -30,7 +30,7 @@ pub use agent_safe_rollback::{RollbackError, RollbackPlan};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::{AgentSafe, CheckRequest, Error, ResolvedCaller};
+use crate::{AgentSafe, CheckRequest, Error, RequestCaller};
 
 /// Why a state capture or a rollback could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -240,7 +240,8 @@ impl AgentSafe {
         let plan = self.generate_rollback(audit_id)?;
         let caller = caller.filter(|c| !c.is_empty());
         if let Some(presented) = caller
-            && let ResolvedCaller::Identity(identity) = self.resolve_caller(Some(presented))
+            && let Some(identity) =
+                self.resolve_caller(RequestCaller::from_input(presented).as_ref()).identity()
             && identity.agent_id.as_str() != plan.original_caller
         {
             return Err(ChangeError::CallerMismatch {
@@ -253,7 +254,7 @@ impl AgentSafe {
         let original = self.decision_event(audit_id)?;
         let mut request = CheckRequest::new(plan.rollback_action.as_str())
             .target(plan.rollback_target.clone())
-            .caller(caller.map_or_else(|| plan.rollback_caller.clone(), str::to_owned))
+            .caller_input(caller.unwrap_or(&plan.rollback_caller))
             .params(plan.rollback_params.clone())
             .correlation_id(audit_id);
         request.ticket_id = original.event.ticket_id;

@@ -11,7 +11,7 @@ pub use agent_safe_delegation::{
     DelegationResult, scope,
 };
 
-use agent_safe_core::CallerIdentity;
+use agent_safe_tickets::VerifiedIdentity;
 
 use crate::{AgentSafe, Error};
 
@@ -30,7 +30,7 @@ impl AgentSafe {
 
     /// Verifies an identity token (delegated or direct) and returns the identity with its chain,
     /// or `None` when it is invalid or expired. Errors only without a signing key.
-    pub fn verify_delegation(&self, token: &str) -> Result<Option<CallerIdentity>, Error> {
+    pub fn verify_delegation(&self, token: &str) -> Result<Option<VerifiedIdentity>, Error> {
         Ok(self.delegations()?.verify(token).ok())
     }
 

@@ -24,6 +24,7 @@
 //! ```
 
 pub mod approvals;
+mod caller;
 mod change;
 mod config;
 pub mod credentials;
@@ -39,12 +40,12 @@ mod verified;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use agent_safe_core::{AuditEvent, CallerIdentity};
+use agent_safe_core::{AgentId, AuditEvent, CallerIdentity};
 pub use agent_safe_core::{Clock, Decision, DecisionResult, ManualClock, Params, SystemClock};
 use agent_safe_pdp::{Caller, Pdp, PdpConfig, Request};
 pub use agent_safe_pdp::{CumulativeRiskConfig, RateLimitConfig};
 use agent_safe_registry::{Inventory, Registry};
-use agent_safe_tickets::{IdentityManager, SigningKey, TicketIssuer};
+use agent_safe_tickets::{IdentityManager, SigningKey, TicketIssuer, VerifiedIdentity};
 pub use config::{
     CONFIG_FILE_NAME, ConfigError, ConfigFile, DurabilityMode, IdentityMode, Secret,
     default_nonce_store,
@@ -64,6 +65,7 @@ pub use agent_safe_pdp as pdp;
 pub use agent_safe_registry as registry;
 pub use agent_safe_runner as runner;
 pub use agent_safe_tickets as tickets;
+pub use caller::{RequestCaller, looks_like_token};
 pub use change::{ChangeError, RollbackCheck, RollbackError, RollbackPlan, StateCapture};
 pub use execute::{ExecuteError, ExecuteOptions};
 pub use executor::{ExecutorChoice, ExecutorError};
@@ -98,7 +100,8 @@ pub enum Error {
     /// A signing key could not be used.
     #[error(transparent)]
     Key(#[from] agent_safe_tickets::KeyError),
-    /// An execution ticket could not be issued.
+    /// An execution ticket could not be issued for an ALLOW. Nothing was recorded in the audit
+    /// log: the ticket is issued before the decision is appended.
     #[error("cannot issue execution ticket: {0}")]
     Ticket(agent_safe_tickets::TokenError),
     /// An approval request could not be created, resolved or waited for.
@@ -130,8 +133,9 @@ pub struct CheckRequest {
     pub action: String,
     /// Target id.
     pub target: Option<String>,
-    /// Caller: a plain agent id, or an identity token (verified with the signing key).
-    pub caller: Option<String>,
+    /// The caller: a plain agent id, an identity token (verified with the signing key), or an
+    /// identity already verified; `None` for an anonymous request.
+    pub caller: Option<RequestCaller>,
     /// Parameters.
     pub params: Params,
     /// External change-ticket id (JIRA, ServiceNow…).
@@ -153,9 +157,32 @@ impl CheckRequest {
         self
     }
 
-    /// Sets the caller (agent id or identity token).
-    pub fn caller(mut self, caller: impl Into<String>) -> Self {
-        self.caller = Some(caller.into());
+    /// Sets the caller to a plain agent id (no roles or groups; an id shaped like a token is
+    /// checked as a token, never used as a name). An empty id is an anonymous request.
+    pub fn caller(mut self, agent_id: impl Into<String>) -> Self {
+        let id: String = agent_id.into();
+        self.caller = (!id.is_empty()).then(|| RequestCaller::Agent(AgentId::new(id)));
+        self
+    }
+
+    /// Sets the caller to an identity token, verified with the facade's signing key when the
+    /// request is checked (one that does not verify is a DENY with the reason).
+    pub fn caller_token(mut self, token: impl Into<String>) -> Self {
+        self.caller = Some(RequestCaller::Token(token.into()));
+        self
+    }
+
+    /// Sets the caller to an identity already verified (see
+    /// [`AgentSafe::check_verified`]).
+    pub fn caller_verified(mut self, identity: VerifiedIdentity) -> Self {
+        self.caller = Some(RequestCaller::Verified(Box::new(identity)));
+        self
+    }
+
+    /// Sets the caller from one string a user typed (CLI `--caller`, an HTTP body, an MCP
+    /// argument): see [`RequestCaller::from_input`].
+    pub fn caller_input(mut self, input: &str) -> Self {
+        self.caller = RequestCaller::from_input(input);
         self
     }
 
@@ -434,15 +461,6 @@ struct Inner {
     observe: observe::Settings,
 }
 
-/// Whether a caller string is shaped like a compact JWT (three base64url segments).
-fn looks_like_token(s: &str) -> bool {
-    let mut parts = s.split('.');
-    let segments_ok = parts.by_ref().take(3).all(|p| {
-        !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    });
-    segments_ok && s.matches('.').count() == 2 && s.starts_with("eyJ")
-}
-
 impl AgentSafe {
     /// A builder with nothing set.
     pub fn builder() -> Builder {
@@ -472,7 +490,7 @@ impl AgentSafe {
     /// Checks one request: evaluates it, records it in the audit log (before returning),
     /// and attaches an execution ticket to an ALLOW when a signing key is configured.
     pub fn check(&self, req: &CheckRequest) -> Result<Decision, Error> {
-        self.check_resolved(req, self.resolve_caller(req.caller.as_deref()))
+        self.check_resolved(req, self.resolve_caller(req.caller.as_ref()))
     }
 
     /// [`check`](Self::check) with the caller already resolved (see `verified.rs`).
@@ -484,7 +502,8 @@ impl AgentSafe {
         let now = self.inner.clock.now();
         let caller = match &resolved {
             ResolvedCaller::Anonymous => Caller::Anonymous,
-            ResolvedCaller::Identity(c) => Caller::Identity(c),
+            ResolvedCaller::Unverified(c) => Caller::Unverified(c),
+            ResolvedCaller::Verified(c) => Caller::Verified(c),
             ResolvedCaller::Rejected(reason) => Caller::Rejected(reason),
         };
         let request = Request {
@@ -498,17 +517,10 @@ impl AgentSafe {
         let audit_context = self.inner.audit.as_ref().and_then(|_| evaluation.audit_context());
         let audit_context = self.with_policy_revision(audit_context);
         let mut decision = evaluation.decision;
-        if let Some(log) = &self.inner.audit {
-            let event = AuditEvent {
-                correlation_id: req.correlation_id.clone(),
-                context: audit_context,
-                ..AuditEvent::decision(&decision, now, self.redacted(&req.action, &req.params))
-            };
-            let started = std::time::Instant::now();
-            log.append(&event)?;
-            self.observe_append(started);
-            self.notify_shippers();
-        }
+        // The decision and its ticket are one unit: the ticket is issued first (it needs only
+        // the decision and its audit id), then the decision is appended. A ticket that cannot
+        // be issued is an error and nothing is recorded; a decision that cannot be recorded is
+        // an error and its ticket is dropped, never returned.
         if decision.result == DecisionResult::Allow
             && let Some(issuer) = &self.inner.tickets
         {
@@ -522,6 +534,17 @@ impl AgentSafe {
                 )
                 .map_err(Error::Ticket)?;
             decision.ticket = Some(ticket);
+        }
+        if let Some(log) = &self.inner.audit {
+            let event = AuditEvent {
+                correlation_id: req.correlation_id.clone(),
+                context: audit_context,
+                ..AuditEvent::decision(&decision, now, self.redacted(&req.action, &req.params))
+            };
+            let started = std::time::Instant::now();
+            log.append(&event)?;
+            self.observe_append(started);
+            self.notify_shippers();
         }
         self.open_approval(req, &resolved, evaluation.approval_requirement, &mut decision)?;
         Ok(decision)
@@ -546,30 +569,54 @@ impl AgentSafe {
         self.registry().redact_params(action, params)
     }
 
-    fn resolve_caller(&self, caller: Option<&str>) -> ResolvedCaller {
-        let Some(caller) = caller.filter(|c| !c.is_empty()) else {
-            return ResolvedCaller::Anonymous;
+    fn resolve_caller(&self, caller: Option<&RequestCaller>) -> ResolvedCaller {
+        let token = match caller {
+            None => return ResolvedCaller::Anonymous,
+            Some(RequestCaller::Verified(identity)) => {
+                return ResolvedCaller::Verified(identity.clone());
+            }
+            Some(RequestCaller::Agent(id)) if id.as_str().is_empty() => {
+                return ResolvedCaller::Anonymous;
+            }
+            Some(RequestCaller::Agent(id)) if !looks_like_token(id.as_str()) => {
+                return ResolvedCaller::Unverified(Box::new(CallerIdentity::unverified(
+                    id.clone(),
+                )));
+            }
+            Some(RequestCaller::Agent(id)) => id.as_str(),
+            Some(RequestCaller::Token(token)) => token.as_str(),
         };
-        if !looks_like_token(caller) {
-            return ResolvedCaller::Identity(Box::new(CallerIdentity::unverified(caller)));
-        }
         match &self.inner.identity {
             None => ResolvedCaller::Rejected(
                 "an identity token was presented but no signing key is configured to verify it"
                     .to_owned(),
             ),
-            Some(manager) => match manager.validate(caller) {
-                Ok(identity) => ResolvedCaller::Identity(Box::new(identity)),
+            Some(manager) => match manager.validate(token) {
+                Ok(identity) => ResolvedCaller::Verified(Box::new(identity)),
                 Err(e) => ResolvedCaller::Rejected(e.to_string()),
             },
         }
     }
 }
 
+/// The caller of one check, as the PDP will see it. `Verified` holds only what the token
+/// verifier produced.
 enum ResolvedCaller {
     Anonymous,
-    Identity(Box<CallerIdentity>),
+    Unverified(Box<CallerIdentity>),
+    Verified(Box<VerifiedIdentity>),
     Rejected(String),
+}
+
+impl ResolvedCaller {
+    /// The identity, verified or not; `None` when anonymous or rejected.
+    fn identity(&self) -> Option<&CallerIdentity> {
+        match self {
+            Self::Unverified(c) => Some(c),
+            Self::Verified(c) => Some(c.identity()),
+            Self::Anonymous | Self::Rejected(_) => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -151,6 +151,58 @@ fn a_token_without_a_signing_key_is_rejected() {
     assert!(d.reason.contains("no signing key is configured"), "{}", d.reason);
 }
 
+/// Issue #13: an unsigned (`alg: none`) token with an empty signature was decided as a plain
+/// caller named by the token text (ALLOW on a dev target). Any JWT-shaped caller that does not
+/// verify is a DENY with the reason, however it is passed.
+#[test]
+fn issue_13_alg_none_caller_is_denied() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let header = b64(r#"{"alg":"none","typ":"JWT"}"#);
+    let claims = b64(
+        r#"{"agent_id":"deploy-bot","roles":["deployer"],"iss":"agent-safe","iat":1771934400,"exp":4102444800}"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let safe = safe_in(dir.path());
+    let restart_dev = || {
+        CheckRequest::new("restart-deployment")
+            .target("dev/test-app")
+            .param("namespace", "dev")
+            .param("deployment", "test-app")
+    };
+    for token in [
+        format!("{header}.{claims}."),
+        format!("{header}.{claims}"),
+        format!("{header}.{claims}.."),
+        format!("{header}.{claims}.c2ln.extra"),
+    ] {
+        for req in [
+            restart_dev().caller(token.clone()),
+            restart_dev().caller_token(token.clone()),
+            restart_dev().caller_input(&token),
+        ] {
+            let d = safe.check(&req).unwrap();
+            assert_eq!(d.result, DecisionResult::Deny, "{token}: {}", d.reason);
+            assert_eq!(d.caller.as_str(), "anonymous", "{token}");
+            assert!(d.reason.starts_with("Invalid caller identity: "), "{}", d.reason);
+            assert!(d.ticket.is_none());
+        }
+    }
+    // Recorded as a denial of an anonymous caller, never under the token text.
+    let events = agent_safe_audit::read_events(&dir.path().join("audit.jsonl")).unwrap();
+    assert_eq!(events.len(), 12);
+    assert!(
+        events
+            .iter()
+            .all(|e| e.event.caller == "anonymous" && e.event.decision == DecisionResult::Deny)
+    );
+    // A plain id on the same request is still allowed (the dev rule needs no roles).
+    assert_eq!(
+        safe.check(&restart_dev().caller("deploy-bot")).unwrap().result,
+        DecisionResult::Allow
+    );
+}
+
 #[test]
 fn identity_required_denies_plain_ids() {
     let dir = tempfile::tempdir().unwrap();
@@ -168,8 +220,7 @@ fn identity_required_denies_plain_ids() {
     let identity = IdentityManager::new(key(), "agent-safe", clock());
     let token =
         identity.create_token("deploy-bot", "", &[], &[], time::Duration::hours(1)).unwrap();
-    let mut req = restart_dev();
-    req.caller = Some(token);
+    let req = restart_dev().caller_token(token);
     assert_eq!(safe.check(&req).unwrap().result, DecisionResult::Allow);
 }
 
@@ -328,4 +379,43 @@ fn cumulative_risk_reaches_the_audit_context() {
             "cumulative_entry_count": 1, "cumulative_window_seconds": 3600.0,
         }))
     );
+}
+
+/// Issue #13 §7: the decision and its ticket are one unit. A ticket that cannot be issued
+/// leaves nothing in the audit log; a decision that cannot be appended returns no ticket.
+#[test]
+fn an_allow_and_its_ticket_are_recorded_and_returned_together_or_not_at_all() {
+    let restart_dev = || {
+        CheckRequest::new("restart-deployment")
+            .target("dev/test-app")
+            .caller("deploy-bot")
+            .param("namespace", "dev")
+            .param("deployment", "test-app")
+    };
+    let log = |dir: &Path| dir.join("audit.jsonl");
+
+    // Issuing fails (a ticket lifetime out of range): an error, and nothing is appended.
+    let dir = tempfile::tempdir().unwrap();
+    let mut safe = safe_in(dir.path());
+    let failing = agent_safe_tickets::TicketIssuer::new(key(), "agent-safe", clock())
+        .with_ttl(time::Duration::MAX);
+    Arc::get_mut(&mut safe.inner).unwrap().tickets = Some(failing);
+    let err = safe.check(&restart_dev()).unwrap_err();
+    assert!(matches!(err, Error::Ticket(_)), "{err:?}");
+    assert!(agent_safe_audit::read_events(&log(dir.path())).unwrap().is_empty());
+    // A DENY needs no ticket and is still recorded.
+    let deny = safe.check(&CheckRequest::new("drop-database").target("prod/api-server")).unwrap();
+    assert_eq!(deny.result, DecisionResult::Deny);
+    assert_eq!(agent_safe_audit::read_events(&log(dir.path())).unwrap().len(), 1);
+
+    // Appending fails (the log was damaged behind the writer's back): an error, so the ticket
+    // that was issued is never returned.
+    let dir = tempfile::tempdir().unwrap();
+    let safe = safe_in(dir.path());
+    let first = safe.check(&restart_dev()).unwrap();
+    assert!(first.ticket.is_some());
+    let mut damaged = std::fs::OpenOptions::new().append(true).open(log(dir.path())).unwrap();
+    std::io::Write::write_all(&mut damaged, b"not an audit entry\n").unwrap();
+    let err = safe.check(&restart_dev()).unwrap_err();
+    assert!(matches!(err, Error::Audit(_)), "{err:?}");
 }

@@ -2,25 +2,25 @@
 //! sidecar verifies the bearer token once, for its 401, and hands the identity over instead
 //! of having the SDK verify the same token a second time).
 
-use agent_safe_core::{CallerIdentity, Decision};
+use agent_safe_core::Decision;
+use agent_safe_tickets::VerifiedIdentity;
 
 use crate::{AgentSafe, CheckRequest, Error, ResolvedCaller};
 
 impl AgentSafe {
     /// [`check`](Self::check) as `caller`, ignoring `req.caller`.
     ///
-    /// **The caller must have been verified by the embedding program** with this facade's own
-    /// key, issuer and clock: typically `identity = self.delegations()?.verify(token)?` just
-    /// before (the same verification [`check`](Self::check) does for a token caller). The
-    /// identity is trusted as given: its roles, groups and delegation chain decide the policy
-    /// rules, and `verified` says whether it counts as verified for `identity: required`
-    /// (an identity with `verified: false` is treated like a plain agent id).
+    /// `caller` is a [`VerifiedIdentity`], which only the token verifier produces: typically
+    /// `identity = self.delegations()?.verify(token)?` just before (the same verification
+    /// [`check`](Self::check) does for a token caller). Its roles, groups and delegation chain
+    /// decide the policy rules, and it counts as verified for `identity: required`. Verify with
+    /// this facade's own key, issuer and clock: the identity is not checked again.
     pub fn check_verified(
         &self,
         req: &CheckRequest,
-        caller: CallerIdentity,
+        caller: VerifiedIdentity,
     ) -> Result<Decision, Error> {
-        self.check_resolved(req, ResolvedCaller::Identity(Box::new(caller)))
+        self.check_resolved(req, ResolvedCaller::Verified(Box::new(caller)))
     }
 
     /// [`check_plan`](Self::check_plan) with every step as `caller` (see
@@ -28,7 +28,7 @@ impl AgentSafe {
     pub fn check_plan_verified(
         &self,
         steps: &[CheckRequest],
-        caller: &CallerIdentity,
+        caller: &VerifiedIdentity,
     ) -> Result<Vec<Decision>, Error> {
         steps.iter().map(|s| self.check_verified(s, caller.clone())).collect()
     }
@@ -38,7 +38,7 @@ impl AgentSafe {
 mod tests {
     use std::sync::Arc;
 
-    use agent_safe_core::{CallerIdentity, DecisionResult, ManualClock};
+    use agent_safe_core::{DecisionResult, ManualClock};
     use agent_safe_tickets::{IdentityManager, SigningKey};
     use time::macros::datetime;
 
@@ -47,7 +47,7 @@ mod tests {
     const KEY: &str = "sdk-verified-test-key-0123456789abcdef0123";
 
     #[track_caller]
-    fn check(roles: &[&str], target: &str, verified: bool, expected: DecisionResult) {
+    fn check(roles: &[&str], target: &str, expected: DecisionResult) {
         let dir = tempfile::tempdir().unwrap();
         let catalog = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog");
         let clock = Arc::new(ManualClock::new(datetime!(2026-02-24 12:00 UTC)));
@@ -74,35 +74,30 @@ mod tests {
             .param("deployment", name);
         // The token through `check` (verified by the SDK) and the identity through
         // `check_verified` (verified once, before) decide and record alike.
-        let by_token = safe.check(&req.clone().caller(token.clone())).unwrap();
-        let identity = if verified {
-            safe.delegations().unwrap().verify(&token).unwrap()
-        } else {
-            CallerIdentity::unverified("deploy-bot")
-        };
+        let by_token = safe.check(&req.clone().caller_token(token.clone())).unwrap();
+        let identity = safe.delegations().unwrap().verify(&token).unwrap();
         // `req.caller` is ignored: the identity decides.
         let by_identity =
             safe.check_verified(&req.clone().caller("someone-else"), identity.clone()).unwrap();
         assert_eq!(by_identity.result, expected, "{}", by_identity.reason);
         assert_eq!(by_identity.caller.as_str(), "deploy-bot");
-        if verified {
-            assert_eq!(
-                (by_identity.result, &by_identity.policy_matched, &by_identity.reason),
-                (by_token.result, &by_token.policy_matched, &by_token.reason)
-            );
-        }
+        assert_eq!(
+            (by_identity.result, &by_identity.policy_matched, &by_identity.reason),
+            (by_token.result, &by_token.policy_matched, &by_token.reason)
+        );
+        // The same identity as the request's caller.
+        let in_request = safe.check(&req.clone().caller_verified(identity.clone())).unwrap();
+        assert_eq!((in_request.result, &in_request.reason), (expected, &by_identity.reason));
         let plan = safe.check_plan_verified(&[req.clone(), req], &identity).unwrap();
         assert!(plan.iter().all(|d| d.result == expected), "{plan:?}");
         let events = agent_safe_audit::read_events(&dir.path().join("audit.jsonl")).unwrap();
-        assert_eq!(events.len(), 4);
+        assert_eq!(events.len(), 5);
         assert!(events.iter().all(|e| e.event.caller == "deploy-bot"));
     }
 
     #[test]
     fn a_verified_identity_decides_like_its_token() {
-        check(&[], "dev/test-app", true, DecisionResult::Allow);
-        check(&[], "prod/api-server", true, DecisionResult::RequireApproval);
-        // Not verified: `identity: required` refuses it like a plain agent id.
-        check(&[], "dev/test-app", false, DecisionResult::Deny);
+        check(&[], "dev/test-app", DecisionResult::Allow);
+        check(&[], "prod/api-server", DecisionResult::RequireApproval);
     }
 }

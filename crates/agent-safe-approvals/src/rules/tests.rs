@@ -1,7 +1,10 @@
 //! Tests of the approver rules: authentication, self-approval, delegation relatives, roles,
 //! two-person rule, and recording.
 
-use agent_safe_core::{CallerIdentity, DelegationLink, Params, RiskClass};
+use std::sync::Arc;
+
+use agent_safe_core::{DelegationLink, ManualClock, Params, RiskClass};
+use agent_safe_tickets::{IdentityClaims, IdentityManager, SigningKey, VerifiedIdentity};
 use time::macros::datetime;
 
 use super::*;
@@ -19,18 +22,24 @@ fn link(id: &str) -> DelegationLink {
     }
 }
 
-/// A verified identity `id` with `roles`, delegated through `chain` (origin first).
-fn who(id: &str, roles: &[&str], chain: &[&str]) -> CallerIdentity {
-    let mut c = CallerIdentity::unverified(id);
-    c.verified = true;
-    c.roles = roles.iter().map(|r| (*r).to_owned()).collect();
-    c.delegation_chain = chain.iter().map(|l| link(l)).collect();
-    c.delegation_depth = u32::try_from(chain.len()).unwrap();
-    c
+/// A verified identity `id` with `roles`, delegated through `chain` (origin first): minted as a
+/// token and verified, the only way to a `VerifiedIdentity`.
+fn who(id: &str, roles: &[&str], chain: &[&str]) -> VerifiedIdentity {
+    let key = SigningKey::hs256_from_str("approval-rules-test-key-0123456789abcdef").unwrap();
+    let ids = IdentityManager::new(key, "agent-safe", Arc::new(ManualClock::new(NOW)));
+    let claims = IdentityClaims {
+        agent_id: id.to_owned(),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        delegation_chain: chain.iter().map(|l| link(l)).collect(),
+        delegation_depth: u32::try_from(chain.len()).unwrap(),
+        ..IdentityClaims::default()
+    };
+    let token = ids.create_token_with_claims(&claims, time::Duration::hours(1)).unwrap();
+    ids.validate(&token).unwrap()
 }
 
 /// A request by `requester`, needing `required` approvals from `roles`.
-fn request(requester: &CallerIdentity, required: u32, roles: &[&str]) -> ApprovalRequest {
+fn request(requester: &VerifiedIdentity, required: u32, roles: &[&str]) -> ApprovalRequest {
     ApprovalRequest::new(
         NewRequest {
             audit_id: "evt-00000000000a".into(),
@@ -43,7 +52,7 @@ fn request(requester: &CallerIdentity, required: u32, roles: &[&str]) -> Approva
             policy_matched: Some("require-approval-prod".into()),
             reason: "Production changes need approval".into(),
             ticket_id: None,
-            requester: Some(requester.clone()),
+            requester: Some(requester.to_record()),
             requirement: ApprovalRequirement {
                 required,
                 approver_roles: roles.iter().map(|r| (*r).to_owned()).collect(),
@@ -58,7 +67,12 @@ fn request(requester: &CallerIdentity, required: u32, roles: &[&str]) -> Approva
 /// `approver` resolving a request of `requester` (one approval, any role) gives `expected`
 /// (`Ok` or the error text).
 #[track_caller]
-fn check(requester: &CallerIdentity, approver: &CallerIdentity, verdict: Verdict, expected: &str) {
+fn check(
+    requester: &VerifiedIdentity,
+    approver: &VerifiedIdentity,
+    verdict: Verdict,
+    expected: &str,
+) {
     let r = request(requester, 1, &[]);
     let got = match check_approver(&r, approver, verdict, None) {
         Ok(()) => "Ok".to_owned(),
@@ -73,13 +87,8 @@ fn who_may_resolve() {
     let alice = who("alice", &["sre"], &[]);
     check(&bot, &alice, Verdict::Approve, "Ok");
     check(&bot, &alice, Verdict::Deny, "Ok");
-    check(
-        &bot,
-        &CallerIdentity::unverified("alice"),
-        Verdict::Approve,
-        "approver `alice` is not an authenticated identity; resolving a request needs a verified \
-         identity token",
-    );
+    // An unverified approver cannot be passed at all (`check_approver` takes a
+    // `VerifiedIdentity`: see its `compile_fail` example).
     check(
         &bot,
         &bot,

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use agent_safe::core::CallerIdentity;
+use agent_safe::tickets::VerifiedIdentity;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -23,7 +23,7 @@ pub(crate) struct Authed {
     /// The bearer token, verified.
     pub(crate) token: Option<String>,
     /// Its identity.
-    pub(crate) identity: Option<CallerIdentity>,
+    pub(crate) identity: Option<VerifiedIdentity>,
 }
 
 impl FromRequestParts<Arc<Shared>> for Authed {
@@ -85,7 +85,7 @@ impl FromRequestParts<Arc<Shared>> for Authed {
 
 impl Authed {
     /// The verified token and identity; 401 when the request has none (approvals, delegation).
-    pub(crate) fn required(&self) -> Result<(&str, &CallerIdentity), ApiError> {
+    pub(crate) fn required(&self) -> Result<(&str, &VerifiedIdentity), ApiError> {
         match (&self.token, &self.identity) {
             (Some(t), Some(i)) => Ok((t, i)),
             _ => Err(ApiError::unauthenticated(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use agent_safe::audit::Durability;
-use agent_safe::{CheckRequest, Params};
+use agent_safe::{CheckRequest, Params, RequestCaller};
 use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
@@ -41,7 +41,7 @@ impl CheckBody {
     fn into_request(self, auth: &Authed) -> Result<CheckRequest, ApiError> {
         let mut request = CheckRequest::new(self.action).params(self.params.unwrap_or_default());
         request.target = self.target;
-        request.caller = auth.caller(self.caller)?;
+        request.caller = auth.caller(self.caller)?.as_deref().and_then(RequestCaller::from_input);
         request.ticket_id = self.ticket_id;
         request.correlation_id = self.correlation_id;
         Ok(request)

@@ -38,7 +38,6 @@ fn check(ids: &IdentityManager, token: &str, expected: Result<&str, &str>) {
     match (got, expected) {
         (Ok(caller), Ok(agent_id)) => {
             assert_eq!(caller.agent_id, agent_id);
-            assert!(caller.verified);
         }
         (Err(e), Err(reason)) => assert_eq!(e.to_string(), reason),
         (got, expected) => panic!("got {got:?}, expected {expected:?}"),
@@ -68,9 +67,14 @@ fn mints_python_shaped_tokens_and_validates_them() {
     assert_eq!(claims["exp"], json!(1795685227 + 3600));
 
     let caller = ids.validate(&token).unwrap();
+    // Serialized as a verified identity always was: `verified` after `delegation_depth`.
+    let shown = serde_json::to_value(&caller).unwrap();
+    let keys: Vec<&str> = shown.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(&keys[8..], ["delegation_depth", "verified"]);
+    assert_eq!(shown["verified"], json!(true));
     assert_eq!(
-        caller,
-        CallerIdentity {
+        caller.identity(),
+        &CallerIdentity {
             agent_id: "deploy-bot".into(),
             agent_name: "Déploiement ✓".into(),
             roles: vec!["deployer".into()],
@@ -80,7 +84,6 @@ fn mints_python_shaped_tokens_and_validates_them() {
             delegation_chain: vec![],
             delegated_roles: vec![],
             delegation_depth: 0,
-            verified: true,
             delegation_scope: None,
             max_delegation_depth: None,
         }
@@ -318,7 +321,10 @@ fn rejects_with_pythons_reasons() {
         ),
     ];
     for (name, token, reason) in &cases {
-        let got = ids.validate(token).map(|c| c.agent_id.into_string()).map_err(|e| e.to_string());
+        let got = ids
+            .validate(token)
+            .map(|c| c.into_identity().agent_id.into_string())
+            .map_err(|e| e.to_string());
         assert_eq!(got, Err((*reason).to_owned()), "case {name}");
     }
 }
@@ -563,7 +569,7 @@ fn delegation_limits_round_trip_and_contradictions_are_rejected() {
         ),
     ];
     for (name, claims, reason) in &cases {
-        let got = ids.validate(&hs256(claims)).map(|c| c.agent_id.into_string());
+        let got = ids.validate(&hs256(claims)).map(|c| c.into_identity().agent_id.into_string());
         assert_eq!(got.map_err(|e| e.to_string()), Err((*reason).to_owned()), "case {name}");
     }
     // A scope claim of `null` is no scope.
