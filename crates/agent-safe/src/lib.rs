@@ -41,13 +41,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use agent_safe_core::{AgentId, AuditEvent, CallerIdentity};
-pub use agent_safe_core::{Clock, Decision, DecisionResult, ManualClock, Params, SystemClock};
+pub use agent_safe_core::{
+    Clock, Decision, DecisionResult, ManualClock, Params, Secret, SystemClock,
+};
 use agent_safe_pdp::{Caller, Pdp, PdpConfig, Request};
 pub use agent_safe_pdp::{CumulativeRiskConfig, RateLimitConfig};
 use agent_safe_registry::{Inventory, Registry};
 use agent_safe_tickets::{IdentityManager, SigningKey, TicketIssuer, VerifiedIdentity};
 pub use config::{
-    CONFIG_FILE_NAME, ConfigError, ConfigFile, DurabilityMode, IdentityMode, Secret,
+    CONFIG_FILE_NAME, ConfigError, ConfigFile, DurabilityMode, IdentityMode,
     default_nonce_store,
 };
 
