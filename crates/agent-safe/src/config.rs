@@ -103,6 +103,7 @@ struct RawConfig {
 
 /// Why the configuration file could not be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// An explicitly named config file does not exist.
     #[error("config file not found: `{}`", .0.display())]

@@ -77,6 +77,7 @@ pub use settings::{Defaults, Overrides, Resolved};
 /// Everything that can stop the SDK from being built or from recording a decision.
 /// A denial is never an error: it is a [`Decision`].
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// `agent-safe.yaml` could not be used.
     #[error(transparent)]
