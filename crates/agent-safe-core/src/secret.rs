@@ -45,6 +45,13 @@ impl<T> fmt::Display for Secret<T> {
     }
 }
 
+/// Read as the value itself (a configuration file's secret); there is no `Serialize`.
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Self)
+    }
+}
+
 impl<T> From<T> for Secret<T> {
     fn from(value: T) -> Self {
         Self(value)
@@ -58,5 +65,8 @@ mod tests {
         let s = super::Secret::new("hunter2".to_owned());
         assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
         assert_eq!(s.expose(), "hunter2");
+        let read: super::Secret<String> = serde_json::from_str("\"hunter2\"").unwrap();
+        assert_eq!(read, s, "read as the value itself");
+        assert_eq!(format!("{read:?}"), "[redacted]");
     }
 }

@@ -23,6 +23,7 @@ pub struct AwsExecutorConfig {
 
 /// Why an [`AwsExecutorConfig`] cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AwsConfigError {
     /// The endpoint URL is not an `http://` or `https://` URL with a host.
     #[error(

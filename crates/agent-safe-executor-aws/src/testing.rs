@@ -49,6 +49,7 @@ static SERVER: OnceLock<Result<String, Unavailable>> = OnceLock::new();
 
 /// Why moto could not be used although it should have been.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MotoError {
     /// `AGENT_SAFE_MOTO_ENDPOINT` names a server that does not answer.
     #[error("`{ENDPOINT_VAR}={endpoint}` does not answer: {detail}")]

@@ -23,6 +23,7 @@ pub struct K8sSettings {
 
 /// Why no client could be built for a call.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// The credential payload has an unusable shape.
     #[error("credential `{credential}`: {message}")]

@@ -170,6 +170,7 @@ pub struct SourcedRule {
 
 /// Why policies could not be loaded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PolicyLoadError {
     /// The policies directory does not exist.
     #[error("policies directory not found: `{}`", .0.display())]

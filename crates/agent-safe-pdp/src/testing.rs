@@ -103,6 +103,7 @@ impl FileReport {
 
 /// Why tests could not be run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TestLoadError {
     /// The path does not exist.
     #[error("test path not found: `{}`", .0.display())]

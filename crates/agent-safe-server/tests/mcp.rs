@@ -471,6 +471,32 @@ async fn identity_rules_at_start_up_and_anonymous_callers() {
     session.close().await.unwrap();
 }
 
+/// Issue #13: an unsigned (`alg: none`) token is refused as the session identity, and as a
+/// tool's `caller` it is a DENY, never a caller named after the token text.
+#[tokio::test]
+async fn issue_13_alg_none_caller_is_denied_over_mcp() {
+    const ALG_NONE: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJhZ2VudF9pZCI6ImRlcGxveS1ib3Qi\
+LCJyb2xlcyI6WyJkZXBsb3llciJdLCJpc3MiOiJhZ2VudC1zYWZlIiwiaWF0IjoxNzcxOTM0NDAwLCJleHAiOjQxMDI0NDQ4MDB9.";
+    let project = Project::new();
+    let err = McpServer::new(project.server(CallerAuth::Required), Some(ALG_NONE.to_owned()))
+        .unwrap_err();
+    assert!(matches!(err, McpError::InvalidToken(_)), "{err}");
+
+    let mcp = McpServer::new(project.server(CallerAuth::AllowAnonymous), None).unwrap();
+    let mut session = Session::start(mcp).await;
+    let mut args = restart("dev/test-app");
+    args["caller"] = json!(ALG_NONE);
+    let decided = session.call("check_action", args).await;
+    let d = &decided["structuredContent"];
+    assert_eq!(
+        (d["result"].as_str(), d["caller"].as_str()),
+        (Some("deny"), Some("anonymous")),
+        "{decided}"
+    );
+    assert!(d["reason"].as_str().unwrap().starts_with("Invalid caller identity: "), "{decided}");
+    session.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn closing_stdin_before_initializing_ends_the_session() {
     let project = Project::new();

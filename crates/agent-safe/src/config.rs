@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use agent_safe_core::Secret;
 use agent_safe_pdp::{CumulativeRiskConfig, RateLimitConfig};
 use agent_safe_registry::yaml::{self, YamlError};
 use serde::Deserialize;
@@ -48,7 +49,7 @@ pub struct ConfigFile {
     /// log, see [`ConfigFile::nonce_store_path`]).
     pub nonce_store: Option<PathBuf>,
     /// HS256 signing secret (text); see also `signing_key_file`.
-    pub signing_key: Option<Secret>,
+    pub signing_key: Option<Secret<String>>,
     /// Key file written by `agent-safe keys generate`.
     pub signing_key_file: Option<PathBuf>,
     /// Token issuer.
@@ -67,24 +68,6 @@ pub struct ConfigFile {
     pub audit_shipping: Option<agent_safe_audit_ship::ShipperConfig>,
 }
 
-/// A secret string whose `Debug` does not print it.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret text. Call only where the secret is used.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(agent_safe_core::REDACTED)
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -99,7 +82,7 @@ struct RawConfig {
     #[serde(default)]
     nonce_store: Option<PathBuf>,
     #[serde(default)]
-    signing_key: Option<Secret>,
+    signing_key: Option<Secret<String>>,
     #[serde(default)]
     signing_key_file: Option<PathBuf>,
     #[serde(default)]
@@ -120,6 +103,7 @@ struct RawConfig {
 
 /// Why the configuration file could not be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// An explicitly named config file does not exist.
     #[error("config file not found: `{}`", .0.display())]
@@ -165,7 +149,7 @@ impl ConfigFile {
             inventory: resolve(raw.inventory),
             audit_log: resolve(raw.audit_log),
             nonce_store: resolve(raw.nonce_store),
-            signing_key: raw.signing_key.filter(|k| !k.0.is_empty()),
+            signing_key: raw.signing_key.filter(|k| !k.expose().is_empty()),
             signing_key_file: resolve(raw.signing_key_file),
             issuer: raw.issuer.filter(|i| !i.is_empty()),
             identity: raw.identity,

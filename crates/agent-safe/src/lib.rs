@@ -41,13 +41,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use agent_safe_core::{AgentId, AuditEvent, CallerIdentity};
-pub use agent_safe_core::{Clock, Decision, DecisionResult, ManualClock, Params, SystemClock};
+pub use agent_safe_core::{
+    Clock, Decision, DecisionResult, ManualClock, Params, Secret, SystemClock,
+};
 use agent_safe_pdp::{Caller, Pdp, PdpConfig, Request};
 pub use agent_safe_pdp::{CumulativeRiskConfig, RateLimitConfig};
 use agent_safe_registry::{Inventory, Registry};
 use agent_safe_tickets::{IdentityManager, SigningKey, TicketIssuer, VerifiedIdentity};
 pub use config::{
-    CONFIG_FILE_NAME, ConfigError, ConfigFile, DurabilityMode, IdentityMode, Secret,
+    CONFIG_FILE_NAME, ConfigError, ConfigFile, DurabilityMode, IdentityMode,
     default_nonce_store,
 };
 
@@ -75,6 +77,7 @@ pub use settings::{Defaults, Overrides, Resolved};
 /// Everything that can stop the SDK from being built or from recording a decision.
 /// A denial is never an error: it is a [`Decision`].
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// `agent-safe.yaml` could not be used.
     #[error(transparent)]

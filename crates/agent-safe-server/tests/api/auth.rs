@@ -120,6 +120,41 @@ async fn anonymous_mode_uses_the_body_caller_but_still_verifies_tokens() {
     );
 }
 
+/// An unsigned (`alg: none`) token with the claims of a real caller, in the shapes a forger
+/// might try (empty signature, no signature segment, an extra dot).
+const ALG_NONE: &str = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJhZ2VudF9pZCI6ImRlcGxveS1ib3Qi\
+LCJyb2xlcyI6WyJkZXBsb3llciJdLCJpc3MiOiJhZ2VudC1zYWZlIiwiaWF0IjoxNzcxOTM0NDAwLCJleHAiOjQxMDI0NDQ4MDB9.";
+
+#[tokio::test]
+async fn issue_13_alg_none_caller_is_denied_over_http() {
+    let env = Env::with(anonymous()).await;
+    for token in
+        [ALG_NONE.to_owned(), format!("{ALG_NONE}."), ALG_NONE.trim_end_matches('.').to_owned()]
+    {
+        // In the body (anonymous mode): a DENY naming the bad identity, never a caller named
+        // after the token text.
+        let mut body = restart("dev/test-app");
+        body["caller"] = json!(token);
+        let (status, d) = env.post("/v1/check", None, body).await;
+        assert_eq!(status, StatusCode::OK, "{d}");
+        assert_eq!(
+            (d["result"].as_str(), d["caller"].as_str()),
+            (Some("deny"), Some("anonymous")),
+            "{d}"
+        );
+        assert!(d["reason"].as_str().unwrap().starts_with("Invalid caller identity: "), "{d}");
+        // As the bearer token: refused before anything is decided.
+        assert_error(
+            &env.post("/v1/check", Some(&token), restart("dev/test-app")).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        );
+    }
+    let events = env.decision_events();
+    assert_eq!(events.len(), 3, "one recorded DENY per body caller");
+    assert!(events.iter().all(|e| e.caller == "anonymous"), "{events:?}");
+}
+
 #[tokio::test]
 async fn admin_reload_needs_the_admin_role() {
     let env = Env::start().await;
