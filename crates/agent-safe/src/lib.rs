@@ -49,8 +49,7 @@ pub use agent_safe_pdp::{CumulativeRiskConfig, RateLimitConfig};
 use agent_safe_registry::{Inventory, Registry};
 use agent_safe_tickets::{IdentityManager, SigningKey, TicketIssuer, VerifiedIdentity};
 pub use config::{
-    CONFIG_FILE_NAME, ConfigError, ConfigFile, DurabilityMode, IdentityMode,
-    default_nonce_store,
+    CONFIG_FILE_NAME, ConfigError, ConfigFile, DurabilityMode, IdentityMode, default_nonce_store,
 };
 
 pub use agent_safe_audit as audit;
