@@ -189,10 +189,27 @@ mod fast {
     use crate::pyjson::MAX_DEPTH;
 
     /// Length of the leading run of bytes canonical JSON writes raw inside a string (printable
-    /// ASCII except `"` and `\`): up to the first quote or backslash
-    /// (`memchr2`), then the first control or non-ASCII byte before it. The range test is a
-    /// branch-free fold over the run, so the common all-plain case needs no byte-by-byte exit.
+    /// ASCII except `"` and `\`). Most strings of an entry are short (keys, enum values), so the
+    /// first 16 bytes are tested one by one; past them, the run ends at the first quote or
+    /// backslash (`memchr2`) or at the first control or non-ASCII byte before it, found by a
+    /// branch-free fold over the run so the common all-plain case needs no byte-by-byte exit.
     pub(super) fn plain_run(s: &[u8]) -> usize {
+        const SHORT: usize = 16;
+        let head = s.get(..SHORT).unwrap_or(s);
+        if let Some(p) = head.iter().position(|&b| !is_plain(b)) {
+            return p;
+        }
+        match s.get(SHORT..) {
+            Some(rest) if !rest.is_empty() => SHORT + long_run(rest),
+            _ => head.len(),
+        }
+    }
+
+    fn is_plain(b: u8) -> bool {
+        (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'
+    }
+
+    fn long_run(s: &[u8]) -> usize {
         let end = memchr::memchr2(b'"', b'\\', s).unwrap_or(s.len());
         let run = s.get(..end).unwrap_or(s);
         let printable = |b: u8| (0x20..0x7f).contains(&b);
