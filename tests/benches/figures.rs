@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use agent_safe::core::{CallerIdentity, Params};
-use agent_safe::pdp::{Caller, Pdp, PdpConfig, Request, policy};
-use agent_safe::registry::{Inventory, Registry};
 use agent_safe::{Clock, SystemClock};
+use agent_safe_core::{CallerIdentity, Params};
+use agent_safe_pdp::{Caller, Pdp, PdpConfig, Request, policy};
+use agent_safe_registry::{Inventory, Registry};
 use serde_json::json;
 
 fn catalog() -> PathBuf {
@@ -75,7 +75,7 @@ fn generated_rules(registry: &Registry, count: usize) -> String {
 /// and a buffered (not fsync'd) audit append.
 fn sdk_checks_per_s(dir: &Path) -> f64 {
     let key = or_exit(
-        agent_safe::tickets::SigningKey::hs256_from_str(
+        agent_safe_tickets::SigningKey::hs256_from_str(
             "bench-key-0123456789abcdef0123456789abcdef",
         ),
         "key",
@@ -145,7 +145,7 @@ fn main() {
             inventory.clone(),
             rules.clone(),
             PdpConfig {
-                cumulative_risk: Some(agent_safe::pdp::CumulativeRiskConfig::default()),
+                cumulative_risk: Some(agent_safe_pdp::CumulativeRiskConfig::default()),
                 ..PdpConfig::default()
             },
         ),
@@ -182,9 +182,9 @@ fn main() {
     let dir = or_exit(tempfile::tempdir(), "temporary directory");
     figures.insert("check_with_ticket_and_audit_per_s".into(), json!(sdk_checks_per_s(dir.path())));
     let audit = or_exit(
-        agent_safe::audit::bench::bench_figures(
+        agent_safe_audit::bench::bench_figures(
             dir.path(),
-            agent_safe::audit::bench::BenchSizes::default(),
+            agent_safe_audit::bench::BenchSizes::default(),
         ),
         "audit figures",
     );
@@ -192,7 +192,7 @@ fn main() {
         figures.extend(map);
     }
     let tickets: serde_json::Value = or_exit(
-        serde_json::from_str(&agent_safe::tickets::bench::ticket_figures(20_000)),
+        serde_json::from_str(&agent_safe_tickets::bench::ticket_figures(20_000)),
         "ticket figures",
     );
     if let serde_json::Value::Object(map) = tickets {
@@ -200,7 +200,7 @@ fn main() {
     }
     let runner_dir = or_exit(tempfile::tempdir(), "temporary directory");
     let runner = or_exit(
-        agent_safe::runner::bench::runner_figures(runner_dir.path(), 5_000),
+        agent_safe_runner::bench::runner_figures(runner_dir.path(), 5_000),
         "runner figures",
     );
     if let serde_json::Value::Object(map) = runner {

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use agent_safe::core::{ManualClock, Params};
-use agent_safe::tickets::{FileNonceStore, SigningKey, TicketValidator};
 use agent_safe::{AgentSafe, CheckRequest, DecisionResult, DurabilityMode};
+use agent_safe_core::{ManualClock, Params};
+use agent_safe_tickets::{FileNonceStore, SigningKey, TicketValidator};
 use serde_json::json;
 use time::macros::datetime;
 
@@ -78,7 +78,7 @@ fn ticket_is_single_use_across_validators_and_bound_to_params() {
     // The decision was recorded before it was returned, and the chain verifies.
     let report = safe.verify_audit().unwrap().unwrap();
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    let events = agent_safe::audit::read_events(&dir.path().join("audit.jsonl")).unwrap();
+    let events = agent_safe_audit::read_events(&dir.path().join("audit.jsonl")).unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event.event_id, decision.audit_id);
     assert_eq!(events[0].event.params, request.params);

@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use agent_safe::core::{CallerIdentity, Params};
-use agent_safe::pdp::{Caller, Pdp, PdpConfig, Request, policy};
-use agent_safe::registry::{Inventory, Registry};
+use agent_safe_core::{CallerIdentity, Params};
+use agent_safe_pdp::{Caller, Pdp, PdpConfig, Request, policy};
+use agent_safe_registry::{Inventory, Registry};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use serde_json::json;

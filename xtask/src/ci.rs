@@ -57,7 +57,9 @@ fn step(name: &str, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()
 /// audit log and rollback are synchronous and network-free (no tokio, hyper, reqwest, rustls
 /// or aws crates, with every feature on); and the CLI without default features is light.
 fn boundaries(_root: &Path) -> anyhow::Result<()> {
-    for krate in ["agent-safe-core", "agent-safe-registry", "agent-safe-pdp"] {
+    for krate in
+        ["agent-safe-core", "agent-safe-registry", "agent-safe-pdp", "agent-safe-k8s-actions"]
+    {
         let tree =
             output(Command::new(cargo()).args([
                 "tree", "-p", krate, "-e", "normal", "--prefix", "none", "--format", "{p}",
@@ -112,7 +114,36 @@ fn boundaries(_root: &Path) -> anyhow::Result<()> {
         bail!("`agent-safe-cli --no-default-features` must not depend on {}", heavy.join(", "));
     }
     eprintln!("agent-safe-cli --no-default-features: no kube or aws dependencies");
+    // Test scaffolding (`bench` modules, test servers, moto support) is never in the binary.
+    let tree = output(Command::new(cargo()).args([
+        "tree",
+        "-p",
+        "agent-safe-cli",
+        "--all-features",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+        "--format",
+        "{p} [{f}]",
+    ]))?;
+    let scaffolding = test_util_crates(&tree);
+    if !scaffolding.is_empty() {
+        bail!("the CLI's build enables `test-util` in {}", scaffolding.join(", "));
+    }
+    eprintln!("agent-safe-cli --all-features: no crate built with `test-util`");
     Ok(())
+}
+
+/// The lines of a `cargo tree --format "{p} [{f}]"` output whose features include `test-util`.
+fn test_util_crates(tree: &str) -> Vec<&str> {
+    tree.lines()
+        .filter(|l| {
+            l.rsplit_once('[')
+                .and_then(|(_, f)| f.split_once(']'))
+                .is_some_and(|(f, _)| f.split(',').any(|f| f == "test-util"))
+        })
+        .collect()
 }
 
 /// The lines of a `cargo tree --format {p}` output naming an async runtime, HTTP or TLS stack,
@@ -342,5 +373,18 @@ mod tests {
     fn tidy() {
         let problems = super::tidy_problems(&crate::project_root()).unwrap();
         assert!(problems.is_empty(), "tidy problems:\n{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn test_util_crates_are_found_by_feature() {
+        let tree = "agent-safe-audit v0.1.0 (/w/crates/agent-safe-audit) [test-util]\n\
+                    agent-safe-core v0.1.0 (/w/crates/agent-safe-core) []\n\
+                    agent-safe-cli v0.1.0 (/w/crates/agent-safe-cli) [aws,default]\n\
+                    agent-safe-tickets v0.1.0 (/w/crates/agent-safe-tickets) [s3,test-util] (*)\n\
+                    not-test-util v1.0.0 [test-utils]";
+        let found = super::test_util_crates(tree);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].starts_with("agent-safe-audit "));
+        assert!(found[1].starts_with("agent-safe-tickets "));
     }
 }

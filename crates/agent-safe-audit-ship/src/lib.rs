@@ -38,7 +38,8 @@
 //!     vec![Arc::new(FilesystemShipper::new(&copy))],
 //!     ShippingOptions::default(),
 //! )?;
-//! log.append(&agent_safe_audit::bench::sample_event(1))?;
+//! # let event = agent_safe_audit::bench::sample_event(1);
+//! log.append(&event)?;
 //! worker.notify();
 //! assert!(worker.flush(Duration::from_secs(10)));
 //! assert_eq!(std::fs::read(&copy)?, std::fs::read(&log_path)?);
@@ -59,6 +60,7 @@ mod webhook;
 mod worker;
 
 #[doc(hidden)]
+#[cfg(any(test, feature = "test-util"))]
 pub mod test_server;
 
 #[cfg(test)]

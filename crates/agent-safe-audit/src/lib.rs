@@ -13,7 +13,8 @@
 //! # let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().join("audit.jsonl");
 //! let log = AuditLog::open(&path, AuditOptions::default())?;
-//! let receipt = log.append(&agent_safe_audit::bench::sample_event(1))?;
+//! # let event = agent_safe_audit::bench::sample_event(1);
+//! let receipt = log.append(&event)?;
 //! assert_eq!(receipt.seq, 1);
 //! let report = verify(&path)?;
 //! assert!(report.is_valid());
@@ -42,6 +43,8 @@ mod verify;
 mod tamper_tests;
 
 #[doc(hidden)]
+/// Sample events and the benchmark figures (feature `test-util`).
+#[cfg(any(test, feature = "test-util"))]
 pub mod bench;
 
 pub use error::AuditError;

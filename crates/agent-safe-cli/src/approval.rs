@@ -7,11 +7,11 @@ use std::sync::Arc;
 use agent_safe::approvals::{
     ApprovalError, ApprovalRequest, ApprovalStatus, ApprovalStore, CorruptLine, StoreError, Verdict,
 };
-use agent_safe::core::timefmt::format_utc;
-use agent_safe::core::{Clock, SystemClock};
-use agent_safe::registry::{REDACTED, Registry};
 use agent_safe::settings::DEFAULT_APPROVAL_STORE;
 use agent_safe::{ConfigFile, Decision, Error, Overrides, Params};
+use agent_safe_core::timefmt::format_utc;
+use agent_safe_core::{Clock, SystemClock};
+use agent_safe_registry::{REDACTED, Registry};
 use anyhow::Context as _;
 use serde_json::Value;
 

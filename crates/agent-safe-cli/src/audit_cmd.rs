@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use agent_safe::audit::{self, AuditError};
-use agent_safe::core::EventType;
+use agent_safe_audit::{self as audit, AuditError};
+use agent_safe_core::EventType;
 use serde_json::json;
 
 use crate::audit_path::log_path;
@@ -129,7 +129,7 @@ fn show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<u8> {
     }
     for stored in shown {
         let e = &stored.event;
-        let ts = agent_safe::core::timefmt::format_utc(e.timestamp);
+        let ts = agent_safe_core::timefmt::format_utc(e.timestamp);
         let ts: String = ts.chars().take(19).collect();
         match e.event_type {
             EventType::StateCapture => line(&format!(

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use agent_safe::audit::state::{self, StateCapture};
-use agent_safe::audit::{AuditError, AuditIndex};
+use agent_safe_audit::state::{self, StateCapture};
+use agent_safe_audit::{AuditError, AuditIndex};
 use serde_json::{Value, json};
 
 use crate::output::line;
@@ -82,7 +82,7 @@ fn capture_json(c: &StateCapture) -> Value {
         "capture_duration_ms": c.capture_duration_ms,
         "state_fields_declared": c.state_fields_declared,
         "state_fields_captured": c.state_fields_captured,
-        "timestamp": agent_safe::core::timefmt::format_utc(c.captured_at),
+        "timestamp": agent_safe_core::timefmt::format_utc(c.captured_at),
         "event_id": c.event_id,
         "source": c.source,
         "executor_type": c.executor_type,
@@ -94,7 +94,7 @@ fn print_capture(c: &StateCapture) {
     line(&format!("  action:    {}", c.action));
     line(&format!("  target:    {}", c.target));
     line(&format!("  caller:    {}", c.caller));
-    line(&format!("  captured:  {}", agent_safe::core::timefmt::format_utc(c.captured_at)));
+    line(&format!("  captured:  {}", agent_safe_core::timefmt::format_utc(c.captured_at)));
     line(&format!("  duration:  {} ms", c.capture_duration_ms));
     if let Some(executor) = &c.executor_type {
         line(&format!("  executor:  {executor}"));

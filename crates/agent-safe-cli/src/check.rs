@@ -98,7 +98,7 @@ pub(crate) fn print_text(d: &Decision) {
         let shown: String = ticket.token.chars().take(40).collect();
         line(&format!("  ticket:    {shown}…"));
         line(&format!("  nonce:     {}", ticket.nonce));
-        line(&format!("  expires:   {}", agent_safe::core::timefmt::format_utc(ticket.expires_at)));
+        line(&format!("  expires:   {}", agent_safe_core::timefmt::format_utc(ticket.expires_at)));
     }
     if let Some(id) = &d.request_id {
         line(&format!("  request:   {id}"));

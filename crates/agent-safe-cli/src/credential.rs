@@ -6,18 +6,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use agent_safe::core::{
-    ActionName, AgentId, AuditId, Clock, CredentialScope, ExecutionTicket, Params, SystemClock,
-    TargetId, timefmt,
-};
 use agent_safe::credentials::{
     CredentialResolver, CredentialVault, CredentialView, EnvVarVault, FileVault,
 };
-use agent_safe::registry::Registry;
-use agent_safe::tickets::{
-    Expected, FileNonceStore, MemoryNonceStore, NonceStore, TicketValidator,
-};
 use agent_safe::{ConfigFile, default_nonce_store};
+use agent_safe_core::{
+    ActionName, AgentId, AuditId, Clock, CredentialScope, ExecutionTicket, Params, SystemClock,
+    TargetId, timefmt,
+};
+use agent_safe_registry::Registry;
+use agent_safe_tickets::{Expected, FileNonceStore, MemoryNonceStore, NonceStore, TicketValidator};
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
@@ -196,7 +194,7 @@ fn test_vault(args: &TestVaultArgs) -> anyhow::Result<u8> {
         caller: AgentId::new("agent-safe-cli"),
         params: Params::new(),
         audit_id: AuditId::new("test-vault"),
-        nonce: agent_safe::core::random::nonce(),
+        nonce: agent_safe_core::random::nonce(),
         issued_at: now,
         expires_at: now + time::Duration::seconds(60),
     };
@@ -252,7 +250,7 @@ fn vault(args: &VaultArgs, clock: &Arc<dyn Clock>) -> anyhow::Result<Arc<dyn Cre
         match spec.split_once('=') {
             Some((kind, value)) if !kind.is_empty() && !value.is_empty() => {
                 vault =
-                    vault.with_static_token(kind, agent_safe::core::Secret::new(value.to_owned()));
+                    vault.with_static_token(kind, agent_safe_core::Secret::new(value.to_owned()));
             }
             _ => anyhow::bail!(
                 "{} `--vault-cred` must be TYPE=VALUE with a non-empty type and value (the \

@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use agent_safe::ConfigFile;
-use agent_safe::core::pyrepr::str_repr;
-use agent_safe::core::timefmt::format_utc;
-use agent_safe::core::{CallerIdentity, Clock, Environment, SystemClock};
 use agent_safe::delegation::{
     DEFAULT_MAX_DEPTH, DelegationError, DelegationManager, DelegationRequest,
 };
 use agent_safe::report::{DelegationReport, DelegationVerifyReport};
-use agent_safe::tickets::IdentityManager;
+use agent_safe_core::pyrepr::str_repr;
+use agent_safe_core::timefmt::format_utc;
+use agent_safe_core::{CallerIdentity, Clock, Environment, SystemClock};
+use agent_safe_tickets::IdentityManager;
 use serde_json::json;
 use time::Duration;
 

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use agent_safe::tickets::{IdentityManager, SigningKey};
 use agent_safe::{AgentSafe, CheckRequest, Clock, RequestCaller, SystemClock};
+use agent_safe_tickets::{IdentityManager, SigningKey};
 use anyhow::Context as _;
 use serde_json::json;
 
@@ -28,7 +28,7 @@ struct Step {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<u8> {
     let dir = tempfile::Builder::new().prefix("agent-safe-demo-").tempdir()?;
-    let key_text = agent_safe::core::random::hex(32);
+    let key_text = agent_safe_core::random::hex(32);
     for (rel, text) in crate::init::scaffold_files(&key_text) {
         let path = dir.path().join(rel);
         if let Some(parent) = path.parent() {
@@ -47,7 +47,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<u8> {
         identity.create_token("deploy-bot", "Deploy bot", &["deployer".to_owned()], &[], hour)?;
     let forged = {
         let other = IdentityManager::new(
-            SigningKey::hs256_from_str(&agent_safe::core::random::hex(32))?,
+            SigningKey::hs256_from_str(&agent_safe_core::random::hex(32))?,
             "agent-safe",
             Arc::new(SystemClock),
         );
@@ -153,7 +153,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<u8> {
     say("");
     say(&bold("Every decision above is in the hash-chained audit log:"));
     let log = dir.path().join("audit.jsonl");
-    let report = agent_safe::audit::verify(&log)?;
+    let report = agent_safe_audit::verify(&log)?;
     say(&format!(
         "   VALID={} — {} entries, {} error(s)",
         report.errors.is_empty(),
@@ -167,7 +167,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<u8> {
     let tampered = original.replacen("\"decision\": \"deny\"", "\"decision\": \"allow\"", 1);
     let tampered_path = dir.path().join("audit-tampered.jsonl");
     std::fs::write(&tampered_path, tampered)?;
-    let tampered_report = agent_safe::audit::verify(&tampered_path)?;
+    let tampered_report = agent_safe_audit::verify(&tampered_path)?;
     for e in &tampered_report.errors {
         say(&format!("   - {}", e.message));
     }

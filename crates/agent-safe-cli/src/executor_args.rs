@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use agent_safe::ExecutorChoice;
 use agent_safe::kubectl::KubectlConfig;
-use agent_safe::tickets::SigningKey;
+use agent_safe_tickets::SigningKey;
 
 /// Which executor acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -80,7 +80,7 @@ impl ExecutorArgs {
                 profile: self.aws_profile.clone(),
                 endpoint_url: self.aws_endpoint_url.clone(),
                 state_hmac_key: signing_key.map(|k| {
-                    agent_safe::core::Secret::new(
+                    agent_safe_core::Secret::new(
                         k.derive_secret(AWS_STATE_KEY_CONTEXT).expose().to_vec(),
                     )
                 }),

@@ -60,7 +60,7 @@ pub(crate) fn scaffold_files(signing_key: &str) -> Vec<(PathBuf, String)> {
 pub(crate) fn run(args: &Args) -> anyhow::Result<u8> {
     let dir = &args.directory;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-    let key = agent_safe::core::random::hex(32);
+    let key = agent_safe_core::random::hex(32);
     let (mut created, mut skipped) = (Vec::new(), Vec::new());
     for (rel, text) in scaffold_files(&key) {
         let path = dir.join(&rel);

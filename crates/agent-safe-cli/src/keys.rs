@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use agent_safe::ConfigFile;
-use agent_safe::tickets::{
+use agent_safe_tickets::{
     KeySet, SigningKey, load_key_file, load_verifying_key_file, write_key_files,
 };
 use anyhow::{Context as _, bail};

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_safe::DurabilityMode;
-use agent_safe::audit::{AuditLog, AuditOptions, Durability};
-use agent_safe::core::{Clock, ExecutionStatus, Executor, Secret, SystemClock};
 use agent_safe::credentials::{CredentialVault, EnvVarVault, FileVault};
-use agent_safe::registry::Registry;
 use agent_safe::report::RunReport;
-use agent_safe::runner::{DryRunExecutor, RunOutcome, Runner, RunnerConfig, STATE_KEY_CONTEXT};
-use agent_safe::tickets::{FileNonceStore, SigningKey, TicketValidator};
+use agent_safe_audit::{AuditLog, AuditOptions, Durability};
+use agent_safe_core::{Clock, ExecutionStatus, Executor, Secret, SystemClock};
+use agent_safe_registry::Registry;
+use agent_safe_runner::{DryRunExecutor, RunOutcome, Runner, RunnerConfig, STATE_KEY_CONTEXT};
+use agent_safe_tickets::{FileNonceStore, SigningKey, TicketValidator};
 use anyhow::Context as _;
 
 use crate::executor_args::ExecutorArgs;
@@ -216,7 +216,7 @@ fn execute(cli: &Cli, args: &ExecuteArgs) -> anyhow::Result<u8> {
     let runner = runner(s, executor, config)?;
     let outcome = match runtime()?.block_on(runner.run(&args.common.token)) {
         Ok(outcome) => outcome,
-        Err(agent_safe::runner::RunnerError::Audit { outcome, source }) => {
+        Err(agent_safe_runner::RunnerError::Audit { outcome, source }) => {
             report(&outcome, args.common.json_output)?;
             return Err(anyhow::Error::new(source).context(
                 "the outcome above could not be written to the audit log (the action may have been executed)",

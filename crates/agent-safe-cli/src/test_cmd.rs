@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use agent_safe::pdp::testing::{self, FileReport};
-use agent_safe::pdp::{Pdp, PdpConfig};
-use agent_safe::registry::{Inventory, Registry};
 use agent_safe::{Clock, SystemClock};
+use agent_safe_pdp::testing::{self, FileReport};
+use agent_safe_pdp::{Pdp, PdpConfig};
+use agent_safe_registry::{Inventory, Registry};
 use anyhow::Context as _;
 use serde::Serialize;
 
@@ -41,7 +41,7 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         Some(p) => Inventory::load(p)?,
         None => Inventory::empty(),
     };
-    let rules = agent_safe::pdp::policy::load_dir(&paths.policies)?;
+    let rules = agent_safe_pdp::policy::load_dir(&paths.policies)?;
     let pdp = Pdp::new(Arc::new(registry), Arc::new(inventory), rules, PdpConfig::default())
         .context("cannot load policies")?;
 

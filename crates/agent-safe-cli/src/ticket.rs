@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use agent_safe::core::Params;
-use agent_safe::core::timefmt::format_utc;
-use agent_safe::tickets::{FileNonceStore, TicketValidator};
 use agent_safe::{Clock, SystemClock};
+use agent_safe_core::Params;
+use agent_safe_core::timefmt::format_utc;
+use agent_safe_tickets::{FileNonceStore, TicketValidator};
 use anyhow::Context as _;
 use serde_json::json;
 
@@ -81,7 +81,7 @@ pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
     // `inspect` does not compare action/target/params; do it here for --no-consume.
     let result = match (&result.ticket, args.no_consume) {
         (Some(t), true) if args.action.as_deref().is_some_and(|a| a != t.action.as_str()) => {
-            agent_safe::tickets::TicketValidation {
+            agent_safe_tickets::TicketValidation {
                 valid: false,
                 reason: format!(
                     "Action mismatch: ticket is for '{}', expected '{}'",
@@ -92,7 +92,7 @@ pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
             }
         }
         (Some(t), true) if args.target.as_deref().is_some_and(|a| a != t.target.as_str()) => {
-            agent_safe::tickets::TicketValidation {
+            agent_safe_tickets::TicketValidation {
                 valid: false,
                 reason: format!(
                     "Target mismatch: ticket is for '{}', expected '{}'",

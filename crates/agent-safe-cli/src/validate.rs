@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use agent_safe::core::RiskClass;
-use agent_safe::pdp::{Pdp, PdpConfig};
-use agent_safe::registry::{Inventory, Registry};
+use agent_safe_core::RiskClass;
+use agent_safe_pdp::{Pdp, PdpConfig};
+use agent_safe_registry::{Inventory, Registry};
 use serde::Serialize;
 
 use crate::output::{green, line, red, yellow};
@@ -117,7 +117,7 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
             }
         },
     };
-    match agent_safe::pdp::policy::load_dir(&paths.policies) {
+    match agent_safe_pdp::policy::load_dir(&paths.policies) {
         Err(e) => checks.push(Check { name: "policies", ok: false, detail: e.to_string() }),
         Ok(rules) if registry.is_none() || inventory.is_none() => checks.push(Check {
             name: "policies",

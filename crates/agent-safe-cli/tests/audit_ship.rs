@@ -173,7 +173,7 @@ fn s3_against_moto() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     log_in(d);
-    let bucket = format!("agent-safe-cli-{}", agent_safe::core::random::hex(8));
+    let bucket = format!("agent-safe-cli-{}", agent_safe_core::random::hex(8));
     assert!(moto(&endpoint, "PUT", &format!("/{bucket}")).starts_with("HTTP/1.1 200"));
     let out = cli(d)
         .args(["audit", "ship", "--backend", "s3", "--bucket", &bucket, "--prefix", "logs/"])

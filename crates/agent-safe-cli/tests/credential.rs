@@ -117,9 +117,9 @@ fn failures_exit_1_in_text_and_json() {
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let clock = std::sync::Arc::new(agent_safe::SystemClock);
-    let nonces = agent_safe::tickets::FileNonceStore::open(&store, clock).unwrap();
+    let nonces = agent_safe_tickets::FileNonceStore::open(&store, clock).unwrap();
     let far = time::macros::datetime!(2100-01-01 0:00 UTC);
-    assert!(agent_safe::tickets::NonceStore::check_and_set(&nonces, &nonce, far).unwrap());
+    assert!(agent_safe_tickets::NonceStore::check_and_set(&nonces, &nonce, far).unwrap());
     snap!(
         "resolve_used_ticket",
         d,

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
-use agent_safe::core::{Clock, SystemClock};
-use agent_safe::tickets::{IdentityManager, SigningKey};
+use agent_safe_core::{Clock, SystemClock};
+use agent_safe_tickets::{IdentityManager, SigningKey};
 use serde_json::{Value, json};
 
 use common::cli;

@@ -14,8 +14,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 
-use agent_safe::core::{Clock, SystemClock};
-use agent_safe::tickets::{IdentityManager, SigningKey};
+use agent_safe_core::{Clock, SystemClock};
+use agent_safe_tickets::{IdentityManager, SigningKey};
 use serde_json::{Value, json};
 
 use common::bin;

@@ -12,8 +12,8 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use agent_safe::core::{Clock, SystemClock};
-use agent_safe::tickets::{IdentityManager, SigningKey};
+use agent_safe_core::{Clock, SystemClock};
+use agent_safe_tickets::{IdentityManager, SigningKey};
 
 use common::{Served, cli};
 

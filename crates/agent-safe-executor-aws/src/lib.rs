@@ -57,7 +57,7 @@ mod request;
 mod s3;
 mod session;
 mod spec;
-#[cfg(feature = "testing")]
+#[cfg(feature = "test-util")]
 pub mod testing;
 
 pub use config::{AwsConfigError, AwsExecutorConfig};

@@ -67,7 +67,8 @@ mod error;
 mod redact;
 mod runner;
 
-#[doc(hidden)]
+/// The benchmark figures (feature `test-util`).
+#[cfg(any(test, feature = "test-util"))]
 pub mod bench;
 
 pub use audit::{AuditSink, MemoryAuditSink, OUTPUT_AUDIT_LIMIT, REASON_LIMIT};

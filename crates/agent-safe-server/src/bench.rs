@@ -182,7 +182,7 @@ pub fn serve_figures(
     total: u64,
     durability: agent_safe::DurabilityMode,
 ) -> Result<serde_json::Value, String> {
-    use agent_safe::tickets::{IdentityManager, SigningKey};
+    use agent_safe_tickets::{IdentityManager, SigningKey};
 
     let key = SigningKey::hs256_from_str("bench-key-0123456789abcdef0123456789abcdef")
         .map_err(|e| e.to_string())?;

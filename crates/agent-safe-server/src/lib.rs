@@ -18,6 +18,8 @@
 //! completely.
 
 mod accept;
+/// Load generation and the `serve` figures (feature `test-util`).
+#[cfg(any(test, feature = "test-util"))]
 pub mod bench;
 mod config;
 pub mod http;
@@ -35,7 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_safe::AgentSafe;
-use agent_safe::core::Executor;
+use agent_safe_core::Executor;
 use tokio::net::TcpListener;
 
 pub use config::{
@@ -53,7 +55,7 @@ use state::Shared;
 pub enum ServerError {
     /// The configuration could not be loaded (registry, policies, inventory, keys, audit log…).
     #[error(transparent)]
-    Load(#[from] agent_safe::Error),
+    Load(#[from] agent_safe::BuildError),
     /// A configuration file could not be read to compute the policy revision.
     #[error("cannot read `{}` for the policy revision: {source}", path.display())]
     Revision {

@@ -21,10 +21,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use agent_safe::approvals::{ApprovalError, StoreError};
-use agent_safe::core::{DecisionResult, ExecutionStatus, REDACTED, RiskClass};
 use agent_safe::report::ExecuteActionReport;
-use agent_safe::tickets::VerifiedIdentity;
 use agent_safe::{CheckRequest, Decision, Error, Params, RequestCaller};
+use agent_safe_core::{DecisionResult, ExecutionStatus, REDACTED, RiskClass};
+use agent_safe_tickets::VerifiedIdentity;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
@@ -71,7 +71,7 @@ pub enum McpError {
     Initialize(String),
     /// The audit log could not be synced at the end of the session.
     #[error("cannot sync the audit log: {0}")]
-    AuditSync(#[source] agent_safe::audit::AuditError),
+    AuditSync(#[source] agent_safe_audit::AuditError),
     /// Reading from or writing to the client failed.
     #[error("stdio: {0}")]
     Io(#[source] std::io::Error),
@@ -328,7 +328,7 @@ impl McpServer {
         let invalid = match registry.get(&args.action) {
             None => {
                 let names = registry.names();
-                let hint = agent_safe::registry::suggest::did_you_mean(&args.action, names)
+                let hint = agent_safe_registry::suggest::did_you_mean(&args.action, names)
                     .map(|s| format!("; did you mean `{s}`?"))
                     .unwrap_or_else(|| "; list_actions shows the catalog".to_owned());
                 Some(format!("unknown action `{}`{hint}", args.action))
@@ -410,7 +410,7 @@ impl McpServer {
         shared.notify_shipping();
         let outcome = outcome.map_err(|e| match e {
             Error::Execute(agent_safe::ExecuteError::Runner(
-                agent_safe::runner::RunnerError::Audit { outcome, source },
+                agent_safe_runner::RunnerError::Audit { outcome, source },
             )) => format!(
                 "the outcome ({}) could not be written to the audit log (the action may have \
                  been executed): {source}",

@@ -6,14 +6,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use agent_safe::core::{REDACTED, hex};
-use agent_safe::registry::yaml::sha256;
 use agent_safe::shipping::ShipperConfig;
-use agent_safe::tickets::SigningKey;
 use agent_safe::{
     AgentSafe, AppendObserver, Builder, Clock, ConfigFile, Defaults, DurabilityMode, IdentityMode,
     Overrides,
 };
+use agent_safe_core::{REDACTED, hex};
+use agent_safe_registry::yaml::sha256;
+use agent_safe_tickets::SigningKey;
 use time::OffsetDateTime;
 
 use crate::ServerError;

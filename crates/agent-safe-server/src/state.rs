@@ -3,9 +3,9 @@
 
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use agent_safe::core::Executor;
 use agent_safe::shipping::ShippingWorker;
 use agent_safe::{Clock, IdentityMode};
+use agent_safe_core::Executor;
 use serde::Serialize;
 
 use crate::limit::CallerLimiter;
@@ -126,7 +126,7 @@ impl Shared {
                 Ok(l)
             }
         });
-        let at = agent_safe::core::timefmt::format_utc(self.clock.now());
+        let at = agent_safe_core::timefmt::format_utc(self.clock.now());
         match result {
             Ok(loaded) => {
                 let revision = loaded.revision.clone();
@@ -195,7 +195,7 @@ fn start_shipping(
     clock: &Arc<dyn Clock>,
 ) -> Result<Option<ShippingWorker>, ServerError> {
     let (log, Some(config)) = source.shipping()? else { return Ok(None) };
-    let shipping = |e| ServerError::Load(agent_safe::Error::Shipping(e));
+    let shipping = |e| ServerError::Load(agent_safe::BuildError::Shipping(e));
     let shippers = config.build_shippers(clock).map_err(|e| shipping(e.into()))?;
     if shippers.is_empty() {
         return Ok(None);

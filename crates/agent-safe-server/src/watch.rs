@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use agent_safe::registry::yaml::sha256;
+use agent_safe_registry::yaml::sha256;
 
 use crate::Server;
 use crate::source::{Source, revision, yaml_files};
@@ -55,7 +55,7 @@ fn stats(source: &Source) -> Vec<Stat> {
 fn digest(source: &Source) -> (String, Option<String>) {
     let config = match source.config_path() {
         Ok(Some(path)) => match std::fs::read(&path) {
-            Ok(bytes) => agent_safe::core::hex::encode(&sha256(&bytes)),
+            Ok(bytes) => agent_safe_core::hex::encode(&sha256(&bytes)),
             Err(e) => format!("unreadable: {e}"),
         },
         Ok(None) => "none".to_owned(),

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_safe::core::EventType;
-use agent_safe::tickets::{IdentityManager, SigningKey};
 use agent_safe::{Decision, ManualClock};
+use agent_safe_core::EventType;
 use agent_safe_server::mcp::{McpError, McpServer, TOOLS};
 use agent_safe_server::{CallerAuth, Server, ServerConfig, Source};
+use agent_safe_tickets::{IdentityManager, SigningKey};
 use serde_json::{Value, json};
 use tokio::io::{
     AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf,
@@ -89,8 +89,8 @@ impl Project {
         ids.create_token(agent, agent, &[], &[], ttl).unwrap()
     }
 
-    fn audit_events(&self) -> Vec<agent_safe::core::AuditEvent> {
-        agent_safe::audit::read_events(&self.dir.path().join("audit.jsonl"))
+    fn audit_events(&self) -> Vec<agent_safe_core::AuditEvent> {
+        agent_safe_audit::read_events(&self.dir.path().join("audit.jsonl"))
             .unwrap()
             .into_iter()
             .map(|e| e.event)
@@ -265,7 +265,7 @@ async fn tools_list_is_the_catalog_as_json_schema() {
                     );
                 }
                 if let Some(allowed) = &c.allowed
-                    && p.kind == agent_safe::registry::ParamType::String
+                    && p.kind == agent_safe_registry::ParamType::String
                 {
                     assert_eq!(s["enum"], json!(allowed), "{}.{}", def.name, p.name);
                 }

@@ -18,7 +18,8 @@ mod keys;
 mod nonce;
 mod ticket;
 
-#[doc(hidden)]
+/// The benchmark figures (feature `test-util`).
+#[cfg(any(test, feature = "test-util"))]
 pub mod bench;
 
 pub use canonical::{canonical_json, params_digest};

@@ -28,7 +28,7 @@ use time::Duration;
 
 pub use agent_safe_approvals::*;
 
-use crate::{AgentSafe, Builder, CheckRequest, Error, ResolvedCaller};
+use crate::{AgentSafe, Builder, CheckError, CheckRequest, Error, ResolvedCaller};
 
 /// Why an approval operation of the SDK failed. A refusal by the rules is
 /// [`ApprovalError::Refused`]; a request that is denied, expired or timed out while waiting is a
@@ -410,7 +410,7 @@ impl AgentSafe {
         caller: &ResolvedCaller,
         requirement: Option<ApprovalSettings>,
         decision: &mut Decision,
-    ) -> Result<(), Error> {
+    ) -> Result<(), CheckError> {
         let Some(approvals) = &self.inner.approvals else { return Ok(()) };
         if decision.result != DecisionResult::RequireApproval {
             return Ok(());

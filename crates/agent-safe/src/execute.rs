@@ -79,15 +79,14 @@ pub(crate) fn nonce_store(
     audit_log: Option<&Path>,
     durability: agent_safe_audit::Durability,
     clock: &Arc<dyn Clock>,
-) -> Result<Option<Arc<dyn NonceStore>>, Error> {
+) -> Result<Option<Arc<dyn NonceStore>>, NonceStoreError> {
     if explicit.is_some() {
         return Ok(explicit);
     }
     let Some(path) = path.or_else(|| audit_log.map(crate::default_nonce_store)) else {
         return Ok(None);
     };
-    let store = FileNonceStore::open(path, clock.clone())
-        .map_err(ExecuteError::NonceStore)?
+    let store = FileNonceStore::open(path, clock.clone())?
         .with_fsync(durability == agent_safe_audit::Durability::Fsync);
     Ok(Some(Arc::new(store)))
 }

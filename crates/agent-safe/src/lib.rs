@@ -29,6 +29,7 @@ mod change;
 mod config;
 pub mod credentials;
 pub mod delegation;
+mod error;
 mod execute;
 mod executor;
 mod observe;
@@ -52,81 +53,101 @@ pub use config::{
     CONFIG_FILE_NAME, ConfigError, ConfigFile, DurabilityMode, IdentityMode, default_nonce_store,
 };
 
-pub use agent_safe_audit as audit;
-pub use agent_safe_core as core;
+// The SDK's public surface is curated: each module below names the items of one internal
+// crate that SDK users need (the types in `AgentSafe`'s signatures and what it takes to build
+// them). Internal helpers (YAML loading, canonical JSON, hex, Python reprs, test scaffolding)
+// stay in their crates and are not semver promises of this one.
+
+/// Model types shared by every crate: decisions, events, identities, executors.
+pub mod core {
+    pub use agent_safe_core::{
+        ActionCall, ActionName, AgentId, AuditEvent, AuditId, BoxFuture, CallerIdentity,
+        Credential, CredentialScope, DelegationLink, DelegationScope, Environment, EventType,
+        ExecutionOutcome, ExecutionResult, ExecutionStatus, ExecutionTicket, Executor,
+        ExecutorError, ParseEnumError, PreCheckResult, PrecheckSpec, RecordedCaller, RiskClass,
+        Sensitivity, StateMap, Target, TargetId, effective_risk,
+    };
+    pub use agent_safe_core::{
+        Clock, Decision, DecisionResult, ManualClock, Params, Secret, SystemClock,
+    };
+}
+
+/// The audit log: appending, reading, verifying, repairing, state captures.
+pub mod audit {
+    pub use agent_safe_audit::{
+        AppendReceipt, AuditError, AuditIndex, AuditLog, AuditOptions, Durability, GENESIS_HASH,
+        IssueKind, RepairReport, StoredEvent, VerifyIssue, VerifyReport, find_decision,
+        read_events, repair, verify, verify_reader,
+    };
+    /// State captures and the state-field HMAC.
+    pub mod state {
+        pub use agent_safe_audit::state::{CaptureSubject, StateCapture, StateKey};
+    }
+}
+
+/// Signing keys, identity tokens, execution tickets and nonce stores.
+pub mod tickets {
+    pub use agent_safe_tickets::{
+        Audience, CompactionStats, DEFAULT_IDENTITY_TTL, DEFAULT_ISSUER, DEFAULT_TICKET_AUDIENCE,
+        DEFAULT_TICKET_TTL, Expected, FileNonceStore, IdentityClaims, IdentityManager,
+        KeyAlgorithm, KeyError, KeyFiles, KeySet, MemoryNonceStore, NonceStore, NonceStoreError,
+        SigningKey, TicketError, TicketIssuer, TicketValidation, TicketValidator, TokenError,
+        ValidatedTicket, VerifiedIdentity, VerifyingKey, load_key_file, load_verifying_key_file,
+        params_digest, write_key_files,
+    };
+}
+
+/// The action registry and the target inventory.
+pub mod registry {
+    pub use agent_safe_registry::{
+        ActionDefinition, Constraints, CredentialSpec, Inventory, InventoryError, LoadError,
+        ParamType, Parameter, Precheck, RegisteredAction, Registry, RollbackParamSource,
+        StateFieldSpec,
+    };
+}
+
+/// The policy decision point.
+pub mod pdp {
+    pub use agent_safe_pdp::{
+        Caller, CumulativeRiskConfig, Evaluation, Pdp, PdpConfig, PolicyLoadError, RateLimitConfig,
+        Request, Rule, SourcedRule, Warning,
+    };
+}
+
+/// The governed runner and the dry-run executor.
+pub mod runner {
+    pub use agent_safe_runner::{
+        AuditSink, CredentialSource, DryRunExecutor, MemoryAuditSink, RunOutcome, Runner,
+        RunnerConfig, RunnerError,
+    };
+}
+
 /// The AWS executor (feature `aws`).
 #[cfg(feature = "aws")]
-pub use agent_safe_executor_aws as aws;
+pub mod aws {
+    pub use agent_safe_executor_aws::{
+        ActionInfo, AwsConfigError, AwsExecutor, AwsExecutorConfig, INVOKE_PAYLOAD_CAP, ParamInfo,
+        ParamKind,
+    };
+}
+
 /// The Kubernetes API executor (feature `k8s`).
 #[cfg(feature = "k8s")]
-pub use agent_safe_executor_k8s as k8s;
+pub mod k8s {
+    pub use agent_safe_executor_k8s::{ClientError, K8sExecutor, K8sSettings, supported_actions};
+}
+
 /// The kubectl executor (always built: no kube, no AWS SDK).
-pub use agent_safe_executor_kubectl as kubectl;
-pub use agent_safe_pdp as pdp;
-pub use agent_safe_registry as registry;
-pub use agent_safe_runner as runner;
-pub use agent_safe_tickets as tickets;
+pub mod kubectl {
+    pub use agent_safe_executor_kubectl::{KubectlConfig, SubprocessExecutor, kubectl_argv};
+}
 pub use caller::{RequestCaller, looks_like_token};
 pub use change::{ChangeError, RollbackCheck, RollbackError, RollbackPlan, StateCapture};
+pub use error::{BuildError, CheckError, Error};
 pub use execute::{ExecuteError, ExecuteOptions};
 pub use executor::{ExecutorChoice, ExecutorError};
 pub use observe::{AppendObserver, NonceUse};
 pub use settings::{Defaults, Overrides, Resolved};
-
-/// Everything that can stop the SDK from being built or from recording a decision.
-/// A denial is never an error: it is a [`Decision`].
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// `agent-safe.yaml` could not be used.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// Neither an explicit path nor the config names the registry or the policies.
-    #[error(
-        "registry and policies are required: pass them explicitly or create an agent-safe.yaml"
-    )]
-    MissingPaths,
-    /// The action registry could not be loaded.
-    #[error(transparent)]
-    Registry(#[from] agent_safe_registry::LoadError),
-    /// The inventory could not be loaded.
-    #[error(transparent)]
-    Inventory(#[from] agent_safe_registry::InventoryError),
-    /// The policies could not be loaded.
-    #[error(transparent)]
-    Policy(#[from] agent_safe_pdp::PolicyLoadError),
-    /// The audit log could not be opened or written. A decision that cannot be recorded
-    /// is not returned.
-    #[error(transparent)]
-    Audit(#[from] agent_safe_audit::AuditError),
-    /// A signing key could not be used.
-    #[error(transparent)]
-    Key(#[from] agent_safe_tickets::KeyError),
-    /// An execution ticket could not be issued for an ALLOW. Nothing was recorded in the audit
-    /// log: the ticket is issued before the decision is appended.
-    #[error("cannot issue execution ticket: {0}")]
-    Ticket(agent_safe_tickets::TokenError),
-    /// An approval request could not be created, resolved or waited for.
-    #[error(transparent)]
-    Approval(#[from] approvals::ApprovalError),
-    /// A credential could not be resolved or revoked.
-    #[error(transparent)]
-    Credentials(#[from] credentials::CredentialError),
-    /// An execution ticket could not be run (see [`AgentSafe::execute`]).
-    #[error(transparent)]
-    Execute(#[from] execute::ExecuteError),
-    /// Audit shipping could not be set up.
-    #[error(transparent)]
-    Shipping(#[from] shipping::ShippingError),
-    /// A state capture or a rollback could not be made.
-    #[error(transparent)]
-    Change(#[from] change::ChangeError),
-    /// Delegation was asked for, but no signing key is configured.
-    #[error(
-        "delegation needs a signing key: pass one to the builder or set `signing_key` in agent-safe.yaml"
-    )]
-    DelegationWithoutKey,
-}
 
 /// One request to check.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -315,13 +336,13 @@ impl Builder {
     }
 
     /// Uses the settings of this `agent-safe.yaml` where none were given explicitly.
-    pub fn config_file(mut self, path: &Path) -> Result<Self, Error> {
+    pub fn config_file(mut self, path: &Path) -> Result<Self, BuildError> {
         self.config = Some(ConfigFile::load(path)?);
         Ok(self)
     }
 
     /// Looks for `agent-safe.yaml` in `start` and its ancestors; uses it when found.
-    pub fn discover(self, start: &Path) -> Result<Self, Error> {
+    pub fn discover(self, start: &Path) -> Result<Self, BuildError> {
         match ConfigFile::discover(start) {
             Some(path) => self.config_file(&path),
             None => Ok(self),
@@ -352,11 +373,11 @@ impl Builder {
     }
 
     /// Loads everything and returns the SDK.
-    pub fn build(self) -> Result<AgentSafe, Error> {
+    pub fn build(self) -> Result<AgentSafe, BuildError> {
         let resolved = self.resolved();
         let cfg = self.config.unwrap_or_default();
-        let registry_dir = resolved.registry.ok_or(Error::MissingPaths)?;
-        let policies_dir = resolved.policies.ok_or(Error::MissingPaths)?;
+        let registry_dir = resolved.registry.ok_or(BuildError::MissingPaths)?;
+        let policies_dir = resolved.policies.ok_or(BuildError::MissingPaths)?;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let registry = Arc::new(Registry::load_dir(&registry_dir)?);
         let inventory = match resolved.inventory {
@@ -491,7 +512,7 @@ impl AgentSafe {
 
     /// Checks one request: evaluates it, records it in the audit log (before returning),
     /// and attaches an execution ticket to an ALLOW when a signing key is configured.
-    pub fn check(&self, req: &CheckRequest) -> Result<Decision, Error> {
+    pub fn check(&self, req: &CheckRequest) -> Result<Decision, CheckError> {
         self.check_resolved(req, self.resolve_caller(req.caller.as_ref()))
     }
 
@@ -500,7 +521,7 @@ impl AgentSafe {
         &self,
         req: &CheckRequest,
         resolved: ResolvedCaller,
-    ) -> Result<Decision, Error> {
+    ) -> Result<Decision, CheckError> {
         let now = self.inner.clock.now();
         let caller = match &resolved {
             ResolvedCaller::Anonymous => Caller::Anonymous,
@@ -534,7 +555,7 @@ impl AgentSafe {
                     &req.params,
                     decision.audit_id.as_str(),
                 )
-                .map_err(Error::Ticket)?;
+                .map_err(CheckError::Ticket)?;
             decision.ticket = Some(ticket);
         }
         if let Some(log) = &self.inner.audit {
@@ -553,7 +574,7 @@ impl AgentSafe {
     }
 
     /// Checks each step in order (rate limits and cumulative risk accumulate across steps).
-    pub fn check_plan(&self, steps: &[CheckRequest]) -> Result<Vec<Decision>, Error> {
+    pub fn check_plan(&self, steps: &[CheckRequest]) -> Result<Vec<Decision>, CheckError> {
         steps.iter().map(|s| self.check(s)).collect()
     }
 

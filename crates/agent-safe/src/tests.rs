@@ -9,7 +9,7 @@ use agent_safe_tickets::{IdentityManager, SigningKey};
 use serde_json::json;
 use time::macros::datetime;
 
-use crate::{AgentSafe, CheckRequest, DurabilityMode, Error, IdentityMode};
+use crate::{AgentSafe, BuildError, CheckError, CheckRequest, DurabilityMode, IdentityMode};
 
 fn catalog() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog")
@@ -273,7 +273,7 @@ fn config_discovery_and_precedence() {
     // No config, no paths.
     let empty = tempfile::tempdir().unwrap();
     let err = AgentSafe::builder().discover(empty.path()).unwrap().build().unwrap_err();
-    assert!(matches!(err, Error::MissingPaths), "{err}");
+    assert!(matches!(err, BuildError::MissingPaths), "{err}");
 }
 
 #[test]
@@ -295,7 +295,7 @@ fn config_errors_are_precise() {
         .inventory(dir.path().join("missing-inventory.yaml"))
         .build()
         .unwrap_err();
-    assert!(matches!(err, Error::Inventory(_)), "{err}");
+    assert!(matches!(err, BuildError::Inventory(_)), "{err}");
 }
 
 #[test]
@@ -401,7 +401,7 @@ fn an_allow_and_its_ticket_are_recorded_and_returned_together_or_not_at_all() {
         .with_ttl(time::Duration::MAX);
     Arc::get_mut(&mut safe.inner).unwrap().tickets = Some(failing);
     let err = safe.check(&restart_dev()).unwrap_err();
-    assert!(matches!(err, Error::Ticket(_)), "{err:?}");
+    assert!(matches!(err, CheckError::Ticket(_)), "{err:?}");
     assert!(agent_safe_audit::read_events(&log(dir.path())).unwrap().is_empty());
     // A DENY needs no ticket and is still recorded.
     let deny = safe.check(&CheckRequest::new("drop-database").target("prod/api-server")).unwrap();
@@ -417,5 +417,5 @@ fn an_allow_and_its_ticket_are_recorded_and_returned_together_or_not_at_all() {
     let mut damaged = std::fs::OpenOptions::new().append(true).open(log(dir.path())).unwrap();
     std::io::Write::write_all(&mut damaged, b"not an audit entry\n").unwrap();
     let err = safe.check(&restart_dev()).unwrap_err();
-    assert!(matches!(err, Error::Audit(_)), "{err:?}");
+    assert!(matches!(err, CheckError::Audit(_)), "{err:?}");
 }

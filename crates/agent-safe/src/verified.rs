@@ -5,7 +5,7 @@
 use agent_safe_core::Decision;
 use agent_safe_tickets::VerifiedIdentity;
 
-use crate::{AgentSafe, CheckRequest, Error, ResolvedCaller};
+use crate::{AgentSafe, CheckError, CheckRequest, ResolvedCaller};
 
 impl AgentSafe {
     /// [`check`](Self::check) as `caller`, ignoring `req.caller`.
@@ -19,7 +19,7 @@ impl AgentSafe {
         &self,
         req: &CheckRequest,
         caller: VerifiedIdentity,
-    ) -> Result<Decision, Error> {
+    ) -> Result<Decision, CheckError> {
         self.check_resolved(req, ResolvedCaller::Verified(Box::new(caller)))
     }
 
@@ -29,7 +29,7 @@ impl AgentSafe {
         &self,
         steps: &[CheckRequest],
         caller: &VerifiedIdentity,
-    ) -> Result<Vec<Decision>, Error> {
+    ) -> Result<Vec<Decision>, CheckError> {
         steps.iter().map(|s| self.check_verified(s, caller.clone())).collect()
     }
 }

@@ -38,12 +38,12 @@ use std::sync::Arc;
 
 use agent_safe::approvals::Verdict;
 use agent_safe::audit::StoredEvent;
-use agent_safe::aws::testing::{self, ACCOUNT, Moto, REGION};
 use agent_safe::core::{EventType, ExecutionStatus, Executor, StateMap};
 use agent_safe::credentials::{CredentialVault, EnvVarVault, StsVault, session_policy};
 use agent_safe::runner::{CredentialSource, RunOutcome};
 use agent_safe::tickets::{IdentityManager, SigningKey};
 use agent_safe::{AgentSafe, CheckRequest, Decision, DecisionResult, ExecuteOptions, ManualClock};
+use agent_safe_executor_aws::testing::{self, ACCOUNT, Moto, REGION};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use agent_safe::audit::AuditError;
 use agent_safe::shipping::{
     DEFAULT_S3_PREFIX, ReplayOptions, RetryPolicy, ShipLogError, ShipperConfig, replay,
 };
+use agent_safe_audit::AuditError;
 use serde_json::json;
 
 use crate::output::line;

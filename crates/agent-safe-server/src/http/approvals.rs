@@ -4,7 +4,7 @@
 
 use agent_safe::Params;
 use agent_safe::approvals::{ApprovalError, StoreError, Verdict};
-use agent_safe::registry::Registry;
+use agent_safe_registry::Registry;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;

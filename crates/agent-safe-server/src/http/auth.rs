@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use agent_safe::tickets::VerifiedIdentity;
+use agent_safe_tickets::VerifiedIdentity;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use agent_safe::audit::Durability;
 use agent_safe::{CheckRequest, Params, RequestCaller};
+use agent_safe_audit::Durability;
 use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};

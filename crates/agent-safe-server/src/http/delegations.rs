@@ -1,9 +1,9 @@
 //! `POST /v1/delegations`: the bearer delegates a narrower identity token to a sub-agent (the
 //! `delegation create --json-output` object).
 
-use agent_safe::core::Environment;
 use agent_safe::delegation::{DelegationError, DelegationRequest};
 use agent_safe::report::DelegationReport;
+use agent_safe_core::Environment;
 use axum::response::Response;
 use serde::Deserialize;
 

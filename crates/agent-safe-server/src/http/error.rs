@@ -63,11 +63,19 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<agent_safe::CheckError> for ApiError {
+    fn from(e: agent_safe::CheckError) -> Self {
+        Self::from(Error::from(e))
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let message = e.to_string();
         match e {
-            Error::Approval(a) => approval(a, message),
+            Error::Approval(a) | Error::Check(agent_safe::CheckError::Approval(a)) => {
+                approval(a, message)
+            }
             Error::Execute(ExecuteError::NoSigningKey)
             | Error::DelegationWithoutKey
             | Error::Credentials(_) => ApiError::unavailable(message),

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_safe::report::RunReport;
-use agent_safe::runner::RunnerError;
-use agent_safe::tickets::Expected;
 use agent_safe::{Error, ExecuteError, ExecuteOptions, NonceUse, Params};
+use agent_safe_runner::RunnerError;
+use agent_safe_tickets::Expected;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use agent_safe::core::RiskClass;
-use agent_safe::core::timefmt::format_utc;
+use agent_safe_core::RiskClass;
+use agent_safe_core::timefmt::format_utc;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};

@@ -1,8 +1,8 @@
 //! The action catalog as JSON Schema: one schema per action's `params` (types, bounds, lengths,
 //! patterns, allowed values) and the input schemas of the MCP tools built from them.
 
-use agent_safe::registry::Registry;
-use agent_safe::registry::{ActionDefinition, ParamType, Parameter};
+use agent_safe_registry::Registry;
+use agent_safe_registry::{ActionDefinition, ParamType, Parameter};
 use serde_json::{Map, Number, Value, json};
 
 /// The JSON Schema of an action's `params` object. Accepts what the registry's parameter

@@ -1,7 +1,7 @@
 //! Authentication: missing, malformed, forged and expired tokens, the caller in the body, and
 //! `--allow-anonymous`.
 
-use agent_safe::tickets::{IdentityManager, SigningKey};
+use agent_safe_tickets::{IdentityManager, SigningKey};
 use reqwest::StatusCode;
 use serde_json::json;
 

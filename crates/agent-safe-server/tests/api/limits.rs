@@ -182,7 +182,7 @@ async fn shutdown_finishes_requests_in_flight_and_flushes() {
     assert!(events.contains(&ServerEvent::Stopped { detail: vec![] }), "{events:?}");
     // The answered decision is in the (synced) log, and the log verifies.
     assert_eq!(env.decision_events().len(), 1);
-    assert!(agent_safe::audit::verify(&env.path("audit.jsonl")).unwrap().errors.is_empty());
+    assert!(agent_safe_audit::verify(&env.path("audit.jsonl")).unwrap().errors.is_empty());
     // Nothing is accepted any more.
     assert!(TcpStream::connect(env.addr).await.is_err());
 }

@@ -28,7 +28,7 @@ async fn soak_fifty_clients() {
     if seconds.is_none() {
         assert_eq!(report.answered, 2_000, "a request was lost: {report:?}");
     }
-    let verify = agent_safe::audit::verify(&env.path("audit.jsonl")).unwrap();
+    let verify = agent_safe_audit::verify(&env.path("audit.jsonl")).unwrap();
     assert!(verify.errors.is_empty(), "{:?}", verify.errors);
     assert_eq!(env.decision_events().len() as u64, report.answered);
     eprintln!(

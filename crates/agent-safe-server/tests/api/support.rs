@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_safe::ManualClock;
-use agent_safe::tickets::{IdentityManager, SigningKey};
 use agent_safe_server::{CallerAuth, Server, ServerConfig, ServerError, ServerEvent, Source};
+use agent_safe_tickets::{IdentityManager, SigningKey};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -211,12 +211,12 @@ impl Env {
     }
 
     /// The decision events of the audit log.
-    pub fn decision_events(&self) -> Vec<agent_safe::core::AuditEvent> {
-        agent_safe::audit::read_events(&self.path("audit.jsonl"))
+    pub fn decision_events(&self) -> Vec<agent_safe_core::AuditEvent> {
+        agent_safe_audit::read_events(&self.path("audit.jsonl"))
             .unwrap()
             .into_iter()
             .map(|e| e.event)
-            .filter(|e| e.event_type == agent_safe::core::EventType::Decision)
+            .filter(|e| e.event_type == agent_safe_core::EventType::Decision)
             .collect()
     }
 }

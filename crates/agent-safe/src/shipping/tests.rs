@@ -12,7 +12,7 @@ use time::macros::datetime;
 use tokio::sync::Semaphore;
 
 use super::{ShipperConfig, Sleeper};
-use crate::{AgentSafe, Builder, CheckRequest, DurabilityMode, Error};
+use crate::{AgentSafe, BuildError, Builder, CheckRequest, DurabilityMode};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -157,7 +157,7 @@ fn shippers_need_an_audit_log() {
         })
         .build()
         .unwrap_err();
-    assert!(matches!(err, Error::Shipping(super::ShippingError::WithoutAuditLog)), "{err}");
+    assert!(matches!(err, BuildError::Shipping(super::ShippingError::WithoutAuditLog)), "{err}");
     assert_eq!(err.to_string(), "audit shippers require an audit log");
     // An empty configuration starts nothing.
     let dir = tempfile::tempdir().unwrap();
