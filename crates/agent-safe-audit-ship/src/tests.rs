@@ -1,5 +1,5 @@
 //! Outbox, cursor, replay and worker tests against real files (the webhook against a
-//! loopback server is in `tests/ship.rs`).
+//! loopback server is in `tests/it/ship.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,0 +1,141 @@
+//! `agent-safe runner execute --executor aws` against moto's server, across processes:
+//! `agent-safe check` → ticket → `agent-safe runner execute TOKEN --executor aws
+//! --aws-endpoint-url <moto> --aws-region us-east-1 --vault-dir <dir>` stops a real (moto)
+//! EC2 instance with the vault's `aws` credential → `agent-safe audit verify` succeeds, with
+//! decision → execution → state capture linked.
+//!
+//! moto comes from `agent_safe_executor_aws::testing` (`AGENT_SAFE_MOTO_ENDPOINT` from `cargo
+//! xtask ci`, else a server started from `target/moto-venv`); without either the test prints
+//! `SKIPPED` and returns.
+
+#![expect(clippy::unwrap_used, reason = "tests")]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use agent_safe_executor_aws::testing::{self, REGION};
+use serde_json::{Value, json};
+
+use crate::common::{bin, catalog};
+
+const KEY: &str = "cli-aws-runner-key-0123456789abcdef0123456789";
+
+/// The binary in `dir` with `dir/agent-safe.yaml`, no colours, and nothing from the
+/// environment that could change its credentials or configuration.
+fn cli(dir: &Path) -> Command {
+    let mut cmd = bin(dir);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.arg("--config").arg(dir.join("agent-safe.yaml"));
+    cmd
+}
+
+#[track_caller]
+fn ok(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(&stdout).unwrap_or(Value::Null)
+}
+
+/// A project in `dir`: the catalog's actions and policies, an inventory with the instance
+/// as `dev/moto-instance`, an audit log and a signing key; a file vault with moto's keys.
+fn project(dir: &Path, instance_id: &str) {
+    let inventory = json!({"targets": [{
+        "id": "dev/moto-instance", "type": "aws-ec2-instance", "environment": "dev",
+        "sensitivity": "public", "owner": "tests",
+        "params": {"region": REGION, "instance_id": instance_id}}]});
+    // JSON is YAML.
+    std::fs::write(dir.join("inventory.yaml"), inventory.to_string()).unwrap();
+    let config = json!({
+        "registry": catalog().join("actions"),
+        "policies": catalog().join("policies"),
+        "inventory": "inventory.yaml",
+        "audit_log": "audit.jsonl",
+        "signing_key": KEY,
+    });
+    std::fs::write(dir.join("agent-safe.yaml"), config.to_string()).unwrap();
+    let vault = dir.join("vault");
+    std::fs::create_dir(&vault).unwrap();
+    let file = vault.join("aws.json");
+    std::fs::write(&file, Value::Object(testing::credential_payload()).to_string()).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
+#[test]
+fn check_then_execute_ec2_stop_with_the_aws_executor_then_verify() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let Some(moto) = testing::moto("cli runner execute --executor aws").await.unwrap() else {
+            return;
+        };
+        let ec2 = aws_sdk_ec2::Client::new(&moto.sdk_config().await);
+        let out = ec2
+            .run_instances()
+            .image_id("ami-12c6146b")
+            .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+            .min_count(1)
+            .max_count(1)
+            .send()
+            .await
+            .unwrap();
+        let id = out.instances()[0].instance_id().unwrap().to_owned();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        project(dir, &id);
+
+        let params = json!({"instance_id": id, "region": REGION}).to_string();
+        let decision = ok(&cli(dir)
+            .args(["check", "ec2-stop-instance", "-t", "dev/moto-instance", "-c", "ops-bot"])
+            .args(["-p", &params, "--json-output"])
+            .output()
+            .unwrap());
+        assert_eq!(decision["result"], "allow", "{decision:#}");
+        let token = decision["ticket"]["token"].as_str().unwrap();
+        let decision_id = decision["audit_id"].as_str().unwrap();
+
+        let result = ok(&cli(dir)
+            .args(["runner", "execute", token, "--executor", "aws"])
+            .args(["--aws-endpoint-url", moto.endpoint(), "--aws-region", REGION])
+            .arg("--vault-dir")
+            .arg(dir.join("vault"))
+            .arg("--json-output")
+            .output()
+            .unwrap());
+        assert_eq!(result["status"], "success", "{result:#}");
+        assert_eq!(result["executor_type"], "aws");
+        assert_eq!(result["audit_id"], decision_id);
+        assert_eq!(
+            result["before_state"],
+            json!({"state": "running", "instance_type": "t3.micro"})
+        );
+        assert_eq!(result["after_state"], json!({"state": "stopped", "instance_type": "t3.micro"}));
+        assert_eq!(result["credential_source"], "vault");
+        let output: Value = serde_json::from_str(result["output"].as_str().unwrap()).unwrap();
+        assert_eq!(output["previous_state"], "running", "{output:#}");
+
+        // moto agrees.
+        let out = ec2.describe_instances().instance_ids(&id).send().await.unwrap();
+        let state = out.reservations()[0].instances()[0].state().unwrap().name().unwrap().clone();
+        assert_eq!(state.as_str(), "stopped");
+
+        ok(&cli(dir).args(["audit", "verify", "audit.jsonl"]).output().unwrap());
+        let log = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
+        let events: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["decision", "execution", "state_capture"]);
+        assert_eq!(events[0]["event_id"], decision_id);
+        assert!(events[1..].iter().all(|e| e["correlation_id"] == decision_id), "{log}");
+        assert_eq!(events[1]["event_id"], result["execution_audit_id"]);
+        assert_eq!(events[2]["event_id"], result["state_capture_id"]);
+        assert_eq!(events[1]["context"]["status"], "success");
+        assert_eq!(events[2]["context"]["execution_event_id"], events[1]["event_id"]);
+        assert_eq!(events[2]["context"]["after_state"]["state"], "stopped");
+    });
+}

@@ -1,0 +1,129 @@
+//! Helpers every CLI integration test shares: the bundled catalog, the binary with a clean
+//! environment, `agent-safe serve` as a process, and the one snapshot macro with its filters.
+
+#![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+/// The workspace's `catalog/` (canonical, so snapshot filters can name it).
+pub fn catalog() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog");
+    path.canonicalize().unwrap_or(path)
+}
+
+/// The binary with no colour and none of the caller's `AGENT_SAFE_*` variables (keys, tokens,
+/// vault credentials), so a developer's environment cannot change an outcome.
+pub fn command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent-safe"));
+    cmd.env("NO_COLOR", "1");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AGENT_SAFE_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+/// [`command`] in `dir`.
+pub fn bin(dir: &Path) -> Command {
+    let mut cmd = command();
+    cmd.current_dir(dir);
+    cmd
+}
+
+/// [`bin`] against the catalog's `agent-safe.yaml`.
+pub fn cli(dir: &Path) -> Command {
+    let mut cmd = bin(dir);
+    cmd.arg("--config").arg(catalog().join("agent-safe.yaml"));
+    cmd
+}
+
+/// A running `agent-safe serve`: the process, its stdout after the first line, and the address
+/// that line gave.
+pub struct Served {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    /// `host:port` it listens on.
+    pub addr: String,
+}
+
+impl Served {
+    /// Starts `cmd` (an `agent-safe serve` command line) and reads the address from the first
+    /// line it prints, which names the policy revision too.
+    pub fn spawn(cmd: &mut Command) -> Served {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let addr = first.split("http://").nth(1).and_then(|rest| rest.split_whitespace().next());
+        assert!(addr.is_some(), "no address in {first:?}");
+        let addr = addr.unwrap().to_owned();
+        assert!(first.contains("policy revision sha256:"), "{first}");
+        Served { child, stdout, addr }
+    }
+
+    /// Stops the server with SIGTERM (it exits 0 and says so); returns what it printed after
+    /// its first line.
+    pub fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        let status = self.child.wait().unwrap();
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).unwrap();
+        assert_eq!(status.code(), Some(0), "{rest}");
+        assert!(rest.contains("agent-safe serve: stopped"), "{rest}");
+        rest
+    }
+}
+
+/// The filters of every CLI snapshot, after the test's temporary directory, the catalog path and
+/// the module's own `FILTERS` (which therefore win: `runner` calls SHA-256 digests `[SHA256]`).
+pub const COMMON_FILTERS: &[(&str, &str)] = &[
+    (r"evt-[0-9a-f]{12}", "[AUDIT_ID]"),
+    (r"eyJ[A-Za-z0-9_\-\.]+…?", "[TOKEN]"),
+    (r"\b[0-9a-f]{64}\b", "[HASH]"),
+    (r"\b[0-9a-f]{32}\b", "[NONCE]"),
+    (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[TIME]"),
+    (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", "[TIME]"),
+];
+
+/// The snapshot filters for a test in `dir` whose module adds `module` filters.
+pub fn snapshot_filters(dir: &Path, module: &[(&str, &str)]) -> Vec<(String, String)> {
+    let fixed = [
+        (regex_literal(&dir.display().to_string()), "[TMP]".to_owned()),
+        (regex_literal(&catalog().display().to_string()), "[CATALOG]".to_owned()),
+    ];
+    fixed
+        .into_iter()
+        .chain(module.iter().chain(COMMON_FILTERS).map(|&(re, to)| (re.to_owned(), to.to_owned())))
+        .collect()
+}
+
+/// `text` as a regex that matches exactly it.
+fn regex_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `snap!(name, dir, command)`: runs `command` and snapshots its exit code, stdout and stderr
+/// with [`snapshot_filters`] for `dir` and the calling module's `FILTERS` constant.
+macro_rules! snap {
+    ($name:expr, $dir:expr, $cmd:expr) => {{
+        let filters = $crate::common::snapshot_filters($dir, FILTERS);
+        let filters: Vec<(&str, &str)> =
+            filters.iter().map(|(re, to)| (re.as_str(), to.as_str())).collect();
+        insta::with_settings!({filters => filters}, {
+            insta_cmd::assert_cmd_snapshot!($name, $cmd);
+        });
+    }};
+}
+pub(crate) use snap;

@@ -1,0 +1,21 @@
+//! The CLI's integration tests: one test binary, a module per area. Each runs the `agent-safe`
+//! binary (or `serve`/`mcp` as processes) the way a user does.
+
+mod common;
+
+mod approval;
+mod audit_ship;
+#[cfg(feature = "aws")]
+mod aws_runner;
+mod change;
+mod cli;
+mod credential;
+mod delegation;
+mod fronts;
+#[cfg(feature = "k8s")]
+mod k8s_e2e;
+mod mcp;
+mod redaction;
+mod runner;
+mod serve;
+mod ticket;
