@@ -8,7 +8,6 @@
     reason = "test helpers outside #[test] functions"
 )]
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +22,7 @@ use tokio::io::{
 };
 use tokio::task::JoinHandle;
 
-const SECRET: &str = "mcp-test-secret-0123456789abcdef0123456";
+use crate::support::SECRET;
 
 const POLICIES: &str = "rules:
   - name: allow-dev
@@ -36,10 +35,6 @@ const POLICIES: &str = "rules:
     reason: staging needs a human
 ";
 
-fn catalog() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog")
-}
-
 /// A temporary project: the catalog's actions and inventory, the policies above.
 struct Project {
     dir: tempfile::TempDir,
@@ -48,25 +43,7 @@ struct Project {
 
 impl Project {
     fn new() -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        let actions = dir.path().join("actions");
-        std::fs::create_dir(&actions).unwrap();
-        for entry in std::fs::read_dir(catalog().join("actions")).unwrap() {
-            let path = entry.unwrap().path();
-            std::fs::copy(&path, actions.join(path.file_name().unwrap())).unwrap();
-        }
-        std::fs::create_dir(dir.path().join("policies")).unwrap();
-        std::fs::write(dir.path().join("policies/main.yaml"), POLICIES).unwrap();
-        std::fs::copy(catalog().join("inventory.yaml"), dir.path().join("inventory.yaml")).unwrap();
-        std::fs::write(
-            dir.path().join("agent-safe.yaml"),
-            format!(
-                "registry: actions\npolicies: policies\ninventory: inventory.yaml\n\
-                 audit_log: audit.jsonl\nsigning_key: {SECRET}\naudit_durability: buffered\n\
-                 approvals:\n  store: approvals.jsonl\n"
-            ),
-        )
-        .unwrap();
+        let dir = crate::support::project(POLICIES);
         let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-03-01 9:00 UTC)));
         Project { dir, clock }
     }

@@ -36,6 +36,26 @@ pub const POLICIES_B: &str = "rules:
     reason: dev restarts are frozen (b)
 ";
 
+/// A temporary project: the catalog's actions and inventory, `policies`, and an
+/// `agent-safe.yaml` with an audit log, [`SECRET`] as the signing key and an approval store.
+pub fn project(policies: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&catalog().join("actions"), &dir.path().join("actions"));
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    std::fs::write(dir.path().join("policies/main.yaml"), policies).unwrap();
+    std::fs::copy(catalog().join("inventory.yaml"), dir.path().join("inventory.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("agent-safe.yaml"),
+        format!(
+            "registry: actions\npolicies: policies\ninventory: inventory.yaml\n\
+             audit_log: audit.jsonl\nsigning_key: {SECRET}\naudit_durability: buffered\n\
+             approvals:\n  store: approvals.jsonl\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
 fn catalog() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog")
 }
@@ -81,20 +101,7 @@ impl Env {
     }
 
     pub async fn with_policies(mut config: ServerConfig, policies: &str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        copy_dir(&catalog().join("actions"), &dir.path().join("actions"));
-        std::fs::create_dir(dir.path().join("policies")).unwrap();
-        std::fs::write(dir.path().join("policies/main.yaml"), policies).unwrap();
-        std::fs::copy(catalog().join("inventory.yaml"), dir.path().join("inventory.yaml")).unwrap();
-        std::fs::write(
-            dir.path().join("agent-safe.yaml"),
-            format!(
-                "registry: actions\npolicies: policies\ninventory: inventory.yaml\n\
-                 audit_log: audit.jsonl\nsigning_key: {SECRET}\naudit_durability: buffered\n\
-                 approvals:\n  store: approvals.jsonl\n"
-            ),
-        )
-        .unwrap();
+        let dir = project(policies);
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-03-01 9:00 UTC)));
         let events = Arc::new(std::sync::Mutex::new(Vec::new()));
