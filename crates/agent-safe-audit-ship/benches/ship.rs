@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use agent_safe_audit::bench::sample_event;
 use agent_safe_audit::{AuditLog, AuditOptions, Durability};
-use agent_safe_audit_ship::test_server::TestServer;
+use agent_safe_testkit::TestServer;
 use agent_safe_audit_ship::{
     FilesystemShipper, ReplayOptions, ShippingOptions, ShippingWorker, WebhookShipper, replay,
 };

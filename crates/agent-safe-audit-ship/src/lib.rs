@@ -59,10 +59,6 @@ mod s3;
 mod webhook;
 mod worker;
 
-#[doc(hidden)]
-#[cfg(any(test, feature = "test-util"))]
-pub mod test_server;
-
 #[cfg(test)]
 mod tests;
 

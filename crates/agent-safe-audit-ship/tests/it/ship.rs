@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use agent_safe_audit::bench::sample_event;
 use agent_safe_audit::{AuditLog, AuditOptions, Durability};
-use agent_safe_audit_ship::test_server::{Reply, TestServer};
+use agent_safe_testkit::{Reply, TestServer};
 use agent_safe_audit_ship::{
     FilesystemShipper, RetryPolicy, ShipEntry, Shipped, Shipper, ShippingOptions, ShippingWorker,
     Sleeper, WebhookShipper,
@@ -164,7 +164,7 @@ fn assert_delivered(server: &TestServer, f: &Fixture, expected: &[usize]) {
     assert_eq!(event_ids(server), expected);
     // Each body carries the stored line byte for byte.
     let lines = f.lines();
-    let mut first: Vec<&agent_safe_audit_ship::test_server::Request> = Vec::new();
+    let mut first: Vec<&agent_safe_testkit::Request> = Vec::new();
     let requests = server.requests();
     for r in &requests {
         if first.last().is_none_or(|p| p.event_id() != r.event_id()) {

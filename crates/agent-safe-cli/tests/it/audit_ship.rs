@@ -8,7 +8,7 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 
-use agent_safe_audit_ship::test_server::{Reply, TestServer};
+use agent_safe_testkit::{Reply, TestServer};
 
 use crate::common::{cli, snap};
 

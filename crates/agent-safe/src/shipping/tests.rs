@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use agent_safe_audit_ship::test_server::{Reply, TestServer};
+use agent_safe_testkit::{Reply, TestServer};
 use agent_safe_core::{BoxFuture, DecisionResult, ManualClock};
 use time::macros::datetime;
 use tokio::sync::Semaphore;

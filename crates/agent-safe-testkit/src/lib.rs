@@ -1,0 +1,12 @@
+//! Test helpers shared by agent-safe's test suites. Never published, never in a release build:
+//! crates use it as a dev-dependency only.
+//!
+//! [`TestServer`] is the one loopback HTTP/1.1 server the tests use where something plays a
+//! remote service (a webhook, the Kubernetes API server, STS, an approval notifier's endpoint):
+//! hyper on a runtime of its own, so synchronous and `#[tokio::test]` tests use it alike. It
+//! records every request, answers as the test says ([`Reply`]), holds answers until released,
+//! goes down and comes back on the same port, and reports connections that broke the protocol.
+
+mod http;
+
+pub use http::{Reply, Request, TestServer};
