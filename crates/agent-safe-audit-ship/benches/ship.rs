@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use agent_safe_audit::bench::sample_event;
 use agent_safe_audit::{AuditLog, AuditOptions, Durability};
-use agent_safe_testkit::TestServer;
 use agent_safe_audit_ship::{
     FilesystemShipper, ReplayOptions, ShippingOptions, ShippingWorker, WebhookShipper, replay,
 };
+use agent_safe_testkit::TestServer;
 
 fn log_of(
     dir: &std::path::Path,

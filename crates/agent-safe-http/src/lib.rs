@@ -58,33 +58,20 @@ pub fn client() -> Result<reqwest::Client, HttpClientError> {
 
 #[cfg(test)]
 mod tests {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    use tokio::net::TcpListener;
-
-    /// A one-shot server answering `status` with a `Location` header.
-    async fn serve_once(status: &'static str) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            let mut buf = vec![0u8; 4096];
-            let _ = stream.read(&mut buf).await.unwrap();
-            let reply = format!(
-                "HTTP/1.1 {status}\r\nLocation: http://{addr}/elsewhere\r\nContent-Length: 0\r\n\
-                 Connection: close\r\n\r\n"
-            );
-            stream.write_all(reply.as_bytes()).await.unwrap();
-        });
-        format!("http://{addr}/hook")
-    }
+    use agent_safe_testkit::{Reply, TestServer};
 
     #[tokio::test]
     async fn redirects_are_reported_not_followed() {
         let client = super::client().unwrap();
-        for status in ["302 Found", "307 Temporary Redirect"] {
-            let url = serve_once(status).await;
-            let response = client.post(&url).body("{}").send().await.unwrap();
-            assert_eq!(response.status().as_u16().to_string(), status[..3], "{status}");
+        for status in [302, 307] {
+            let server = TestServer::start(move |_, r| {
+                let elsewhere = format!("http://{}/elsewhere", r.header("host").unwrap_or(""));
+                Reply::Headers(status, vec![("location", elsewhere)])
+            })
+            .unwrap();
+            let response = client.post(server.url()).body("{}").send().await.unwrap();
+            assert_eq!(response.status().as_u16(), status);
+            assert_eq!(server.requests().len(), 1, "the redirect was not followed");
         }
     }
 }

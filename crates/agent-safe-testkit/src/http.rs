@@ -36,6 +36,8 @@ pub enum Reply {
         /// The body.
         body: String,
     },
+    /// This status with an empty body and these headers (for example a redirect's `location`).
+    Headers(u16, Vec<(&'static str, String)>),
     /// 200 once [`TestServer::release`] is called (never, if the server stops first: the
     /// connection is then closed without an answer).
     Hold,
@@ -355,6 +357,15 @@ async fn answer(
         }
         Reply::Text { status, content_type, body } => {
             Ok(response(status, Some(content_type), Bytes::from(body)))
+        }
+        Reply::Headers(status, headers) => {
+            let mut response = response(status, None, Bytes::new());
+            for (name, value) in headers {
+                if let Ok(value) = value.parse() {
+                    response.headers_mut().append(name, value);
+                }
+            }
+            Ok(response)
         }
         Reply::Close => Err(Closed),
         Reply::Hold => {

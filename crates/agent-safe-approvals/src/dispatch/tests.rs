@@ -3,12 +3,12 @@
 //! retries is controlled by the test (an injected [`Sleeper`]), never slept.
 
 use agent_safe_core::BoxFuture;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 use agent_safe_core::{ManualClock, Params, RiskClass};
+use agent_safe_testkit::{Reply, TestServer};
 use time::macros::datetime;
 
 use super::*;
@@ -42,56 +42,6 @@ fn request() -> ApprovalRequest {
 
 fn clock() -> Arc<dyn Clock> {
     Arc::new(ManualClock::new(datetime!(2026-03-01 10:00 UTC)))
-}
-
-/// One HTTP request as the server saw it.
-#[derive(Debug)]
-struct Received {
-    head: String,
-    body: String,
-}
-
-/// Serves one connection per status in `statuses` (answering with that status), reporting
-/// each request; then stops.
-fn serve(listener: TcpListener, statuses: Vec<u16>) -> Receiver<Received> {
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        for status in statuses {
-            let Ok((stream, _)) = listener.accept() else { return };
-            let received = read_request(&stream);
-            let mut stream = stream;
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-            if tx.send(received).is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
-
-fn read_request(stream: &TcpStream) -> Received {
-    let mut reader = BufReader::new(stream);
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let length = head
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
-        })
-        .unwrap_or(0usize);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
-    Received { head, body: String::from_utf8(body).unwrap() }
 }
 
 /// A port on 127.0.0.1 where nothing listens (connections are refused).
@@ -158,17 +108,15 @@ fn webhook(port: u16) -> Arc<dyn Notifier> {
 
 #[test]
 fn delivers_the_webhook_payload_with_custom_headers() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = serve(listener, vec![200]);
-    let dispatcher = Dispatcher::new(vec![webhook(port)], clock());
+    let server = TestServer::ok().unwrap();
+    let dispatcher = Dispatcher::new(vec![webhook(server.addr().port())], clock());
     let r = request();
     dispatcher.dispatch(&r);
-    let got = server.recv_timeout(PATIENCE).unwrap();
-    assert!(got.head.starts_with("POST /hooks/approvals HTTP/1.1\r\n"), "{}", got.head);
-    let head = got.head.to_ascii_lowercase();
-    assert!(head.contains("content-type: application/json\r\n"), "{head}");
-    assert!(head.contains("x-agent-safe-token: s3cret\r\n"), "{head}");
+    assert!(server.wait_for(1, PATIENCE));
+    let got = &server.requests()[0];
+    assert_eq!((got.method.as_str(), got.path.as_str()), ("POST", "/hooks/approvals"), "{got:?}");
+    assert_eq!(got.header("content-type"), Some("application/json"), "{got:?}");
+    assert_eq!(got.header("x-agent-safe-token"), Some("s3cret"), "{got:?}");
     assert_eq!(got.body, webhook_payload(&r, datetime!(2026-03-01 10:00 UTC)).unwrap());
     assert!(dispatcher.flush(PATIENCE));
     let deliveries = dispatcher.deliveries();
@@ -185,7 +133,9 @@ fn delivers_the_webhook_payload_with_custom_headers() {
 
 #[test]
 fn server_down_then_back_the_notification_is_retried_and_delivered() {
-    let port = closed_port();
+    let mut server = TestServer::ok().unwrap();
+    server.stop();
+    let port = server.addr().port();
     let (gate, asked) = Gate::new();
     let recorded = Arc::new(Mutex::new(Vec::new()));
     let hook_log = recorded.clone();
@@ -205,9 +155,10 @@ fn server_down_then_back_the_notification_is_retried_and_delivered() {
     assert_eq!(asked.recv_timeout(PATIENCE).unwrap(), Duration::from_secs(2));
 
     // The server comes back on the same port; the third attempt gets through.
-    let server = serve(TcpListener::bind(("127.0.0.1", port)).unwrap(), vec![200]);
+    server.restart().unwrap();
     gate.release();
-    let got = server.recv_timeout(PATIENCE).unwrap();
+    assert!(server.wait_for(1, PATIENCE));
+    let got = &server.requests()[0];
     assert_eq!(got.body, webhook_payload(&r, datetime!(2026-03-01 10:00 UTC)).unwrap());
     assert!(dispatcher.flush(PATIENCE));
     let delivered = Delivery {
@@ -222,9 +173,9 @@ fn server_down_then_back_the_notification_is_retried_and_delivered() {
 
 #[test]
 fn server_errors_are_retried_with_exponential_backoff_up_to_the_cap() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = serve(listener, vec![500, 503, 502, 200]);
+    let statuses = [500, 503, 502, 200];
+    let server = TestServer::start(move |n, _| Reply::Status(statuses[n.min(3)])).unwrap();
+    let port = server.addr().port();
     let sleeper = Arc::new(NoWait::default());
     let dispatcher = Dispatcher::new(vec![webhook(port)], clock())
         .with_sleeper(sleeper.clone())
@@ -235,7 +186,7 @@ fn server_errors_are_retried_with_exponential_backoff_up_to_the_cap() {
         });
     dispatcher.dispatch(&request());
     assert!(dispatcher.flush(PATIENCE));
-    assert_eq!(server.iter().take(4).count(), 4);
+    assert_eq!(server.requests().len(), 4);
     let secs: Vec<u64> = sleeper.asked.lock().unwrap().iter().map(Duration::as_secs).collect();
     assert_eq!(secs, [1, 2, 3]);
     let d = &dispatcher.deliveries()[0];
@@ -267,15 +218,9 @@ fn giving_up_records_the_last_error_without_the_url() {
 
 #[test]
 fn a_server_that_never_answers_times_out() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (done_tx, done_rx) = channel::<()>();
-    std::thread::spawn(move || {
-        let accepted = listener.accept();
-        // Hold the connection open, silent, until the test is over.
-        let _ = done_rx.recv();
-        drop(accepted);
-    });
+    // Reads the request and holds the connection open, silent, until the test is over.
+    let server = TestServer::start(|_, _| Reply::Hold).unwrap();
+    let port = server.addr().port();
     let silent: Arc<dyn Notifier> = Arc::new(
         WebhookNotifier::new(format!("http://127.0.0.1:{port}/"))
             .unwrap()
@@ -287,7 +232,6 @@ fn a_server_that_never_answers_times_out() {
     assert!(dispatcher.flush(PATIENCE));
     let d = &dispatcher.deliveries()[0];
     assert!(d.error.as_deref().is_some_and(|e| e.starts_with("timed out")), "{d:?}");
-    let _ = done_tx.send(());
 }
 
 #[test]

@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 
 use agent_safe_audit::bench::sample_event;
 use agent_safe_audit::{AuditLog, AuditOptions, Durability};
-use agent_safe_testkit::{Reply, TestServer};
 use agent_safe_audit_ship::{
     FilesystemShipper, RetryPolicy, ShipEntry, Shipped, Shipper, ShippingOptions, ShippingWorker,
     Sleeper, WebhookShipper,
 };
 use agent_safe_core::{BoxFuture, ManualClock};
+use agent_safe_testkit::{Reply, TestServer};
 use time::macros::datetime;
 use tokio::sync::Semaphore;
 

@@ -6,15 +6,12 @@
 
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
-use std::io::{self, BufRead, BufReader, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
+use agent_safe_testkit::{Reply, Request, TestServer};
 use serde_json::{Value, json};
 
 use crate::common::cli as catalog_cli;
@@ -43,213 +40,61 @@ struct Req {
     body: Option<Value>,
 }
 
+impl From<&Request> for Req {
+    fn from(r: &Request) -> Self {
+        Req {
+            method: r.method.clone(),
+            path: r.path_only().to_owned(),
+            query: r.query().map(str::to_owned),
+            content_type: r.header("content-type").map(str::to_owned),
+            authorization: r.header("authorization").map(str::to_owned),
+            body: r.json(),
+        }
+    }
+}
+
 /// A status code and a JSON body.
 type Answer = (u16, Value);
-
-struct Shared {
-    answer: Box<dyn Fn(&Req) -> Answer + Send + Sync>,
-    seen: Mutex<Vec<Req>>,
-    /// Malformed requests and I/O errors; the tests assert there are none.
-    problems: Mutex<Vec<String>>,
-    stopping: AtomicBool,
-}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// An HTTP/1.1 server on 127.0.0.1 (random port): a thread accepts, a thread per connection
-/// serves requests one after another (keep-alive, `Content-Length` bodies) and records them.
-/// Stopped by [`FakeApiServer::stop`] or on drop.
-struct FakeApiServer {
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    acceptor: Option<JoinHandle<Vec<JoinHandle<()>>>>,
-}
+/// The shared loopback test server playing the API server: answers as `answer` says and
+/// records every request as a [`Req`].
+struct FakeApiServer(TestServer);
 
 impl FakeApiServer {
     fn start(answer: impl Fn(&Req) -> Answer + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shared = Arc::new(Shared {
-            answer: Box::new(answer),
-            seen: Mutex::default(),
-            problems: Mutex::default(),
-            stopping: AtomicBool::new(false),
+        let server = TestServer::start(move |_, request| {
+            let (status, body) = answer(&Req::from(request));
+            Reply::Json(status, body)
         });
-        let s = shared.clone();
-        let acceptor = std::thread::spawn(move || {
-            let mut connections = Vec::new();
-            for stream in listener.incoming() {
-                if s.stopping.load(Ordering::SeqCst) {
-                    break;
-                }
-                match stream {
-                    Ok(stream) => {
-                        let s = s.clone();
-                        connections.push(std::thread::spawn(move || {
-                            if let Err(e) = serve(stream, &s) {
-                                lock(&s.problems).push(format!("connection: {e}"));
-                            }
-                        }));
-                    }
-                    Err(e) => {
-                        lock(&s.problems).push(format!("accept: {e}"));
-                        break;
-                    }
-                }
-            }
-            connections
-        });
-        Self { addr, shared, acceptor: Some(acceptor) }
+        FakeApiServer(server.unwrap())
     }
 
     fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.0.base_url()
     }
 
-    /// The requests received so far, in order.
     fn requests(&self) -> Vec<Req> {
-        lock(&self.shared.seen).clone()
+        self.0.requests().iter().map(Req::from).collect()
     }
 
-    /// Shuts the server down (after every connection has been closed by its client) and
-    /// returns the protocol problems it saw.
+    /// Stops the server; the protocol problems it saw (a connection that broke HTTP/1.1, a
+    /// body that is not JSON). The tests assert there are none.
     fn stop(mut self) -> Vec<String> {
-        self.shutdown();
-        lock(&self.shared.problems).clone()
-    }
-
-    fn shutdown(&mut self) {
-        let Some(acceptor) = self.acceptor.take() else { return };
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        // Wakes the blocked `accept`, which then sees `stopping`.
-        let _ = TcpStream::connect(self.addr);
-        if let Ok(connections) = acceptor.join() {
-            for connection in connections {
-                let _ = connection.join();
+        self.0.stop();
+        let mut problems = self.0.problems();
+        for r in self.0.requests() {
+            if !r.body.is_empty() && r.json().is_none() {
+                problems.push(format!("{} {}: body is not JSON: {:?}", r.method, r.path, r.body));
             }
         }
+        problems
     }
 }
 
-impl Drop for FakeApiServer {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-/// Serves one connection until the client closes it (or asks to).
-fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
-    // A backstop so that a client which never closes cannot hang the test; no timing is
-    // asserted (the CLI processes have exited before the server stops).
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
-    while let Some((req, close)) = read_request(&mut reader)? {
-        lock(&shared.seen).push(req.clone());
-        let (status, body) = (shared.answer)(&req);
-        let body = body.to_string();
-        let head = format!(
-            "HTTP/1.1 {status} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{}\r\n",
-            reason_phrase(status),
-            body.len(),
-            if close { "connection: close\r\n" } else { "" },
-        );
-        writer.write_all(head.as_bytes())?;
-        writer.write_all(body.as_bytes())?;
-        writer.flush()?;
-        if close {
-            break;
-        }
-    }
-    Ok(())
-}
-
-fn invalid(message: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, message)
-}
-
-/// Reads one request and whether the client asked to close; `None` when the client closed
-/// the connection between requests.
-fn read_request(reader: &mut impl BufRead) -> io::Result<Option<(Req, bool)>> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let request_line = line.trim_end();
-    let mut parts = request_line.splitn(3, ' ');
-    let (Some(method), Some(target), Some("HTTP/1.1")) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(invalid(format!("malformed request line `{request_line}`")));
-    };
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(invalid(format!("`{request_line}`: connection closed in the head")));
-        }
-        let line = line.trim_end_matches(['\r', '\n']);
-        if line.is_empty() {
-            break;
-        }
-        let Some((name, value)) = line.split_once(':') else {
-            return Err(invalid(format!("`{request_line}`: malformed header `{line}`")));
-        };
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-    }
-    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-    if let Some(encoding) = header("transfer-encoding") {
-        return Err(invalid(format!(
-            "`{request_line}`: transfer-encoding `{encoding}` is not supported by this fake"
-        )));
-    }
-    let length = match header("content-length") {
-        None => 0,
-        Some(v) => v
-            .parse::<usize>()
-            .map_err(|_| invalid(format!("`{request_line}`: content-length `{v}`")))?,
-    };
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    let body = if body.is_empty() {
-        None
-    } else {
-        Some(
-            serde_json::from_slice(&body)
-                .map_err(|e| invalid(format!("`{request_line}`: body is not JSON: {e}")))?,
-        )
-    };
-    let (path, query) = match target.split_once('?') {
-        Some((path, query)) => (path.to_owned(), Some(query.to_owned())),
-        None => (target.to_owned(), None),
-    };
-    let close = header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-    let req = Req {
-        method: method.to_owned(),
-        path,
-        query,
-        content_type: header("content-type"),
-        authorization: header("authorization"),
-        body,
-    };
-    Ok(Some((req, close)))
-}
-
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        _ => "Unknown",
-    }
-}
-
-// --- the cluster it plays --------------------------------------------------------------------
-
-/// A fixture of the executor's tests (`crates/agent-safe-executor-k8s/tests/data/`), shaped
-/// like a real API server's answer.
 fn fixture(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../agent-safe-executor-k8s/tests/data")

@@ -3,10 +3,7 @@
 //! `SourceIdentity`; the SDK's test in `crates/agent-safe/tests/aws_runner.rs` runs the vault
 //! against moto's STS).
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpListener;
-use std::sync::mpsc;
-
+use agent_safe_testkit::{Reply, Request, TestServer};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::config::{Credentials, SharedCredentialsProvider};
 use serde_json::{Value, json};
@@ -149,42 +146,23 @@ fn settings_are_checked() {
     );
 }
 
-/// A stand-in for STS: answers one request with `status` and `body`; the request comes back
-/// through the receiver (request line, headers, body).
-fn fake_sts(status: u16, body: &str) -> (String, mpsc::Receiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::channel();
+/// A stand-in for STS on the shared loopback test server: answers every request with `status`
+/// and the XML `body`.
+fn fake_sts(status: u16, body: &str) -> TestServer {
     let body = body.to_owned();
-    std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(stream);
-        let mut head = String::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            head.push_str(&line);
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-        }
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(str::to_owned))
-            .map_or(0, |v| v.trim().parse().unwrap());
-        let mut request_body = vec![0; length];
-        reader.read_exact(&mut request_body).unwrap();
-        let mut stream = reader.into_inner();
-        write!(
-            stream,
-            "HTTP/1.1 {status} X\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\
-             Connection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        tx.send(head + &String::from_utf8(request_body).unwrap()).unwrap();
-    });
-    (endpoint, rx)
+    TestServer::start(move |_, _| Reply::Text {
+        status,
+        content_type: "text/xml",
+        body: body.clone(),
+    })
+    .unwrap()
+}
+
+/// The one request `sts` received.
+fn only_request(sts: &TestServer) -> Request {
+    let requests = sts.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    requests.into_iter().next().unwrap()
 }
 
 async fn sdk(endpoint: &str) -> SdkConfig {
@@ -246,20 +224,22 @@ const ASSUMED: &str = "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc
 
 #[tokio::test]
 async fn assumes_the_role_with_the_session_policy_for_900_seconds_as_the_ticket() {
-    let (endpoint, request) = fake_sts(200, ASSUMED);
-    let vault = StsVault::with_sdk_config(sdk(&endpoint).await, ROLE, clock()).unwrap();
+    let sts = fake_sts(200, ASSUMED);
+    let vault = StsVault::with_sdk_config(sdk(&sts.base_url()).await, ROLE, clock()).unwrap();
     let fields = json!({"actions": ["s3:PutBucketPolicy", "s3:GetBucketPolicy"],
                         "resources": ["arn:aws:s3:::reports"]});
     let scope = aws_scope(fields);
     let credential = vault.get_credential(&scope, &ticket(NONCE), 300).await.unwrap();
 
-    let request = request.recv().unwrap();
-    assert!(request.starts_with("POST / HTTP/1.1\r\n"), "{request}");
+    let request = only_request(&sts);
+    assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/"), "{request:?}");
+    let authorization = request.header("authorization").unwrap_or_default();
     assert!(
-        request.contains("Credential=AKIDVAULTBASE/") && request.contains("/eu-west-1/sts/"),
-        "signed with the vault's own keys: {request}"
+        authorization.contains("Credential=AKIDVAULTBASE/")
+            && authorization.contains("/eu-west-1/sts/"),
+        "signed with the vault's own keys: {request:?}"
     );
-    let (_, body) = request.split_once("\r\n\r\n").unwrap();
+    let body = request.body.as_str();
     let expected: Vec<(String, String)> = [
         ("Action", "AssumeRole".to_owned()),
         ("Version", "2011-06-15".to_owned()),
@@ -291,13 +271,13 @@ async fn assumes_the_role_with_the_session_policy_for_900_seconds_as_the_ticket(
 
 #[tokio::test]
 async fn an_sts_refusal_is_a_vault_error_with_the_aws_code() {
-    let (endpoint, request) = fake_sts(
+    let sts = fake_sts(
         403,
         "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: \
          arn:aws:iam::123456789012:user/runner is not authorized to perform: sts:SetSourceIdentity\
          </Message></Error><RequestId>r-2</RequestId></ErrorResponse>",
     );
-    let vault = StsVault::with_sdk_config(sdk(&endpoint).await, ROLE, clock()).unwrap();
+    let vault = StsVault::with_sdk_config(sdk(&sts.base_url()).await, ROLE, clock()).unwrap();
     let scope = aws_scope(json!({"actions": ["ec2:StopInstances"], "resources": ["*"]}));
     let err = vault.get_credential(&scope, &ticket(NONCE), 300).await.unwrap_err();
     assert_eq!(
@@ -306,7 +286,7 @@ async fn an_sts_refusal_is_a_vault_error_with_the_aws_code() {
          AccessDenied: User: arn:aws:iam::123456789012:user/runner is not authorized to \
          perform: sts:SetSourceIdentity"
     );
-    assert!(request.recv().unwrap().contains("Action=AssumeRole"));
+    assert!(only_request(&sts).body.contains("Action=AssumeRole"));
     assert_eq!(vault.issued_count(), 0);
 }
 

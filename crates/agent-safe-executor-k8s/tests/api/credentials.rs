@@ -9,10 +9,10 @@ use agent_safe_core::{
     ActionCall, Credential, CredentialScope, ExecutionStatus, Executor, ManualClock, Secret,
 };
 use agent_safe_executor_k8s::{ClientError, K8sExecutor, K8sSettings, client_config};
+use agent_safe_testkit::{Reply, TestServer};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use time::macros::datetime;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::{fixture, params};
 
@@ -220,30 +220,9 @@ fn secrets_do_not_show_in_debug_output() {
     assert!(!format!("{cred:?}").contains("hunter2"));
 }
 
-/// A one-shot HTTP/1.1 API server on 127.0.0.1: answers one request with `body` and
-/// returns the request head it received.
-async fn serve_once(body: Value) -> (String, tokio::task::JoinHandle<String>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let handle = tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.unwrap();
-        let mut head = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = stream.read(&mut buf).await.unwrap();
-            assert!(n > 0, "connection closed before the request head ended");
-            head.extend_from_slice(&buf[..n]);
-        }
-        let body = body.to_string();
-        let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(response.as_bytes()).await.unwrap();
-        stream.shutdown().await.unwrap();
-        String::from_utf8_lossy(&head).to_lowercase()
-    });
-    (url, handle)
+/// An API server on the shared loopback test server that answers every request with `body`.
+fn api_server(body: Value) -> TestServer {
+    TestServer::start(move |_, _| Reply::Json(200, body.clone())).unwrap()
 }
 
 #[tokio::test]
@@ -253,8 +232,9 @@ async fn each_call_uses_its_own_credential() {
         Arc::new(ManualClock::new(datetime!(2026-02-24 12:00 UTC))),
     );
     let p = params(json!({"namespace": "prod", "deployment": "web"}));
-    let (url_a, server_a) = serve_once(fixture("deployment-web.json")).await;
-    let (url_b, server_b) = serve_once(fixture("deployment-web.json")).await;
+    let server_a = api_server(fixture("deployment-web.json"));
+    let server_b = api_server(fixture("deployment-web.json"));
+    let (url_a, url_b) = (server_a.base_url(), server_b.base_url());
     let kubeconfig_b = format!(
         "apiVersion: v1\nkind: Config\ncurrent-context: b\nclusters: [{{name: b, cluster: {{server: \"{url_b}\"}}}}]\ncontexts: [{{name: b, context: {{cluster: b, user: b}}}}]\nusers: [{{name: b, user: {{token: token-b}}}}]\n"
     );
@@ -271,13 +251,16 @@ async fn each_call_uses_its_own_credential() {
         let outcome = executor.execute(call).await;
         assert_eq!(outcome.status, ExecutionStatus::Success, "{outcome:?}");
     }
-    let (head_a, head_b) = (server_a.await.unwrap(), server_b.await.unwrap());
-    for (head, token) in [(&head_a, "token-a"), (&head_b, "token-b")] {
-        assert!(
-            head.starts_with("get /apis/apps/v1/namespaces/prod/deployments/web http/1.1\r\n"),
-            "{head}"
+    for (server, token) in [(&server_a, "token-a"), (&server_b, "token-b")] {
+        let requests = server.requests();
+        assert_eq!(requests.len(), 1, "{requests:?}");
+        let r = &requests[0];
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str()),
+            ("GET", "/apis/apps/v1/namespaces/prod/deployments/web"),
+            "{r:?}"
         );
-        assert!(head.contains(&format!("\r\nauthorization: bearer {token}\r\n")), "{head}");
+        assert_eq!(r.header("authorization"), Some(format!("Bearer {token}").as_str()), "{r:?}");
     }
     assert!(std::env::var_os("KUBECONFIG").is_none(), "nothing set KUBECONFIG");
 }

@@ -31,7 +31,8 @@ fn records_requests_and_answers_each_as_told() {
     let server = TestServer::start(|n, _| match n {
         0 => Reply::Status(500),
         1 => Reply::Json(201, json!({"ok": true})),
-        _ => Reply::Text { status: 200, content_type: "text/xml", body: "<a/>".into() },
+        2 => Reply::Text { status: 200, content_type: "text/xml", body: "<a/>".into() },
+        _ => Reply::Headers(307, vec![("location", "http://127.0.0.1:1/elsewhere".to_owned())]),
     })
     .unwrap();
     let first = exchange(&server, &post("/hook?x=1&y=2", r#"{"event":{"event_id":"evt-1"}}"#));
@@ -42,9 +43,12 @@ fn records_requests_and_answers_each_as_told() {
     assert!(second.ends_with(r#"{"ok":true}"#), "{second}");
     let third = exchange(&server, &post("/", ""));
     assert!(third.contains("content-type: text/xml") && third.ends_with("<a/>"), "{third}");
+    let fourth = exchange(&server, &post("/", ""));
+    assert!(fourth.starts_with("HTTP/1.1 307"), "{fourth}");
+    assert!(fourth.contains("location: http://127.0.0.1:1/elsewhere\r\n"), "{fourth}");
 
     let requests = server.requests();
-    assert_eq!(requests.len(), 3);
+    assert_eq!(requests.len(), 4);
     let r = &requests[0];
     assert_eq!(r.method, "POST");
     assert_eq!(r.path, "/hook?x=1&y=2");

@@ -4,15 +4,15 @@
 //! the boundary, waiting on a manual clock, two processes approving at once, and a notifier
 //! server that is down while decisions go on.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use agent_safe_core::{BoxFuture, DecisionResult, ManualClock};
+use agent_safe_testkit::TestServer;
 use agent_safe_tickets::{IdentityManager, SigningKey};
 use serde_json::{Value, json};
 use time::macros::datetime;
@@ -699,48 +699,6 @@ fn approvals_settings_come_from_agent_safe_yaml() {
 
 // --- notifier server down -------------------------------------------------------------------
 
-/// One request a test server received.
-struct Received {
-    body: String,
-}
-
-/// Answers `200` to `count` requests on `listener`, reporting each.
-fn serve(listener: TcpListener, count: usize) -> Receiver<Received> {
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        for _ in 0..count {
-            let Ok((stream, _)) = listener.accept() else { return };
-            let body = read_body(&stream);
-            let mut stream = stream;
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            if tx.send(Received { body }).is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
-
-fn read_body(stream: &TcpStream) -> String {
-    let mut reader = BufReader::new(stream);
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap();
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).unwrap();
-    String::from_utf8(body).unwrap()
-}
-
 /// A sleeper the test opens, reporting each wait.
 #[derive(Debug)]
 struct Gate {
@@ -762,7 +720,9 @@ impl Sleeper for Gate {
 
 #[test]
 fn notifier_server_down_decisions_go_on_and_the_notification_is_retried_until_delivered() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = TestServer::ok().unwrap();
+    server.stop();
+    let port = server.addr().port();
     let (asked_tx, asked) = channel();
     let gate = Arc::new(Gate {
         asked: Mutex::new(asked_tx),
@@ -791,9 +751,10 @@ fn notifier_server_down_decisions_go_on_and_the_notification_is_retried_until_de
     assert!(s.safe.notification_deliveries().is_empty());
 
     // The server comes back; both retries get through.
-    let server = serve(TcpListener::bind(("127.0.0.1", port)).unwrap(), 2);
+    server.restart().unwrap();
     gate.open.add_permits(2);
-    let bodies: Vec<String> = (0..2).map(|_| server.recv_timeout(PATIENCE).unwrap().body).collect();
+    assert!(server.wait_for(2, PATIENCE));
+    let bodies: Vec<String> = server.requests().into_iter().map(|r| r.body).collect();
     assert!(s.safe.flush_notifications(PATIENCE));
     let deliveries = s.safe.notification_deliveries();
     assert_eq!(deliveries.len(), 2);

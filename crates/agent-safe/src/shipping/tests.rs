@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use agent_safe_testkit::{Reply, TestServer};
 use agent_safe_core::{BoxFuture, DecisionResult, ManualClock};
+use agent_safe_testkit::{Reply, TestServer};
 use time::macros::datetime;
 use tokio::sync::Semaphore;
 
