@@ -135,9 +135,11 @@ fn boundaries(_root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The lines of a `cargo tree --format "{p} [{f}]"` output whose features include `test-util`.
+/// The lines of a `cargo tree --format "{p} [{f}]"` output naming one of our crates whose
+/// features include `test-util` (third-party crates have features of that name of their own).
 fn test_util_crates(tree: &str) -> Vec<&str> {
     tree.lines()
+        .filter(|l| l.starts_with("agent-safe"))
         .filter(|l| {
             l.rsplit_once('[')
                 .and_then(|(_, f)| f.split_once(']'))
@@ -381,7 +383,8 @@ mod tests {
                     agent-safe-core v0.1.0 (/w/crates/agent-safe-core) []\n\
                     agent-safe-cli v0.1.0 (/w/crates/agent-safe-cli) [aws,default]\n\
                     agent-safe-tickets v0.1.0 (/w/crates/agent-safe-tickets) [s3,test-util] (*)\n\
-                    not-test-util v1.0.0 [test-utils]";
+                    not-test-util v1.0.0 [test-utils]\n\
+                    aws-smithy-types v1.4.3 [rt-tokio,test-util]";
         let found = super::test_util_crates(tree);
         assert_eq!(found.len(), 2, "{found:?}");
         assert!(found[0].starts_with("agent-safe-audit "));

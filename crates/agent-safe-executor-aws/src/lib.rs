@@ -57,8 +57,6 @@ mod request;
 mod s3;
 mod session;
 mod spec;
-#[cfg(feature = "test-util")]
-pub mod testing;
 
 pub use config::{AwsConfigError, AwsExecutorConfig};
 pub use executor::AwsExecutor;

@@ -6,7 +6,11 @@
 //! hyper on a runtime of its own, so synchronous and `#[tokio::test]` tests use it alike. It
 //! records every request, answers as the test says ([`Reply`]), holds answers until released,
 //! goes down and comes back on the same port, and reports connections that broke the protocol.
+//!
+//! [`moto`] (feature `moto`) finds or starts moto's AWS-compatible server for the AWS suites.
 
 mod http;
+#[cfg(feature = "moto")]
+pub mod moto;
 
 pub use http::{Reply, Request, TestServer};

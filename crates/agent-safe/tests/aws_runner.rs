@@ -17,7 +17,7 @@
 //! before and after under the action's declared `state_fields`, the state read back with the
 //! AWS SDK, and the audit links.
 //!
-//! moto comes from `agent_safe_executor_aws::testing` (`AGENT_SAFE_MOTO_ENDPOINT` from `cargo
+//! moto comes from `agent_safe_testkit::moto` (`AGENT_SAFE_MOTO_ENDPOINT` from `cargo
 //! xtask ci`, else a server started from `target/moto-venv`); without either every test
 //! prints `SKIPPED` and returns. The executor's own suite (`agent-safe-executor-aws`'s
 //! `tests/moto`) covers every action's states and prechecks in detail; this one covers what
@@ -43,7 +43,7 @@ use agent_safe::credentials::{CredentialVault, EnvVarVault, StsVault, session_po
 use agent_safe::runner::{CredentialSource, RunOutcome};
 use agent_safe::tickets::{IdentityManager, SigningKey};
 use agent_safe::{AgentSafe, CheckRequest, Decision, DecisionResult, ExecuteOptions, ManualClock};
-use agent_safe_executor_aws::testing::{self, ACCOUNT, Moto, REGION};
+use agent_safe_testkit::moto::{self as testing, ACCOUNT, Moto, REGION};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -132,7 +132,14 @@ impl World {
             .build()
             .unwrap();
         let ids = IdentityManager::new(SigningKey::hs256_from_str(KEY).unwrap(), ISSUER, clock);
-        let executor = Arc::new(moto.executor().unwrap());
+        let executor = Arc::new(
+            agent_safe_executor_aws::AwsExecutor::new(agent_safe_executor_aws::AwsExecutorConfig {
+                region: Some(REGION.into()),
+                endpoint_url: Some(moto.endpoint().to_owned()),
+                ..Default::default()
+            })
+            .unwrap(),
+        );
         World { moto, dir, safe, executor, ids }
     }
 

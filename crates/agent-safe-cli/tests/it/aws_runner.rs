@@ -4,7 +4,7 @@
 //! EC2 instance with the vault's `aws` credential → `agent-safe audit verify` succeeds, with
 //! decision → execution → state capture linked.
 //!
-//! moto comes from `agent_safe_executor_aws::testing` (`AGENT_SAFE_MOTO_ENDPOINT` from `cargo
+//! moto comes from `agent_safe_testkit::moto` (`AGENT_SAFE_MOTO_ENDPOINT` from `cargo
 //! xtask ci`, else a server started from `target/moto-venv`); without either the test prints
 //! `SKIPPED` and returns.
 
@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use agent_safe_executor_aws::testing::{self, REGION};
+use agent_safe_testkit::moto::{self as testing, REGION};
 use serde_json::{Value, json};
 
 use crate::common::{bin, catalog};

@@ -1,4 +1,4 @@
-//! Test support: moto from `agent_safe_executor_aws::testing` (one server per test binary,
+//! Test support: moto from `agent_safe_testkit::moto` (one server per test binary,
 //! tests serialised, moto reset before each); a runner-like `run` (validate params against
 //! the catalog, prechecks, before-state, execute, after-state) and rollback params computed
 //! from the catalog's `rollback_params`.
@@ -11,9 +11,9 @@ use agent_safe_core::{
     PreCheckResult, PrecheckSpec, Secret, StateMap,
 };
 use agent_safe_executor_aws::AwsExecutor;
-use agent_safe_executor_aws::testing;
-pub use agent_safe_executor_aws::testing::{ACCOUNT, REGION};
 use agent_safe_registry::Registry;
+use agent_safe_testkit::moto as testing;
+pub use agent_safe_testkit::moto::{ACCOUNT, REGION};
 use aws_config::SdkConfig;
 use serde_json::Value;
 
@@ -43,7 +43,12 @@ pub struct Run {
 pub async fn moto(test: &str) -> Option<Moto> {
     let moto = testing::moto(test).await.unwrap()?;
     Some(Moto {
-        executor: moto.executor().unwrap(),
+        executor: AwsExecutor::new(agent_safe_executor_aws::AwsExecutorConfig {
+            region: Some(REGION.into()),
+            endpoint_url: Some(moto.endpoint().to_owned()),
+            ..Default::default()
+        })
+        .unwrap(),
         sdk: moto.sdk_config().await,
         credential: credential(),
         _moto: moto,

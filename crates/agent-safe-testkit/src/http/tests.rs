@@ -1,3 +1,6 @@
+//! The test server against a raw TCP client: replies, recorded requests, hold, close, stop
+//! and restart, protocol problems, use from async tests.
+
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::Duration;

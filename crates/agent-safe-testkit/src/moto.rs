@@ -1,6 +1,6 @@
-//! Test support for suites that run against moto's server (feature `testing`; not for
-//! production use). Shared by this crate's `tests/moto`, the SDK's `tests/aws_runner.rs` and
-//! the CLI's `tests/aws_runner.rs`.
+//! Test support for suites that run against moto's AWS-compatible server (feature `moto`).
+//! Shared by the AWS executor's `tests/moto`, the SDK's `tests/aws_runner.rs`, the CLI's
+//! `tests/it/aws_runner.rs` and the S3 shipper's `tests/it/ship_s3.rs`.
 //!
 //! - **One server per test process**: the endpoint in `AGENT_SAFE_MOTO_ENDPOINT` (`cargo xtask
 //!   ci` starts one and sets it; a configured endpoint that does not answer is an error, not a
@@ -16,8 +16,9 @@
 //!   payload), and ECS tasks stay where they are instead of advancing one lifecycle step per
 //!   DescribeTasks.
 //! - [`Moto::sdk_config`] gives the SDK configuration to create fixtures with, and
-//!   [`Moto::executor`] an [`AwsExecutor`] for the endpoint; [`credential_payload`] is the
-//!   vault payload (static keys, which moto accepts) the executor reads.
+//!   [`Moto::endpoint`] the endpoint an executor or a shipper is configured with;
+//!   [`credential_payload`] is the vault payload (static keys, which moto accepts) the AWS
+//!   executor reads.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -28,11 +29,11 @@ use std::time::Duration;
 
 use agent_safe_core::Params;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_ec2::config::{Credentials, SharedCredentialsProvider};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use serde_json::Value;
 use tokio::sync::{Mutex, MutexGuard};
-
-use crate::{AwsConfigError, AwsExecutor, AwsExecutorConfig};
 
 /// The region every test uses.
 pub const REGION: &str = "us-east-1";
@@ -138,23 +139,13 @@ impl Moto {
                 None,
                 "agent-safe-tests",
             )))
-            .http_client(crate::executor::https_client())
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                    .build_https(),
+            )
             .load()
             .await
-    }
-
-    /// The executor settings for this server: [`REGION`] and the endpoint.
-    pub fn executor_config(&self) -> AwsExecutorConfig {
-        AwsExecutorConfig {
-            region: Some(REGION.into()),
-            endpoint_url: Some(self.endpoint.clone()),
-            ..AwsExecutorConfig::default()
-        }
-    }
-
-    /// An executor for this server.
-    pub fn executor(&self) -> Result<AwsExecutor, AwsConfigError> {
-        AwsExecutor::new(self.executor_config())
     }
 
     /// `POST path` with a JSON `body` to moto's own API (`/moto-api/...`); the HTTP status.
@@ -300,25 +291,5 @@ mod tests {
             "https://127.0.0.1:1",
             "POST https://127.0.0.1:1/moto-api/reset: the moto endpoint must be `http://`",
         );
-    }
-
-    #[test]
-    fn the_payload_is_what_the_executor_reads() {
-        let payload = credential_payload();
-        assert_eq!(payload["access_key_id"], ACCESS_KEY_ID);
-        let credential = agent_safe_core::Credential {
-            credential_id: "cred-0123456789ab".into(),
-            kind: "aws".into(),
-            payload: agent_safe_core::Secret::new(payload),
-            expires_at: time::macros::datetime!(2099-01-01 00:00 UTC),
-            scope: agent_safe_core::CredentialScope {
-                kind: "aws".into(),
-                fields: Default::default(),
-                ttl: 300,
-            },
-            ticket_nonce: "n".into(),
-        };
-        let source = crate::session::credential_source(Some(&credential)).unwrap();
-        assert!(matches!(source, crate::session::CredentialSource::Keys(_)), "{source:?}");
     }
 }
