@@ -110,6 +110,8 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         if let Some(interval) = watch {
             server.reload_on_change(interval);
         }
+        // Before the line below: a SIGTERM from whoever reads it must find the handler.
+        let shutdown = agent_safe_server::shutdown_signal();
         let revision = server.current().revision.clone();
         let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
         line(&format!(
@@ -120,7 +122,7 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
                 "--allow-anonymous: requests without an identity token are accepted",
             );
         }
-        server.serve(listener, agent_safe_server::shutdown_signal()).await?;
+        server.serve(listener, shutdown).await?;
         anyhow::Ok(())
     })?;
     Ok(exit::OK)

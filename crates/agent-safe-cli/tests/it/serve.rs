@@ -98,6 +98,18 @@ fn serves_a_check_and_stops_on_sigterm() {
 /// ALLOW with ticket → execute (dry-run) → the replay refused → a prod check → a caller
 /// mismatch refused → the audit log verifies.
 #[cfg(unix)]
+/// The SIGTERM handler is installed before the listening line is printed: a SIGTERM sent as
+/// soon as that line is read is a graceful stop (exit 0, "stopped"), never the default action.
+#[cfg(unix)]
+#[test]
+fn sigterm_right_after_the_listening_line_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..25 {
+        let rest = start(dir.path(), &[]).stop();
+        assert!(rest.contains("agent-safe serve: stopped"), "{rest}");
+    }
+}
+
 #[test]
 fn the_python_example_client_runs_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
