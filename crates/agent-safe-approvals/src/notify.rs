@@ -3,6 +3,8 @@
 //! A notifier only builds the HTTP message; the [`Dispatcher`](crate::Dispatcher) sends it off
 //! the decision path, with a timeout and retries.
 
+use agent_safe_http::webhook;
+use agent_safe_http::webhook::redact_url;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -22,20 +24,9 @@ pub const DEFAULT_NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum NotifyError {
-    /// A URL is not `http://` or `https://`.
-    #[error("{setting}: `{url}` is not an http:// or https:// URL")]
-    BadUrl {
-        /// The setting (`webhook_url`, `slack_webhook_url`).
-        setting: &'static str,
-        /// The URL, with anything after the host hidden.
-        url: String,
-    },
-    /// A header name or value is not valid in HTTP.
-    #[error("webhook_headers: `{name}` is not a valid HTTP header name or value")]
-    BadHeader {
-        /// The header name.
-        name: String,
-    },
+    /// A webhook URL or a header cannot be used.
+    #[error(transparent)]
+    Webhook(#[from] agent_safe_http::WebhookConfigError),
     /// A timeout is zero, negative or not a number.
     #[error("{setting}: the timeout must be a positive number of seconds, got {value}")]
     BadTimeout {
@@ -119,7 +110,7 @@ impl WebhookNotifier {
     /// A webhook notifier for `url` (http or https), no extra headers, 10 s timeout.
     pub fn new(url: impl Into<String>) -> Result<Self, NotifyError> {
         let url = url.into();
-        check_url("webhook_url", &url)?;
+        webhook::parse_url("webhook_url", &url)?;
         Ok(Self { url: Secret::new(url), headers: Vec::new(), timeout: DEFAULT_NOTIFY_TIMEOUT })
     }
 
@@ -131,11 +122,7 @@ impl WebhookNotifier {
     ) -> Result<Self, NotifyError> {
         let name = name.into();
         let value = value.into();
-        let valid = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
-            && reqwest::header::HeaderValue::from_str(&value).is_ok();
-        if !valid {
-            return Err(NotifyError::BadHeader { name });
-        }
+        webhook::header(&name, &value)?;
         self.headers.push((name, Secret::new(value)));
         Ok(self)
     }
@@ -191,7 +178,7 @@ impl SlackNotifier {
     /// A Slack notifier for an incoming-webhook URL, 10 s timeout.
     pub fn new(webhook_url: impl Into<String>) -> Result<Self, NotifyError> {
         let url = webhook_url.into();
-        check_url("slack_webhook_url", &url)?;
+        webhook::parse_url("slack_webhook_url", &url)?;
         Ok(Self { url: Secret::new(url), channel: None, timeout: DEFAULT_NOTIFY_TIMEOUT })
     }
 
@@ -353,28 +340,6 @@ pub fn build_notifiers(settings: &NotifierSettings) -> Result<Vec<Arc<dyn Notifi
         out.push(Arc::new(slack));
     }
     Ok(out)
-}
-
-fn check_url(setting: &'static str, url: &str) -> Result<(), NotifyError> {
-    let ok = match reqwest::Url::parse(url) {
-        Ok(u) => matches!(u.scheme(), "http" | "https") && u.host_str().is_some(),
-        Err(_) => false,
-    };
-    if ok { Ok(()) } else { Err(NotifyError::BadUrl { setting, url: redact_url(url) }) }
-}
-
-/// `scheme://host[:port]/…`: a URL with its path, query and credentials hidden (Slack webhook
-/// URLs carry their secret in the path).
-pub(crate) fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(u) => {
-            let host = u.host_str().unwrap_or("");
-            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
-            let more = if u.path() != "/" || u.query().is_some() { "/…" } else { "" };
-            format!("{}://{host}{port}{more}", u.scheme())
-        }
-        Err(_) => "[unparsable URL]".to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -76,10 +76,7 @@ impl fmt::Debug for ShipperConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let header_names: Vec<&str> =
             self.webhook_headers.iter().flat_map(|h| h.keys().map(String::as_str)).collect();
-        let url = self.webhook_url.as_deref().map(|u| {
-            reqwest::Url::parse(u)
-                .map_or_else(|_| "…".to_owned(), |u| crate::webhook::redact_url(&u))
-        });
+        let url = self.webhook_url.as_deref().map(agent_safe_http::webhook::redact_url);
         f.debug_struct("ShipperConfig")
             .field("filesystem_path", &self.filesystem_path)
             .field("webhook_url", &url)

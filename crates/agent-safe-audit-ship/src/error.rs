@@ -90,20 +90,9 @@ pub enum ShipLogError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ShipperConfigError {
-    /// A URL is not `http://` or `https://` with a host.
-    #[error("{setting}: `{url}` is not an http:// or https:// URL")]
-    BadUrl {
-        /// The setting.
-        setting: &'static str,
-        /// The URL, with anything after the host hidden.
-        url: String,
-    },
-    /// A header name or value is not valid in HTTP.
-    #[error("webhook_headers: `{name}` is not a valid HTTP header name or value")]
-    BadHeader {
-        /// The header name.
-        name: String,
-    },
+    /// The webhook URL or a header cannot be used.
+    #[error(transparent)]
+    Webhook(#[from] agent_safe_http::WebhookConfigError),
     /// A duration is zero, negative or not a number.
     #[error("{setting}: must be a positive number of seconds, got {value}")]
     BadDuration {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_safe_core::{BoxFuture, Clock, Secret, SystemClock};
+use agent_safe_http::webhook;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use crate::{ShipEntry, ShipError, Shipped, Shipper, ShipperConfigError};
@@ -43,33 +44,14 @@ impl fmt::Debug for WebhookShipper {
     }
 }
 
-/// `scheme://host[:port]`, then `/…` when the URL has more (a path may hold a secret).
-pub(crate) fn redact_url(url: &reqwest::Url) -> String {
-    let mut out = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
-    if let Some(port) = url.port() {
-        out.push_str(&format!(":{port}"));
-    }
-    if url.path() != "/" || url.query().is_some() {
-        out.push_str("/…");
-    }
-    out
-}
-
 impl WebhookShipper {
     /// A shipper POSTing to `url` (http or https), 10 s timeout, the system clock for
     /// `shipped_at`.
     pub fn new(url: &str) -> Result<Self, ShipperConfigError> {
-        let parsed = reqwest::Url::parse(url).ok().filter(|u| {
-            matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
-        });
-        let Some(parsed) = parsed else {
-            let shown =
-                reqwest::Url::parse(url).map_or_else(|_| "…".to_owned(), |u| redact_url(&u));
-            return Err(ShipperConfigError::BadUrl { setting: "webhook_url", url: shown });
-        };
+        webhook::parse_url("webhook_url", url)?;
         Ok(Self {
             url: Secret::new(url.to_owned()),
-            shown: redact_url(&parsed),
+            shown: webhook::redact_url(url),
             headers: Vec::new(),
             timeout: DEFAULT_WEBHOOK_TIMEOUT,
             client: agent_safe_http::client()?,
@@ -80,9 +62,7 @@ impl WebhookShipper {
     /// Adds a header sent with every POST (e.g. `Authorization`); replaces a default header
     /// of the same name.
     pub fn with_header(mut self, name: &str, value: &str) -> Result<Self, ShipperConfigError> {
-        let bad = || ShipperConfigError::BadHeader { name: name.to_owned() };
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
-        let value = HeaderValue::from_str(value).map_err(|_| bad())?;
+        let (name, value) = webhook::header(name, value)?;
         self.headers.push((name, Secret::new(value)));
         Ok(self)
     }
@@ -211,7 +191,10 @@ mod tests {
             "ftp://siem.example/secret",
             Err("webhook_url: `ftp://siem.example/…` is not an http:// or https:// URL"),
         );
-        check_url("not a url", Err("webhook_url: `…` is not an http:// or https:// URL"));
+        check_url(
+            "not a url",
+            Err("webhook_url: `[unparsable URL]` is not an http:// or https:// URL"),
+        );
     }
 
     #[test]

@@ -14,14 +14,17 @@
 //! It also holds what both background deliveries (approval notifications, audit shipping)
 //! share: [`RetryPolicy`] (attempts and capped exponential backoff), [`Sleeper`] (the
 //! injectable wait between retries, so tests control time instead of sleeping) and [`Worker`]
-//! (one thread with its own tokio runtime running jobs from a bounded queue).
+//! (one thread with its own tokio runtime running jobs from a bounded queue), and [`webhook`]:
+//! the URL and header checks of every webhook destination and how a URL is shown.
 
 use std::sync::Arc;
 
 mod retry;
+pub mod webhook;
 mod worker;
 
 pub use retry::RetryPolicy;
+pub use webhook::WebhookConfigError;
 pub use worker::{Job, OnDrop, Worker, WorkerOptions, WorkerStartError, WorkerStats};
 
 /// Why the HTTP client could not be built.
