@@ -51,13 +51,19 @@ impl Fake {
         std::fs::create_dir(dir.path().join("calls")).unwrap();
         std::fs::create_dir(dir.path().join("responses")).unwrap();
         let script = SCRIPT.replace("@DIR@", dir.path().to_str().unwrap());
-        let path = dir.path().join("kubectl");
-        std::fs::write(&path, script).unwrap();
+        // Written under another name, then copied into place by a child process: this process
+        // never holds a writable descriptor of the script, so a child forked meanwhile by
+        // another test's thread cannot inherit one and make running it fail with ETXTBSY
+        // ("Text file busy").
+        let source = dir.path().join("kubectl.src");
+        std::fs::write(&source, script).unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::set_permissions(&source, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
+        let copied = Command::new("cp").arg(&source).arg(dir.path().join("kubectl")).status();
+        assert!(copied.unwrap().success(), "cannot copy the fake kubectl into place");
         Self { dir }
     }
 
