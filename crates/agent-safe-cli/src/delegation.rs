@@ -100,7 +100,7 @@ pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
     }
 }
 
-fn issuer(flag: Option<&String>, config: Option<&ConfigFile>) -> String {
+pub(crate) fn issuer(flag: Option<&String>, config: Option<&ConfigFile>) -> String {
     let mut overrides = agent_safe::Overrides::default();
     overrides.issuer = flag.cloned();
     crate::setup::resolve(config, &overrides).issuer
@@ -176,7 +176,7 @@ fn create(config: Option<&ConfigFile>, args: &CreateArgs) -> anyhow::Result<u8> 
     Ok(exit::OK)
 }
 
-fn verify(config: Option<&ConfigFile>, args: &VerifyArgs) -> anyhow::Result<u8> {
+pub(crate) fn verify(config: Option<&ConfigFile>, args: &VerifyArgs) -> anyhow::Result<u8> {
     let keys = args.key.verifying_keys(config)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let manager = DelegationManager::new(IdentityManager::verify_only(

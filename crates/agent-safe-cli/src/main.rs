@@ -9,6 +9,7 @@ mod credential;
 mod delegation;
 mod demo;
 mod executor_args;
+mod identity;
 mod init;
 mod keys;
 mod mcp;
@@ -90,6 +91,9 @@ enum Command {
     /// Resolve just-in-time credentials for a ticket, or test the vault.
     #[command(subcommand)]
     Credential(credential::Command),
+    /// Issue and inspect identity tokens (agents, approvers, sidecar callers).
+    #[command(subcommand)]
+    Identity(identity::Command),
     /// Delegate to sub-agents: create and verify delegation tokens.
     #[command(subcommand)]
     Delegation(delegation::Command),
@@ -122,6 +126,7 @@ fn main() -> ExitCode {
         Command::Ticket(cmd) => ticket::run(&cli, cmd),
         Command::Keys(cmd) => keys::run(cmd),
         Command::Credential(cmd) => credential::run(&cli, cmd),
+        Command::Identity(cmd) => identity::run(&cli, cmd),
         Command::Delegation(cmd) => delegation::run(&cli, cmd),
         Command::Approval(cmd) => approval::run(&cli, cmd),
         Command::Rollback(cmd) => rollback::run(&cli, cmd),

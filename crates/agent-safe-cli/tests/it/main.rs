@@ -12,6 +12,7 @@ mod cli;
 mod credential;
 mod delegation;
 mod fronts;
+mod identity;
 #[cfg(feature = "k8s")]
 mod k8s_e2e;
 mod mcp;
