@@ -100,17 +100,16 @@ fn resolve(cli: &Cli, args: &ResolveArgs) -> anyhow::Result<u8> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let vault = vault(&args.vault, &clock)?;
     let keys = args.key.verifying_keys(config.as_ref())?;
-    let issuer = config.as_ref().and_then(|c| c.issuer.clone());
-    let issuer = issuer.unwrap_or_else(|| "agent-safe".to_owned());
+    let mut overrides = agent_safe::Overrides::default();
+    overrides.registry.clone_from(&args.registry);
+    let resolved = crate::setup::resolve(config.as_ref(), &overrides);
     let nonces = nonce_store(args, config.as_ref(), &clock)?;
-    let registry_dir = args
-        .registry
-        .clone()
-        .or_else(|| config.as_ref().and_then(|c| c.registry.clone()))
-        .unwrap_or_else(|| PathBuf::from("actions"));
+    // The working-directory defaults always give a registry.
+    let registry_dir = resolved.registry.unwrap_or_default();
     let registry = Registry::load_dir(&registry_dir).context("cannot load the action registry")?;
 
-    let validator = TicketValidator::new(keys, issuer, clock, nonces);
+    let validator = TicketValidator::new(keys, resolved.issuer, clock, nonces)
+        .with_audience(resolved.ticket_audience.audience());
     let ticket = match validator.verify_without_consuming(&args.token, &Expected::default()) {
         Ok(ticket) => ticket,
         Err(e) => {

@@ -58,6 +58,10 @@ pub(crate) struct Cli {
     /// Disable colours (also: the NO_COLOR environment variable).
     #[arg(long, global = true)]
     no_color: bool,
+    /// The `aud` of execution tickets, issued and validated: a name, or `none` for tickets the
+    /// Python runner accepts [default: from agent-safe.yaml, else agent-safe-runner]
+    #[arg(long, global = true, env = "AGENT_SAFE_TICKET_AUDIENCE", value_name = "NAME|none")]
+    ticket_audience: Option<agent_safe::TicketAudience>,
     #[command(subcommand)]
     command: Command,
 }
@@ -115,6 +119,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     output::init_color(cli.no_color);
+    setup::init_globals(&cli);
     let result = match &cli.command {
         Command::Init(args) => init::run(args),
         Command::Check(args) => check::run(&cli, args),

@@ -124,6 +124,7 @@ fn setup(cli: &Cli, args: &CommonArgs) -> anyhow::Result<Setup> {
     // The working-directory defaults always give a registry, an audit log and a nonce store.
     let resolved = crate::setup::resolve(config, &overrides);
     let issuer = resolved.issuer;
+    let audience = resolved.ticket_audience.audience();
     let registry_dir = resolved.registry.unwrap_or_default();
     let registry = Registry::load_dir(&registry_dir).context("cannot load the action registry")?;
     let audit_path = resolved.audit_log.unwrap_or_default();
@@ -136,7 +137,8 @@ fn setup(cli: &Cli, args: &CommonArgs) -> anyhow::Result<Setup> {
     let nonces = FileNonceStore::open(&nonce_path, clock.clone())
         .with_context(|| format!("cannot open nonce store `{}`", nonce_path.display()))?
         .with_fsync(durability == Durability::Fsync);
-    let validator = TicketValidator::new(keys, issuer, clock.clone(), Arc::new(nonces));
+    let validator =
+        TicketValidator::new(keys, issuer, clock.clone(), Arc::new(nonces)).with_audience(audience);
     Ok(Setup {
         registry: Arc::new(registry),
         validator,

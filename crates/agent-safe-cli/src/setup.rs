@@ -1,6 +1,7 @@
 //! Resolving paths and settings: explicit flag > `agent-safe.yaml` > built-in default.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use agent_safe::{Builder, ConfigFile, Defaults, Overrides, Resolved};
 use anyhow::Context as _;
@@ -44,9 +45,27 @@ impl ConfigArgs {
     }
 }
 
+/// The global flags that override agent-safe.yaml for every command (set once, in `main`).
+static GLOBALS: OnceLock<Overrides> = OnceLock::new();
+
+/// Records the global flags (`--ticket-audience`) as overrides every command applies.
+pub(crate) fn init_globals(cli: &Cli) {
+    let mut globals = Overrides::default();
+    globals.ticket_audience.clone_from(&cli.ticket_audience);
+    let _ = GLOBALS.set(globals);
+}
+
+/// `overrides` with the global flags added (a command's own flags never set them).
+pub(crate) fn with_globals(overrides: &Overrides) -> Overrides {
+    match GLOBALS.get() {
+        Some(globals) => overrides.clone().merge(globals),
+        None => overrides.clone(),
+    }
+}
+
 /// Flags > `agent-safe.yaml` > the project layout in the working directory, resolved by the SDK.
 pub(crate) fn resolve(config: Option<&ConfigFile>, overrides: &Overrides) -> Resolved {
-    agent_safe::settings::resolve(config, overrides, Defaults::WorkingDir)
+    agent_safe::settings::resolve(config, &with_globals(overrides), Defaults::WorkingDir)
 }
 
 /// Fully resolved paths.
@@ -71,7 +90,7 @@ pub(crate) fn paths(config: Option<&ConfigFile>, args: &ConfigArgs) -> Paths {
 /// A builder on the loaded config (not read again) with the working-directory defaults and
 /// `overrides` applied.
 pub(crate) fn builder(config: Option<ConfigFile>, overrides: &Overrides) -> Builder {
-    Builder::from_config(config).defaults(Defaults::WorkingDir).overrides(overrides)
+    Builder::from_config(config).defaults(Defaults::WorkingDir).overrides(&with_globals(overrides))
 }
 
 /// Parses a `--params` value: a JSON object, or a usage error naming the flag.

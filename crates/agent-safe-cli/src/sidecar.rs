@@ -73,6 +73,9 @@ impl SidecarArgs {
         if let Some(key) = self.key.flag_key()? {
             source = source.signing_key(key);
         }
+        if let Some(audience) = &cli.ticket_audience {
+            source = source.ticket_audience(audience.clone());
+        }
         Ok(source)
     }
 

@@ -60,6 +60,7 @@ pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
     overrides.nonce_store.clone_from(&args.nonce_store);
     let resolved = crate::setup::resolve(config.as_ref(), &overrides);
     let issuer = resolved.issuer;
+    let audience = resolved.ticket_audience.audience();
     // The working-directory defaults always give a nonce store (next to `./audit.jsonl`).
     let nonce_path = resolved.nonce_store.unwrap_or_default();
     let params: Option<Params> =
@@ -67,7 +68,8 @@ pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = FileNonceStore::open(&nonce_path, clock.clone())
         .with_context(|| format!("cannot open nonce store `{}`", nonce_path.display()))?;
-    let validator = TicketValidator::new(key, issuer, clock, Arc::new(store));
+    let validator =
+        TicketValidator::new(key, issuer, clock, Arc::new(store)).with_audience(audience);
     let result = if args.no_consume {
         validator.inspect(&args.token)
     } else {

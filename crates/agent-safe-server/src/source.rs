@@ -118,6 +118,12 @@ impl Source {
         self
     }
 
+    /// The audience of execution tickets (as `tickets: {audience}` in agent-safe.yaml).
+    pub fn ticket_audience(mut self, audience: agent_safe::TicketAudience) -> Self {
+        self.overrides.ticket_audience = Some(audience);
+        self
+    }
+
     /// Signing key (verifies identity tokens, signs execution tickets).
     pub fn signing_key(mut self, key: SigningKey) -> Self {
         self.signing_key = Some(key);

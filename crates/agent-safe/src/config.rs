@@ -66,6 +66,18 @@ pub struct ConfigFile {
     pub approvals: Option<crate::approvals::ApprovalsConfig>,
     /// `audit_shipping:` settings (shippers of the audit log).
     pub audit_shipping: Option<agent_safe_audit_ship::ShipperConfig>,
+    /// `tickets:` settings (the audience of execution tickets).
+    pub tickets: Option<TicketsConfig>,
+}
+
+/// `tickets:` in agent-safe.yaml.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketsConfig {
+    /// The `aud` of execution tickets: a name, or `none` for tickets the Python runner accepts
+    /// (default `agent-safe-runner`).
+    #[serde(default)]
+    pub audience: Option<crate::settings::TicketAudience>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +111,8 @@ struct RawConfig {
     approvals: Option<crate::approvals::RawApprovalsConfig>,
     #[serde(default)]
     audit_shipping: Option<agent_safe_audit_ship::ShipperConfig>,
+    #[serde(default)]
+    tickets: Option<TicketsConfig>,
 }
 
 /// Why the configuration file could not be used.
@@ -136,6 +150,7 @@ impl ConfigFile {
             cumulative_risk: None,
             approvals: None,
             audit_shipping: None,
+            tickets: None,
         });
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: Option<PathBuf>| {
@@ -158,6 +173,7 @@ impl ConfigFile {
             cumulative_risk: raw.cumulative_risk,
             approvals: raw.approvals.map(|a| a.resolve(base)),
             audit_shipping: raw.audit_shipping.map(|s| s.resolve_paths(base)),
+            tickets: raw.tickets,
         })
     }
 

@@ -61,10 +61,14 @@ pub(crate) fn ticket_validator(
     issuer: &str,
     clock: &Arc<dyn Clock>,
     nonces: Option<Arc<dyn NonceStore>>,
+    audience: agent_safe_tickets::Audience,
 ) -> Option<TicketValidator> {
     let key = key?;
     let nonces = nonces.unwrap_or_else(|| Arc::new(MemoryNonceStore::new(clock.clone())));
-    Some(TicketValidator::new(KeySet::from(key), issuer, clock.clone(), nonces))
+    Some(
+        TicketValidator::new(KeySet::from(key), issuer, clock.clone(), nonces)
+            .with_audience(audience),
+    )
 }
 
 impl AgentSafe {

@@ -50,7 +50,8 @@ pub use agent_safe_pdp::{CumulativeRiskConfig, RateLimitConfig};
 use agent_safe_registry::{Inventory, Registry};
 use agent_safe_tickets::{IdentityManager, SigningKey, TicketIssuer, VerifiedIdentity};
 pub use config::{
-    CONFIG_FILE_NAME, ConfigError, ConfigFile, DurabilityMode, IdentityMode, default_nonce_store,
+    CONFIG_FILE_NAME, ConfigError, ConfigFile, DurabilityMode, IdentityMode, TicketsConfig,
+    default_nonce_store,
 };
 
 // The SDK's public surface is curated: each module below names the items of one internal
@@ -147,7 +148,7 @@ pub use error::{BuildError, CheckError, Error};
 pub use execute::{ExecuteError, ExecuteOptions};
 pub use executor::{ExecutorChoice, ExecutorError};
 pub use observe::{AppendObserver, NonceUse};
-pub use settings::{Defaults, Overrides, Resolved};
+pub use settings::{Defaults, Overrides, Resolved, TicketAudience};
 
 /// One request to check.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -299,6 +300,13 @@ impl Builder {
         self
     }
 
+    /// The audience of execution tickets, issued and validated ([`TicketAudience::None`]:
+    /// tickets the Python runner accepts).
+    pub fn ticket_audience(mut self, audience: TicketAudience) -> Self {
+        self.overrides.ticket_audience = Some(audience);
+        self
+    }
+
     /// Identity mode.
     pub fn identity(mut self, mode: IdentityMode) -> Self {
         self.identity = Some(mode);
@@ -428,10 +436,17 @@ impl Builder {
             )?,
             None => None,
         };
-        let ticket_validator =
-            credentials::ticket_validator(signing_key.as_ref(), &issuer, &clock, nonce_store);
+        let audience = resolved.ticket_audience.audience();
+        let ticket_validator = credentials::ticket_validator(
+            signing_key.as_ref(),
+            &issuer,
+            &clock,
+            nonce_store,
+            audience.clone(),
+        );
         let state_key = execute::state_key(signing_key.as_ref());
-        let tickets = signing_key.map(|k| TicketIssuer::new(k, issuer.clone(), clock.clone()));
+        let tickets = signing_key
+            .map(|k| TicketIssuer::new(k, issuer.clone(), clock.clone()).with_audience(audience));
         let credential_vault = self.credential_vault;
         let approvals =
             self.approvals.build(resolved.approval_store, cfg.approvals.as_ref(), &clock)?;

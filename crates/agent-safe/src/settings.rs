@@ -33,6 +33,8 @@ pub struct Overrides {
     pub nonce_store: Option<PathBuf>,
     /// Token issuer.
     pub issuer: Option<String>,
+    /// The audience of execution tickets.
+    pub ticket_audience: Option<TicketAudience>,
 }
 
 impl Overrides {
@@ -51,6 +53,9 @@ impl Overrides {
         pick(&mut self.nonce_store, &other.nonce_store);
         if other.issuer.is_some() {
             self.issuer.clone_from(&other.issuer);
+        }
+        if other.ticket_audience.is_some() {
+            self.ticket_audience.clone_from(&other.ticket_audience);
         }
         self
     }
@@ -87,6 +92,66 @@ pub struct Resolved {
     pub nonce_store: Option<PathBuf>,
     /// Token issuer (default [`DEFAULT_ISSUER`]).
     pub issuer: String,
+    /// The audience of execution tickets (default `agent-safe-runner`).
+    pub ticket_audience: TicketAudience,
+}
+
+/// The `aud` claim of execution tickets, as issued and as required when they are validated
+/// (`tickets: {audience: …}` in agent-safe.yaml, `--ticket-audience`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub enum TicketAudience {
+    /// Tickets carry `aud: <name>`; a ticket with another audience is refused, one without
+    /// any (minted by Python) is accepted. The default, `agent-safe-runner`.
+    Named(String),
+    /// `none`: tickets carry no `aud`, and a ticket with one is refused, as the Python
+    /// `TicketValidator` (PyJWT) does: the setting for tickets validated by the Python runner.
+    None,
+}
+
+impl Default for TicketAudience {
+    fn default() -> Self {
+        Self::Named(agent_safe_tickets::DEFAULT_TICKET_AUDIENCE.to_owned())
+    }
+}
+
+impl TicketAudience {
+    /// The audience rule of the ticket issuer and of every ticket validator.
+    pub fn audience(&self) -> agent_safe_tickets::Audience {
+        match self {
+            Self::Named(name) => agent_safe_tickets::Audience::IfPresent(name.clone()),
+            Self::None => agent_safe_tickets::Audience::Absent,
+        }
+    }
+}
+
+impl std::str::FromStr for TicketAudience {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "" => Err("the ticket audience must be a name, or `none` for no audience".to_owned()),
+            "none" => Ok(Self::None),
+            name => Ok(Self::Named(name.to_owned())),
+        }
+    }
+}
+
+impl TryFrom<String> for TicketAudience {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl std::fmt::Display for TicketAudience {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Named(name) => f.write_str(name),
+            Self::None => f.write_str("none"),
+        }
+    }
 }
 
 /// Applies the precedence: `overrides` > `config` > `defaults`.
@@ -127,6 +192,11 @@ pub fn resolve(config: Option<&ConfigFile>, overrides: &Overrides, defaults: Def
             .clone()
             .or_else(|| config.and_then(|c| c.issuer.clone()))
             .unwrap_or_else(|| DEFAULT_ISSUER.to_owned()),
+        ticket_audience: overrides
+            .ticket_audience
+            .clone()
+            .or_else(|| config.and_then(|c| c.tickets.as_ref()).and_then(|t| t.audience.clone()))
+            .unwrap_or_default(),
     }
 }
 

@@ -4,6 +4,7 @@
 mod common;
 
 mod approval;
+mod audience;
 mod audit_ship;
 #[cfg(feature = "aws")]
 mod aws_runner;
