@@ -361,6 +361,15 @@ impl Pdp {
         if let Some(reason) = target.and_then(|t| check_bound_params(t, req.params)) {
             return deny(format!("Invalid parameters: {reason}"));
         }
+        if let Some(t) = target.filter(|t| !action.accepts_target_type(&t.kind)) {
+            return deny(format!(
+                "Target type mismatch: action `{}` applies to {}, target `{}` is a `{}`",
+                req.action,
+                action.definition().target_types.join(", "),
+                t.id,
+                t.kind
+            ));
+        }
         let facts = Facts {
             target,
             caller: identity,

@@ -11,33 +11,35 @@ use time::macros::datetime;
 
 use crate::{Caller, Pdp, PdpConfig, Request, policy};
 
+// Every fixture action applies to deployments and namespaces too (the inventory's types), so the
+// rule tests are not decided by the target-type check; `target_types_are_enforced` tests it.
 const ACTIONS: &[(&str, &str)] = &[
     (
         "restart-deployment.yaml",
         "name: restart-deployment\nversion: 1.0.0\ndescription: restart\nrisk_class: medium\n\
-         target_types: [k8s-deployment]\nparameters:\n  - name: namespace\n    type: string\n    required: false\n\
+         target_types: [k8s-deployment, k8s-namespace]\nparameters:\n  - name: namespace\n    type: string\n    required: false\n\
          \x20 - name: deployment\n    type: string\n    required: false\n",
     ),
     (
         "scale-deployment.yaml",
         "name: scale-deployment\nversion: 1.0.0\ndescription: scale\nrisk_class: medium\n\
-         target_types: [k8s-deployment]\nparameters:\n  - name: replicas\n    type: integer\n\
+         target_types: [k8s-deployment, k8s-namespace]\nparameters:\n  - name: replicas\n    type: integer\n\
          \x20   constraints: {min_value: 0, max_value: 100}\n",
     ),
     (
         "get-pod-logs.yaml",
         "name: get-pod-logs\nversion: 1.0.0\ndescription: logs\nrisk_class: low\n\
-         target_types: [k8s-pod]\n",
+         target_types: [k8s-pod, k8s-deployment, k8s-namespace]\n",
     ),
     (
         "delete-namespace.yaml",
         "name: delete-namespace\nversion: 1.0.0\ndescription: delete\nrisk_class: critical\n\
-         target_types: [k8s-namespace]\n",
+         target_types: [k8s-namespace, k8s-deployment]\n",
     ),
     (
         "drain-node.yaml",
         "name: drain-node\nversion: 1.0.0\ndescription: drain\nrisk_class: high\n\
-         target_types: [k8s-node]\n",
+         target_types: [k8s-node, k8s-deployment, k8s-namespace]\n",
     ),
 ];
 
@@ -872,4 +874,44 @@ fn invalid_ticket_patterns_are_load_errors() {
     // An unbalanced group cannot escape the anchoring wrapper.
     check_err(load("a)|(b"), "invalid `ticket_pattern` `a)|(b`: unopened group");
     assert_eq!(load("^CHG-[0-9]+$"), Ok(()));
+}
+
+#[test]
+fn target_types_are_enforced() {
+    let inventory = Inventory::from_source(
+        &PathBuf::from("inventory.yaml"),
+        b"targets:\n  - {id: dev/node-1, type: k8s-node, environment: dev, sensitivity: public}\n",
+    )
+    .unwrap();
+    let rules = policy::load_sources(vec![(
+        PathBuf::from("policies/allow.yaml"),
+        "rules:\n  - name: allow-all\n    match: {}\n    decision: allow\n    reason: ok\n",
+    )])
+    .unwrap();
+    let pdp =
+        Pdp::new(Arc::new(registry()), Arc::new(inventory), rules, PdpConfig::default()).unwrap();
+    let ask = |action: &str, target: &str| {
+        pdp.evaluate(
+            &Request {
+                action,
+                target: Some(target),
+                caller: Caller::Anonymous,
+                params: &Params::new(),
+                ticket_id: None,
+            },
+            MONDAY_NOON,
+        )
+        .decision
+    };
+    let denied = ask("get-pod-logs", "dev/node-1");
+    assert_eq!(denied.result, DecisionResult::Deny);
+    assert_eq!(
+        denied.reason,
+        "Target type mismatch: action `get-pod-logs` applies to k8s-pod, k8s-deployment, \
+         k8s-namespace, target `dev/node-1` is a `k8s-node`"
+    );
+    assert_eq!(denied.policy_matched, None, "decided before any rule");
+    assert_eq!(ask("drain-node", "dev/node-1").result, DecisionResult::Allow);
+    // A target outside the inventory has no known type: the rules decide (here: allow-all).
+    assert_eq!(ask("get-pod-logs", "dev/unlisted").result, DecisionResult::Allow);
 }

@@ -186,6 +186,11 @@ impl RegisteredAction {
         &self.definition.name
     }
 
+    /// Whether a target of inventory type `kind` is one of the action's `target_types`.
+    pub fn accepts_target_type(&self, kind: &str) -> bool {
+        self.definition().target_types.iter().any(|t| t == kind)
+    }
+
     /// The action's intrinsic risk.
     pub fn risk_class(&self) -> RiskClass {
         self.definition.risk_class

@@ -38,6 +38,21 @@ fn check_decisions_and_exit_codes() {
         d,
         cli(d).args(["check", "drop-database", "-t", "prod/api-server", "--json-output"])
     );
+    // An action on a target of a type it does not declare (a pod is not a deployment): DENY
+    // before any rule, the reason naming both types.
+    snap!(
+        "check_deny_target_type",
+        d,
+        cli(d).args([
+            "check",
+            "restart-deployment",
+            "-t",
+            "dev/debug-pod",
+            "-p",
+            r#"{"namespace": "dev", "deployment": "debug-pod"}"#,
+            "--json-output"
+        ])
+    );
     snap!(
         "check_require_approval",
         d,
@@ -69,7 +84,7 @@ fn check_decisions_and_exit_codes() {
     );
     // Every decision above (not the usage errors) went to ./audit.jsonl.
     let log = std::fs::read_to_string(d.join("audit.jsonl")).unwrap();
-    assert_eq!(log.lines().count(), 4, "{log}");
+    assert_eq!(log.lines().count(), 5, "{log}");
 }
 
 #[test]
