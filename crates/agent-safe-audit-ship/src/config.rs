@@ -70,6 +70,11 @@ pub struct ShipperConfig {
     /// Where a destination without a cursor starts (default `beginning`).
     #[serde(default)]
     pub start_at: StartAt,
+    /// How long a short-lived command (`check`, `runner execute`, `approval`, `rollback
+    /// check`) waits, before it exits, for its entries to reach every destination, in seconds
+    /// (default 5; 0: do not wait, the next process ships them).
+    #[serde(default)]
+    pub exit_flush_timeout: Option<f64>,
 }
 
 impl fmt::Debug for ShipperConfig {
@@ -90,6 +95,7 @@ impl fmt::Debug for ShipperConfig {
             .field("retry_max_backoff", &self.retry_max_backoff)
             .field("poll_interval", &self.poll_interval)
             .field("start_at", &self.start_at)
+            .field("exit_flush_timeout", &self.exit_flush_timeout)
             .finish()
     }
 }
@@ -108,7 +114,21 @@ fn seconds(
     }
 }
 
+/// The default of [`ShipperConfig::exit_flush_timeout`].
+pub const DEFAULT_EXIT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl ShipperConfig {
+    /// How long a short-lived command waits for its entries to be shipped before it exits
+    /// (`exit_flush_timeout`, default [`DEFAULT_EXIT_FLUSH_TIMEOUT`]; zero: not at all).
+    pub fn exit_flush_timeout(&self) -> Result<Duration, ShipperConfigError> {
+        self.exit_flush_timeout.map_or(Ok(DEFAULT_EXIT_FLUSH_TIMEOUT), |s| {
+            Duration::try_from_secs_f64(s).map_err(|_| ShipperConfigError::BadDuration {
+                setting: "exit_flush_timeout",
+                value: s.to_string(),
+            })
+        })
+    }
+
     /// Whether no shipper is configured.
     pub fn is_empty(&self) -> bool {
         self.filesystem_path.is_none() && self.webhook_url.is_none() && self.s3_bucket.is_none()

@@ -66,7 +66,7 @@ use std::fmt;
 
 use agent_safe_core::BoxFuture;
 
-pub use config::{DEFAULT_S3_PREFIX, ShipperConfig, StartAt};
+pub use config::{DEFAULT_EXIT_FLUSH_TIMEOUT, DEFAULT_S3_PREFIX, ShipperConfig, StartAt};
 pub use cursor::{CursorPosition, cursor_path};
 pub use entry::ShipEntry;
 pub use error::{ShipError, ShipLogError, ShipperConfigError};

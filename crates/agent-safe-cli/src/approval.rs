@@ -284,13 +284,16 @@ fn resolve(
     if let Some(key) = args.key.flag_key()? {
         builder = builder.signing_key(key);
     }
+    let flush = crate::exit_flush::timeout(config)?;
     let safe = builder.build().context("cannot load configuration")?;
     if !safe.approval_store().is_some_and(ApprovalStore::exists) {
         let path = store_path(args.store.store.as_ref(), config);
         crate::output::error(&format!("approval store not found: `{}`", path.display()));
         return Ok(exit::DENY_OR_FAILED);
     }
-    match safe.resolve_approval(&args.request_id, verdict, &token, args.reason.as_deref()) {
+    let resolved = safe.resolve_approval(&args.request_id, verdict, &token, args.reason.as_deref());
+    crate::exit_flush::flush(&safe, flush);
+    match resolved {
         Ok(decision) => {
             if args.json_output {
                 crate::output::json(&decision)?;

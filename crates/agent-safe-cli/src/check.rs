@@ -52,6 +52,7 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     if let Some(key) = args.key.flag_key()? {
         builder = builder.signing_key(key);
     }
+    let flush = crate::exit_flush::timeout(builder.config())?;
     let safe = builder.build().context("cannot load configuration")?;
 
     let mut request = CheckRequest::new(&args.action).params(params);
@@ -68,6 +69,7 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     // Notifications of a new approval request are sent in the background; give them a
     // bounded time to go out (with their retries) before the process exits.
     safe.flush_notifications(std::time::Duration::from_secs(30));
+    crate::exit_flush::flush(&safe, flush);
     Ok(exit_code(decision.result))
 }
 

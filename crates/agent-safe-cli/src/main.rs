@@ -9,6 +9,7 @@ mod credential;
 mod delegation;
 mod demo;
 mod executor_args;
+mod exit_flush;
 mod identity;
 mod init;
 mod keys;
@@ -62,6 +63,11 @@ pub(crate) struct Cli {
     /// Python runner accepts [default: from agent-safe.yaml, else agent-safe-runner]
     #[arg(long, global = true, env = "AGENT_SAFE_TICKET_AUDIENCE", value_name = "NAME|none")]
     ticket_audience: Option<agent_safe::TicketAudience>,
+    /// Seconds a command that appends to the audit log waits, before it exits, for the entries
+    /// to reach the audit_shipping destinations (0: do not wait) [default: from agent-safe.yaml,
+    /// else 5]
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = parse_seconds)]
+    exit_flush_timeout: Option<std::time::Duration>,
     #[command(subcommand)]
     command: Command,
 }
@@ -146,4 +152,13 @@ fn main() -> ExitCode {
             ExitCode::from(exit::USAGE)
         }
     }
+}
+
+/// A number of seconds, zero allowed.
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("`{text}`: a number of seconds, 0 or more"))
 }

@@ -55,7 +55,8 @@ pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
     }
 }
 
-fn load(cli: &Cli, args: &ShowArgs) -> anyhow::Result<AgentSafe> {
+/// The SDK, and how long to wait for audit shipping before exiting.
+fn load(cli: &Cli, args: &ShowArgs) -> anyhow::Result<(AgentSafe, std::time::Duration)> {
     let mut overrides = args.config.overrides();
     overrides.audit_log.clone_from(&args.audit_log);
     let mut builder = setup::builder(setup::config_file(cli)?, &overrides);
@@ -66,7 +67,8 @@ fn load(cli: &Cli, args: &ShowArgs) -> anyhow::Result<AgentSafe> {
     if let Some(key) = args.key.flag_key()? {
         builder = builder.signing_key(key);
     }
-    builder.build().context("cannot load configuration")
+    let flush = crate::exit_flush::timeout(builder.config())?;
+    Ok((builder.build().context("cannot load configuration")?, flush))
 }
 
 /// A plan error (not a configuration error): printed, exit 1.
@@ -80,7 +82,8 @@ fn refused(e: &Error, json_output: bool) -> anyhow::Result<u8> {
 }
 
 fn show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<u8> {
-    let safe = load(cli, args)?;
+    // Nothing is appended: no shipping to wait for.
+    let (safe, _) = load(cli, args)?;
     let plan = match safe.generate_rollback(&args.audit_id) {
         Ok(plan) => plan,
         Err(e @ Error::Change(_)) => return refused(&e, args.json_output),
@@ -95,8 +98,10 @@ fn show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<u8> {
 }
 
 fn check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<u8> {
-    let safe = load(cli, &args.show)?;
-    let checked = match safe.check_rollback(&args.show.audit_id, args.caller.as_deref()) {
+    let (safe, flush) = load(cli, &args.show)?;
+    let checked = safe.check_rollback(&args.show.audit_id, args.caller.as_deref());
+    crate::exit_flush::flush(&safe, flush);
+    let checked = match checked {
         Ok(c) => c,
         Err(e @ Error::Change(_)) => return refused(&e, args.show.json_output),
         Err(e) => return Err(e.into()),

@@ -106,6 +106,9 @@ struct Setup {
     state_key: Option<Secret<[u8; 32]>>,
     audit_path: PathBuf,
     durability: Durability,
+    /// `audit_shipping:` of agent-safe.yaml, and how long to wait for it before exiting.
+    shipping: Option<agent_safe::shipping::ShipperConfig>,
+    flush: std::time::Duration,
 }
 
 fn setup(cli: &Cli, args: &CommonArgs) -> anyhow::Result<Setup> {
@@ -148,6 +151,8 @@ fn setup(cli: &Cli, args: &CommonArgs) -> anyhow::Result<Setup> {
         state_key,
         audit_path,
         durability,
+        shipping: config.and_then(|c| c.audit_shipping.clone()),
+        flush: crate::exit_flush::timeout(config)?,
     })
 }
 
@@ -215,8 +220,15 @@ fn execute(cli: &Cli, args: &ExecuteArgs) -> anyhow::Result<u8> {
         ambient_credentials: args.common.ambient_credentials,
         ..RunnerConfig::default()
     };
+    // Started before the run, so the entries are shipped as they are appended.
+    let shipping = s.shipping.clone();
+    let flush = s.flush;
+    let worker = agent_safe::shipping::start_worker(shipping.as_ref(), &s.audit_path, &s.clock)
+        .context("cannot start audit shipping")?;
     let runner = runner(s, executor, config)?;
-    let outcome = match runtime()?.block_on(runner.run(&args.common.token)) {
+    let ran = runtime()?.block_on(runner.run(&args.common.token));
+    crate::exit_flush::finish(worker, flush);
+    let outcome = match ran {
         Ok(outcome) => outcome,
         Err(agent_safe_runner::RunnerError::Audit { outcome, source }) => {
             report(&outcome, args.common.json_output)?;

@@ -47,12 +47,21 @@ impl ConfigArgs {
 
 /// The global flags that override agent-safe.yaml for every command (set once, in `main`).
 static GLOBALS: OnceLock<Overrides> = OnceLock::new();
+/// `--exit-flush-timeout`.
+static EXIT_FLUSH_TIMEOUT: OnceLock<Option<std::time::Duration>> = OnceLock::new();
 
-/// Records the global flags (`--ticket-audience`) as overrides every command applies.
+/// Records the global flags (`--ticket-audience` as an override every command applies,
+/// `--exit-flush-timeout`).
 pub(crate) fn init_globals(cli: &Cli) {
     let mut globals = Overrides::default();
     globals.ticket_audience.clone_from(&cli.ticket_audience);
     let _ = GLOBALS.set(globals);
+    let _ = EXIT_FLUSH_TIMEOUT.set(cli.exit_flush_timeout);
+}
+
+/// `--exit-flush-timeout`, when given.
+pub(crate) fn exit_flush_timeout() -> Option<std::time::Duration> {
+    EXIT_FLUSH_TIMEOUT.get().copied().flatten()
 }
 
 /// `overrides` with the global flags added (a command's own flags never set them).

@@ -124,6 +124,12 @@ impl Server {
         self.shared.current()
     }
 
+    /// Waits until the audit shipping worker (if any) has every entry, at most `timeout`;
+    /// whether it got there. Blocking: from async code call it on a blocking thread.
+    pub fn flush_audit_shipping(&self, timeout: Duration) -> bool {
+        self.shared.shipping.as_ref().is_none_or(|w| w.flush(timeout))
+    }
+
     /// The SDK serving now.
     pub fn agent_safe(&self) -> AgentSafe {
         self.shared.current().safe.clone()

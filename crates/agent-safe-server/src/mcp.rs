@@ -44,6 +44,9 @@ use crate::{CallerAuth, Server, ServerError};
 pub const TOOLS: [&str; 4] =
     ["list_actions", "check_action", "execute_action", "request_approval_status"];
 
+/// How long the end of a session waits for audit shipping.
+const SHIPPING_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Why the MCP server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -235,10 +238,22 @@ impl McpServer {
         };
         inbound.abort();
         let written = outbound.await;
-        // Buffered audit appends become durable before the session ends.
+        // Buffered audit appends become durable before the session ends, and the session's
+        // entries get a bounded time to reach the audit shipping destinations (what is left
+        // is shipped by the next process: the log is the outbox).
         let loaded = server.current();
-        let synced =
-            tokio::task::spawn_blocking(move || loaded.safe.audit_log().map(|l| l.sync())).await;
+        let synced = tokio::task::spawn_blocking(move || {
+            let synced = loaded.safe.audit_log().map(|l| l.sync());
+            if !server.flush_audit_shipping(SHIPPING_FLUSH) {
+                eprintln!(
+                    "agent-safe mcp: audit shipping: not every destination has the session's \
+                     entries after {}s; the next process that ships sends them",
+                    SHIPPING_FLUSH.as_secs()
+                );
+            }
+            synced
+        })
+        .await;
         if let Ok(Some(Err(e))) = synced {
             return Err(McpError::AuditSync(e));
         }

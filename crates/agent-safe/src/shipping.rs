@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use agent_safe_audit_ship::{
-    DEFAULT_S3_PREFIX, ReplayOptions, ReplayReport, RetryPolicy, ShipLogError, Shipper,
-    ShipperConfig, ShipperConfigError, ShipperStatus, ShippingOptions, ShippingWorker, Sleeper,
-    StartAt, replay,
+    DEFAULT_EXIT_FLUSH_TIMEOUT, DEFAULT_S3_PREFIX, ReplayOptions, ReplayReport, RetryPolicy,
+    ShipLogError, Shipper, ShipperConfig, ShipperConfigError, ShipperStatus, ShippingOptions,
+    ShippingWorker, Sleeper, StartAt, replay,
 };
 use agent_safe_core::Clock;
 
@@ -94,6 +94,17 @@ impl Settings {
         }
         Ok(Some(ShippingWorker::start(log, shippers, options)?))
     }
+}
+
+/// Starts a shipping worker for the audit log at `log` as `config` (the `audit_shipping:`
+/// section) says, or `None` when it names no destination: for programs that append to the log
+/// without an [`AgentSafe`] (the CLI's `runner execute`).
+pub fn start_worker(
+    config: Option<&ShipperConfig>,
+    log: &Path,
+    clock: &Arc<dyn Clock>,
+) -> Result<Option<ShippingWorker>, ShippingError> {
+    Settings::default().start(config, Some(log), clock)
 }
 
 impl AgentSafe {

@@ -12,6 +12,7 @@ mod change;
 mod cli;
 mod credential;
 mod delegation;
+mod exit_flush;
 mod fronts;
 mod identity;
 #[cfg(feature = "k8s")]
