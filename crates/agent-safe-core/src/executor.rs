@@ -172,6 +172,13 @@ pub trait Executor: Send + Sync + std::fmt::Debug {
     /// The executor type recorded in results (`dry-run`, `kubectl`, `k8s`, `aws`).
     fn kind(&self) -> &'static str;
 
+    /// Whether the executor acts with credentials at all. `false` only for executors that
+    /// touch nothing (the dry-run executor): the runner then resolves no credential for them,
+    /// so a first run needs no vault, while every real executor stays gated.
+    fn uses_credentials(&self) -> bool {
+        true
+    }
+
     /// Performs the action.
     fn execute<'a>(&'a self, call: ActionCall<'a>) -> BoxFuture<'a, ExecutionOutcome>;
 

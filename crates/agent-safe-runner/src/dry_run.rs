@@ -23,6 +23,10 @@ impl Executor for DryRunExecutor {
         "dry-run"
     }
 
+    fn uses_credentials(&self) -> bool {
+        false
+    }
+
     fn execute<'a>(&'a self, call: ActionCall<'a>) -> BoxFuture<'a, ExecutionOutcome> {
         let outcome = ExecutionOutcome {
             status: ExecutionStatus::Skipped,

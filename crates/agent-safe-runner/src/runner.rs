@@ -64,6 +64,8 @@ pub enum CredentialSource {
     Ambient,
     /// The action declares no credentials: the executor uses its own configuration.
     NotDeclared,
+    /// The executor touches nothing (dry-run): no credential was resolved.
+    NotNeeded,
 }
 
 impl CredentialSource {
@@ -73,6 +75,7 @@ impl CredentialSource {
             CredentialSource::Vault => "vault",
             CredentialSource::Ambient => "ambient",
             CredentialSource::NotDeclared => "not_declared",
+            CredentialSource::NotNeeded => "not_needed",
         }
     }
 }
@@ -376,6 +379,10 @@ impl<R: Deref<Target = Registry> + Send + Sync> Runner<R> {
             rec.credential_source = Some(CredentialSource::NotDeclared);
             return Ok(None);
         };
+        if !self.executor.uses_credentials() {
+            rec.credential_source = Some(CredentialSource::NotNeeded);
+            return Ok(None);
+        }
         let Some(vault) = &self.vault else {
             if self.config.ambient_credentials {
                 rec.credential_source = Some(CredentialSource::Ambient);

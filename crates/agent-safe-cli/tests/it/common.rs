@@ -64,6 +64,34 @@ impl Served {
         Served { child, stdout, addr }
     }
 
+    /// `POST path` with a JSON `body` and `authorization: Bearer <bearer>`: the status line and
+    /// the JSON answer.
+    pub fn post(
+        &self,
+        path: &str,
+        bearer: &str,
+        body: &serde_json::Value,
+    ) -> (String, serde_json::Value) {
+        use std::io::Write as _;
+        let body = body.to_string();
+        let mut stream = std::net::TcpStream::connect(&self.addr).unwrap();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {bearer}\r\n\
+             content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n\
+             {body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        let status = head.lines().next().unwrap_or_default().to_owned();
+        let body = serde_json::from_str(body).map_err(|e| format!("{e}: {response}")).unwrap();
+        (status, body)
+    }
+
     /// Stops the server with SIGTERM (it exits 0 and says so); returns what it printed after
     /// its first line.
     pub fn stop(mut self) -> String {
@@ -127,3 +155,38 @@ macro_rules! snap {
     }};
 }
 pub(crate) use snap;
+
+/// One MCP session of `cmd` (an `agent-safe mcp` command line): initialize, then each of
+/// `calls` (`{"name": tool, "arguments": …}`) as a `tools/call`; the results in order. Closes
+/// stdin and asserts the process exits 0.
+pub fn mcp_calls(cmd: &mut Command, calls: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    use std::io::Write as _;
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut read = || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()
+    };
+    let init = serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params":
+        {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
+    writeln!(stdin, "{init}").unwrap();
+    assert_eq!(read()["id"], 0);
+    writeln!(stdin, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
+    let mut results = Vec::new();
+    for (i, call) in calls.iter().enumerate() {
+        let id = i + 1;
+        let message =
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": call});
+        writeln!(stdin, "{message}").unwrap();
+        let answer = read();
+        assert_eq!(answer["id"], id, "{answer}");
+        results.push(answer["result"].clone());
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    results
+}

@@ -10,8 +10,7 @@
     reason = "test helpers outside #[test] functions"
 )]
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpStream;
+use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -110,35 +109,14 @@ fn serve(dir: &Path) -> Served {
     ]))
 }
 
-/// POSTs `body` to `path` of `served` with `bearer`; the status line and the JSON body.
-fn post(served: &Served, path: &str, bearer: &str, body: &Value) -> (String, Value) {
-    let body = body.to_string();
-    let mut stream = TcpStream::connect(&served.addr).unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {bearer}\r\n\
-         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n\
-         {body}",
-        served.addr,
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    let status = head.lines().next().unwrap_or_default().to_owned();
-    let body = serde_json::from_str(body).map_err(|e| format!("{e}: {response}")).unwrap();
-    (status, body)
-}
-
 /// HTTP: a ticket from `POST /v1/check`, then `POST /v1/execute` with it.
 fn http_run(served: &Served, bearer: &str, dry_run: bool) -> Value {
     let request = json!({"action": ACTION, "target": TARGET, "params": params()});
-    let (status, decision) = post(served, "/v1/check", bearer, &request);
+    let (status, decision) = served.post("/v1/check", bearer, &request);
     assert!(status.contains(" 200 "), "{status}: {decision}");
     let ticket = decision["ticket"]["token"].as_str().unwrap();
     let (status, outcome) =
-        post(served, "/v1/execute", bearer, &json!({"ticket": ticket, "dry_run": dry_run}));
+        served.post("/v1/execute", bearer, &json!({"ticket": ticket, "dry_run": dry_run}));
     assert!(status.contains(" 200 "), "{status}: {outcome}");
     outcome
 }
@@ -220,7 +198,10 @@ fn cli_http_and_mcp_report_a_run_with_the_same_json() {
         assert_eq!(cli["status"], "skipped", "{cli}");
         assert_eq!(cli["executor_type"], "dry-run", "{cli}");
         assert_eq!(cli["caller"], "deploy-bot", "{cli}");
-        assert_eq!(cli["credential_source"], "ambient", "{cli}");
+        // A dry run previews what a real executor would need (here: ambient credentials); a
+        // run on the dry-run executor needs none.
+        let source = if dry_run { "ambient" } else { "not_needed" };
+        assert_eq!(cli["credential_source"], source, "{cli}");
         assert_eq!(cli["dry_run"], dry_run, "{cli}");
         // Audited runs say where their execution event is; dry runs record nothing.
         assert_eq!(cli.get("execution_audit_id").is_some(), !dry_run, "{cli}");
@@ -246,7 +227,7 @@ fn cli_and_http_report_a_delegation_with_the_same_json() {
     let served = serve(dir.path());
     let body = json!({"child_agent_id": "worker-1", "roles": ["deployer"],
                       "environments": ["dev"], "actions": ["restart-*"], "max_depth": 1});
-    let (status, from_http) = post(&served, "/v1/delegations", &parent, &body);
+    let (status, from_http) = served.post("/v1/delegations", &parent, &body);
     served.stop();
     assert!(status.contains(" 200 "), "{status}: {from_http}");
 

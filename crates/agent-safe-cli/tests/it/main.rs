@@ -13,6 +13,7 @@ mod cli;
 mod credential;
 mod delegation;
 mod exit_flush;
+mod first_run;
 mod fronts;
 mod identity;
 #[cfg(feature = "k8s")]

@@ -188,7 +188,20 @@ fn outputs_and_exit_codes() {
         dir,
         runner(&["dry-run", &token, "--ambient-credentials", "--json-output"])
     );
-    snap!("execute_refused_without_vault", dir, runner(&["execute", &token]));
+    // A real executor is gated: without a vault (or --ambient-credentials) a credentialed
+    // action is refused before the executor runs (kubectl is never started here).
+    snap!(
+        "execute_refused_without_vault",
+        dir,
+        runner(&[
+            "execute",
+            &token,
+            "--executor",
+            "kubectl",
+            "--kubectl-path",
+            "/nonexistent/kubectl"
+        ])
+    );
     // That refusal used the ticket up: execution is single-attempt.
     snap!("execute_replay", dir, runner(&["execute", &token, "--ambient-credentials"]));
     let (token, _) = check(
@@ -198,6 +211,15 @@ fn outputs_and_exit_codes() {
         json!({"namespace": "dev", "pod": "debug-pod"}),
     );
     snap!("execute_dry_run_executor", dir, runner(&["execute", &token, "--ambient-credentials"]));
+    // The dry-run executor touches nothing, so it needs no credential: a first run works
+    // without a vault (recorded as `credential_source: not_needed`).
+    let (token, _) = check(
+        dir,
+        "get-pod-logs",
+        "dev/debug-pod",
+        json!({"namespace": "dev", "pod": "debug-pod"}),
+    );
+    snap!("execute_dry_run_needs_no_vault", dir, runner(&["execute", &token, "--json-output"]));
     snap!(
         "execute_invalid_ticket_json",
         dir,

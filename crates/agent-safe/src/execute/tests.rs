@@ -56,7 +56,7 @@ async fn execute_runs_a_ticket_once_across_sdk_instances() {
 
     let outcome = safe.execute(&token, Arc::new(DryRunExecutor), ambient).await.unwrap();
     assert_eq!(outcome.result.status, ExecutionStatus::Skipped);
-    assert_eq!(outcome.credential_source, Some(agent_safe_runner::CredentialSource::Ambient));
+    assert_eq!(outcome.credential_source, Some(agent_safe_runner::CredentialSource::NotNeeded));
     assert_eq!(outcome.result.output, "[dry-run] Would execute get-pod-logs on dev/debug-pod");
     assert!(dir.path().join("audit.jsonl.nonces").exists(), "default nonce store");
 
