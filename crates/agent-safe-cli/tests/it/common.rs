@@ -1,7 +1,11 @@
 //! Helpers every CLI integration test shares: the bundled catalog, the binary with a clean
 //! environment, `agent-safe serve` as a process, and the one snapshot macro with its filters.
 
-#![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers outside #[test] functions"
+)]
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
