@@ -12,11 +12,12 @@ use crate::env::EnvVarVault;
 use crate::file::FileVault;
 use crate::vault::CredentialVault;
 
-/// The vault types [`build_vault`] knows.
-pub const VAULT_TYPES: &[&str] = &["env", "file"];
+/// The vault types [`build_vault`] knows (`sts` needs the cargo feature `aws`).
+pub const VAULT_TYPES: &[&str] = &["env", "file", "sts"];
 
 const ENV_KEYS: &[&str] = &["type", "credentials", "env_prefix"];
 const FILE_KEYS: &[&str] = &["type", "dir"];
+const STS_KEYS: &[&str] = &["type", "role_arn", "region", "profile", "endpoint_url"];
 
 /// A vault configuration that cannot be used. Messages never quote configured credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,10 +25,16 @@ const FILE_KEYS: &[&str] = &["type", "dir"];
 pub enum VaultConfigError {
     /// `type` names no known vault.
     #[error(
-        "unknown vault type `{0}`; available: `env`, `file` (planned: `hashicorp`, `aws`, \
+        "unknown vault type `{0}`; available: `env`, `file`, `sts` (planned: `hashicorp`, \
          `kubernetes`)"
     )]
     UnknownType(String),
+    /// `type: sts` in a build without the AWS vault.
+    #[error(
+        "the `sts` vault is not in this build: install the CLI with `cargo install \
+         agent-safe-cli --features aws` (or enable the `aws` feature of agent-safe-credentials)"
+    )]
+    StsNotBuilt,
     /// A key the vault type does not take.
     #[error(
         "unknown key `{key}` in the `{vault}` vault config; expected one of {}{}",
@@ -71,7 +78,9 @@ fn quoted(keys: &[&str]) -> String {
 /// - `type: env` (the default): [`EnvVarVault`] with `credentials` (a map of credential type
 ///   to payload map, or to a string meaning `{"token": string}`) and `env_prefix` (default
 ///   `AGENT_SAFE_CRED_`);
-/// - `type: file`: [`FileVault`] over the directory `dir`.
+/// - `type: file`: [`FileVault`] over the directory `dir`;
+/// - `type: sts` (cargo feature `aws`): [`StsVault`](crate::StsVault) assuming `role_arn`, with
+///   optional `region`, `profile` and `endpoint_url` — the one vault that enforces scope.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -86,7 +95,7 @@ fn quoted(keys: &[&str]) -> String {
 /// let err = build_vault(config.as_object().unwrap(), Arc::new(SystemClock)).unwrap_err();
 /// assert_eq!(
 ///     err.to_string(),
-///     "unknown vault type `hashicorp`; available: `env`, `file` (planned: `hashicorp`, `aws`, `kubernetes`)"
+///     "unknown vault type `hashicorp`; available: `env`, `file`, `sts` (planned: `hashicorp`, `kubernetes`)"
 /// );
 /// # Ok::<(), agent_safe_credentials::VaultConfigError>(())
 /// ```
@@ -125,8 +134,46 @@ pub fn build_vault(
             };
             Ok(Arc::new(FileVault::new(dir, clock)))
         }
+        "sts" => {
+            check_keys(config, "sts", STS_KEYS)?;
+            sts_vault(config, clock)
+        }
         other => Err(VaultConfigError::UnknownType(other.to_owned())),
     }
+}
+
+/// An optional string setting of `config`.
+fn string(config: &Map<String, Value>, key: &str) -> Result<Option<String>, VaultConfigError> {
+    match config.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(VaultConfigError::WrongType { key: key.to_owned(), expected: "a string" }),
+    }
+}
+
+#[cfg(feature = "aws")]
+fn sts_vault(
+    config: &Map<String, Value>,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn CredentialVault>, VaultConfigError> {
+    let role_arn = string(config, "role_arn")?
+        .ok_or(VaultConfigError::MissingKey { key: "role_arn", vault: "sts" })?;
+    let settings = crate::sts::StsVaultConfig {
+        role_arn,
+        region: string(config, "region")?,
+        profile: string(config, "profile")?,
+        endpoint_url: string(config, "endpoint_url")?,
+    };
+    Ok(Arc::new(crate::sts::StsVault::new(settings, clock)?))
+}
+
+#[cfg(not(feature = "aws"))]
+fn sts_vault(
+    config: &Map<String, Value>,
+    _clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn CredentialVault>, VaultConfigError> {
+    string(config, "role_arn")?;
+    Err(VaultConfigError::StsNotBuilt)
 }
 
 fn check_keys(

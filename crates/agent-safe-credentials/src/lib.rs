@@ -72,7 +72,7 @@ pub use resolver::{CredentialResolver, ResolveError, RevokeWarning, revoke};
 #[cfg(feature = "aws")]
 pub use sts::{STS_MAX_DURATION, STS_MIN_DURATION, StsVault, StsVaultConfig, session_policy};
 pub use template::{TemplateError, is_plain_token, render_scope};
-pub use vault::{CredentialVault, MAX_TTL, VaultError};
+pub use vault::{CredentialVault, MAX_TTL, VaultError, require_scoped};
 pub use view::CredentialView;
 
 #[cfg(test)]

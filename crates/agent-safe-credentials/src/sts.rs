@@ -228,6 +228,10 @@ impl CredentialVault for StsVault {
         "sts"
     }
 
+    fn enforces_scope(&self) -> bool {
+        true
+    }
+
     fn get_credential<'a>(
         &'a self,
         scope: &'a CredentialScope,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use agent_safe_core::{
     BoxFuture, Clock, Credential, CredentialScope, ExecutionTicket, Params, Secret,
@@ -32,6 +32,42 @@ pub trait CredentialVault: Send + Sync + fmt::Debug {
     /// Revokes a credential this vault issued. Revoking an unknown or already revoked id
     /// succeeds (revocation is idempotent).
     fn revoke<'a>(&'a self, credential_id: &'a str) -> BoxFuture<'a, Result<(), VaultError>>;
+
+    /// Whether the credentials this vault issues are limited to the scope they were asked for
+    /// (the STS vault's session policy). The env and file vaults hand out one stored secret
+    /// whatever the scope: `false`.
+    fn enforces_scope(&self) -> bool {
+        false
+    }
+}
+
+/// `vault` when it enforces scope; otherwise a vault that refuses every request, saying why
+/// (`credentials: {require_scoped: true}` in agent-safe.yaml).
+pub fn require_scoped(vault: Arc<dyn CredentialVault>) -> Arc<dyn CredentialVault> {
+    if vault.enforces_scope() { vault } else { Arc::new(Unscoped(vault.kind())) }
+}
+
+/// What [`require_scoped`] puts in place of a vault that cannot enforce scope.
+#[derive(Debug)]
+struct Unscoped(&'static str);
+
+impl CredentialVault for Unscoped {
+    fn kind(&self) -> &'static str {
+        self.0
+    }
+
+    fn get_credential<'a>(
+        &'a self,
+        _scope: &'a CredentialScope,
+        _ticket: &'a ExecutionTicket,
+        _ttl: u64,
+    ) -> BoxFuture<'a, Result<Credential, VaultError>> {
+        Box::pin(std::future::ready(Err(VaultError::Unscoped { vault: self.0 })))
+    }
+
+    fn revoke<'a>(&'a self, _credential_id: &'a str) -> BoxFuture<'a, Result<(), VaultError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// Why a vault could not issue or revoke a credential. No variant carries secret material.
@@ -140,6 +176,15 @@ pub enum VaultError {
     /// A failure reported by another backend, in its own words (never secret).
     #[error("{0}")]
     Backend(String),
+    /// `require_scoped` is set and this vault cannot limit a credential to its scope.
+    #[error(
+        "credentials.require_scoped: the `{vault}` vault cannot limit a credential to the \
+         action's scope; configure a vault that can (`sts`), or unset require_scoped"
+    )]
+    Unscoped {
+        /// The vault's kind.
+        vault: &'static str,
+    },
 }
 
 /// The longest credential lifetime the built-in vaults issue: one day.

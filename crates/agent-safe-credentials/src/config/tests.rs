@@ -35,8 +35,14 @@ fn builds_env_and_file_vaults() {
 fn bad_configs_have_clear_messages() {
     check(
         json!({"type": "hashicorp"}),
-        Err("unknown vault type `hashicorp`; available: `env`, `file` (planned: `hashicorp`, \
-             `aws`, `kubernetes`)"),
+        Err("unknown vault type `hashicorp`; available: `env`, `file`, `sts` (planned: \
+             `hashicorp`, `kubernetes`)"),
+    );
+    check(json!({"type": "sts"}), Err(STS_WITHOUT_ROLE));
+    check(
+        json!({"type": "sts", "role_arn": ROLE, "regoin": "eu-west-1"}),
+        Err("unknown key `regoin` in the `sts` vault config; expected one of `type`, `role_arn`, \
+             `region`, `profile`, `endpoint_url`; did you mean `region`?"),
     );
     check(json!({"type": 3}), Err("vault config key `type` must be a string"));
     check(
@@ -76,4 +82,42 @@ fn static_credentials_and_prefix_are_used() {
     let err = now(vault.get_credential(&scope("gcp", 60), &ticket("n"), 60)).unwrap_err();
     assert!(err.to_string().contains("`NOPE_GCP`"), "{err}");
     assert!(!format!("{vault:?}").contains(SECRET));
+}
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/agent-safe-runner";
+
+#[cfg(feature = "aws")]
+const STS_WITHOUT_ROLE: &str = "the `sts` vault config needs `role_arn`";
+#[cfg(not(feature = "aws"))]
+const STS_WITHOUT_ROLE: &str = "the `sts` vault is not in this build: install the CLI with \
+                                `cargo install agent-safe-cli --features aws` (or enable the \
+                                `aws` feature of agent-safe-credentials)";
+
+/// `type: sts` builds the STS vault, the one that enforces scope; `require_scoped` keeps it and
+/// replaces the others by a refusal that says why.
+#[cfg(feature = "aws")]
+#[test]
+fn sts_from_config_and_require_scoped() {
+    use crate::require_scoped;
+    check(json!({"type": "sts", "role_arn": ROLE, "region": "eu-west-1"}), Ok("sts"));
+    check(
+        json!({"type": "sts", "role_arn": "not-an-arn"}),
+        Err("vault config key `role_arn` must be an IAM role ARN such as \
+             `arn:aws:iam::123456789012:role/agent-safe`"),
+    );
+    let sts = build_vault(json!({"type": "sts", "role_arn": ROLE}).as_object().unwrap(), clock())
+        .unwrap();
+    assert!(sts.enforces_scope());
+    assert!(require_scoped(sts).enforces_scope());
+    let file =
+        build_vault(json!({"type": "file", "dir": "/nonexistent"}).as_object().unwrap(), clock())
+            .unwrap();
+    assert!(!file.enforces_scope());
+    let refused = require_scoped(file);
+    let err = now(refused.get_credential(&scope("aws", 300), &ticket("n"), 300)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "credentials.require_scoped: the `file` vault cannot limit a credential to the action's \
+         scope; configure a vault that can (`sts`), or unset require_scoped"
+    );
 }
