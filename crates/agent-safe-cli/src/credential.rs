@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use agent_safe::credentials::{
-    CredentialResolver, CredentialVault, CredentialView, EnvVarVault, FileVault,
-};
+use agent_safe::credentials::{CredentialResolver, CredentialView};
 use agent_safe::{ConfigFile, default_nonce_store};
 use agent_safe_core::{
     ActionName, AgentId, AuditId, Clock, CredentialScope, ExecutionTicket, Params, SystemClock,
@@ -40,19 +38,6 @@ pub(crate) enum Command {
     TestVault(TestVaultArgs),
 }
 
-/// Where credentials come from.
-#[derive(Debug, clap::Args)]
-pub(crate) struct VaultArgs {
-    /// A static credential, payload {"token": VALUE}; repeatable. Command lines are visible to
-    /// other local users: prefer AGENT_SAFE_CRED_<TYPE> or --vault-dir. [default vault: the
-    /// AGENT_SAFE_CRED_<TYPE> environment variables]
-    #[arg(long = "vault-cred", value_name = "TYPE=VALUE")]
-    vault_cred: Vec<String>,
-    /// Use the file vault: <DIR>/<type>.json holds the payload object, mode 0600.
-    #[arg(long, value_name = "DIR", conflicts_with = "vault_cred")]
-    vault_dir: Option<PathBuf>,
-}
-
 #[derive(Debug, clap::Args)]
 pub(crate) struct ResolveArgs {
     /// The execution ticket (a JWT from `agent-safe check`).
@@ -67,7 +52,7 @@ pub(crate) struct ResolveArgs {
     #[arg(long, value_name = "FILE")]
     nonce_store: Option<PathBuf>,
     #[command(flatten)]
-    vault: VaultArgs,
+    vault: crate::vault_args::VaultArgs,
     /// Print the result as JSON (the payload redacted unless --show-secret).
     #[arg(long)]
     json_output: bool,
@@ -79,7 +64,7 @@ pub(crate) struct ResolveArgs {
 #[derive(Debug, clap::Args)]
 pub(crate) struct TestVaultArgs {
     #[command(flatten)]
-    vault: VaultArgs,
+    vault: crate::vault_args::VaultArgs,
     /// The credential type to request.
     #[arg(long, default_value = "kubernetes", value_name = "TYPE")]
     cred_type: String,
@@ -91,14 +76,15 @@ pub(crate) struct TestVaultArgs {
 pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
     match cmd {
         Command::Resolve(args) => resolve(cli, args),
-        Command::TestVault(args) => test_vault(args),
+        Command::TestVault(args) => test_vault(cli, args),
     }
 }
 
 fn resolve(cli: &Cli, args: &ResolveArgs) -> anyhow::Result<u8> {
     let config = crate::setup::config_file(cli)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let vault = vault(&args.vault, &clock)?;
+    let vault = args.vault.vault(config.as_ref(), &clock, crate::vault_args::NoVault::Env)?;
+    let vault = vault.ok_or_else(|| anyhow::anyhow!("no credential vault"))?;
     let keys = args.key.verifying_keys(config.as_ref())?;
     let mut overrides = agent_safe::Overrides::default();
     overrides.registry.clone_from(&args.registry);
@@ -182,9 +168,11 @@ fn result(
     })
 }
 
-fn test_vault(args: &TestVaultArgs) -> anyhow::Result<u8> {
+fn test_vault(cli: &Cli, args: &TestVaultArgs) -> anyhow::Result<u8> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let vault = vault(&args.vault, &clock)?;
+    let config = crate::setup::config_file(cli)?;
+    let vault = args.vault.vault(config.as_ref(), &clock, crate::vault_args::NoVault::Env)?;
+    let vault = vault.ok_or_else(|| anyhow::anyhow!("no credential vault"))?;
     let now = clock.now();
     let ticket = ExecutionTicket {
         token: String::new(),
@@ -236,40 +224,6 @@ fn test_vault(args: &TestVaultArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(if outcome.is_ok() { exit::OK } else { exit::DENY_OR_FAILED })
-}
-
-/// The vault the options describe: `--vault-dir`, else the environment plus `--vault-cred`.
-fn vault(args: &VaultArgs, clock: &Arc<dyn Clock>) -> anyhow::Result<Arc<dyn CredentialVault>> {
-    if let Some(dir) = &args.vault_dir {
-        return Ok(Arc::new(FileVault::new(dir, clock.clone())));
-    }
-    let mut vault = EnvVarVault::new(clock.clone());
-    for (i, spec) in args.vault_cred.iter().enumerate() {
-        // The argument is never echoed: it holds (or, mistyped, may be) a secret.
-        match spec.split_once('=') {
-            Some((kind, value)) if !kind.is_empty() && !value.is_empty() => {
-                vault =
-                    vault.with_static_token(kind, agent_safe_core::Secret::new(value.to_owned()));
-            }
-            _ => anyhow::bail!(
-                "{} `--vault-cred` must be TYPE=VALUE with a non-empty type and value (the \
-                 argument is not shown: it may be a secret)",
-                ordinal(i + 1)
-            ),
-        }
-    }
-    Ok(Arc::new(vault))
-}
-
-fn ordinal(n: usize) -> String {
-    let suffix = match (n % 10, n % 100) {
-        (1, 11) | (2, 12) | (3, 13) => "th",
-        (1, _) => "st",
-        (2, _) => "nd",
-        (3, _) => "rd",
-        _ => "th",
-    };
-    format!("{n}{suffix}")
 }
 
 /// The nonce store consulted (never written): `--nonce-store`, the config's, else the default

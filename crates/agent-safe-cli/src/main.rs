@@ -23,6 +23,7 @@ mod sidecar;
 mod test_cmd;
 mod ticket;
 mod validate;
+mod vault_args;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -49,7 +49,9 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        let executor = config.executor.clone();
         let server = Server::new(source, config).context("cannot load configuration")?;
+        args.sidecar.warn_unscoped(&server, &executor);
         server.reload_on_sighup()?;
         let revision = server.current().revision.clone();
         let mcp = McpServer::new(server, args.identity_token.clone())?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_safe::DurabilityMode;
-use agent_safe::credentials::{CredentialVault, EnvVarVault, FileVault};
+use agent_safe::credentials::CredentialVault;
 use agent_safe::report::RunReport;
 use agent_safe_audit::{AuditLog, AuditOptions, Durability};
 use agent_safe_core::{Clock, ExecutionStatus, Executor, Secret, SystemClock};
@@ -57,17 +57,8 @@ pub(crate) struct CommonArgs {
     /// Persistent single-use nonce store [default: from agent-safe.yaml, else <audit log>.nonces]
     #[arg(long, value_name = "FILE")]
     nonce_store: Option<PathBuf>,
-    /// A static credential of TYPE for the vault, payload {"token": VALUE}; repeatable (also
-    /// reads AGENT_SAFE_CRED_<TYPE>). Command lines are visible to other local users: prefer
-    /// --vault-env or --vault-dir.
-    #[arg(long = "vault-cred", value_name = "TYPE=VALUE")]
-    vault_cred: Vec<String>,
-    /// Use the environment vault: AGENT_SAFE_CRED_<TYPE> holds the token.
-    #[arg(long, conflicts_with = "vault_dir")]
-    vault_env: bool,
-    /// Use the file vault: <DIR>/<type>.json holds the payload object, mode 0600.
-    #[arg(long, value_name = "DIR", conflicts_with = "vault_cred")]
-    vault_dir: Option<PathBuf>,
+    #[command(flatten)]
+    vault: crate::vault_args::VaultArgs,
     /// Let actions that declare credentials run with the executor's own credentials when no
     /// vault option is given (recorded in the audit event). Without it they are refused.
     #[arg(long)]
@@ -109,6 +100,8 @@ struct Setup {
     /// `audit_shipping:` of agent-safe.yaml, and how long to wait for it before exiting.
     shipping: Option<agent_safe::shipping::ShipperConfig>,
     flush: std::time::Duration,
+    /// `credentials.require_scoped` of agent-safe.yaml.
+    require_scoped: bool,
 }
 
 fn setup(cli: &Cli, args: &CommonArgs) -> anyhow::Result<Setup> {
@@ -145,7 +138,7 @@ fn setup(cli: &Cli, args: &CommonArgs) -> anyhow::Result<Setup> {
     Ok(Setup {
         registry: Arc::new(registry),
         validator,
-        vault: vault(args, &clock)?,
+        vault: args.vault.vault(config, &clock, crate::vault_args::NoVault::Refuse)?,
         clock,
         signing_key,
         state_key,
@@ -153,35 +146,10 @@ fn setup(cli: &Cli, args: &CommonArgs) -> anyhow::Result<Setup> {
         durability,
         shipping: config.and_then(|c| c.audit_shipping.clone()),
         flush: crate::exit_flush::timeout(config)?,
+        require_scoped: config
+            .and_then(|c| c.credentials.as_ref())
+            .is_some_and(|c| c.require_scoped),
     })
-}
-
-/// The vault the options name, or none.
-fn vault(
-    args: &CommonArgs,
-    clock: &Arc<dyn Clock>,
-) -> anyhow::Result<Option<Arc<dyn CredentialVault>>> {
-    if let Some(dir) = &args.vault_dir {
-        return Ok(Some(Arc::new(FileVault::new(dir, clock.clone()))));
-    }
-    if args.vault_cred.is_empty() && !args.vault_env {
-        return Ok(None);
-    }
-    let mut vault = EnvVarVault::new(clock.clone());
-    for (i, spec) in args.vault_cred.iter().enumerate() {
-        // The argument is never echoed: it holds (or, mistyped, may be) a secret.
-        match spec.split_once('=') {
-            Some((kind, value)) if !kind.is_empty() && !value.is_empty() => {
-                vault = vault.with_static_token(kind, Secret::new(value.to_owned()));
-            }
-            _ => anyhow::bail!(
-                "`--vault-cred` number {} must be TYPE=VALUE with a non-empty type and value \
-                 (the argument is not shown: it may be a secret)",
-                i + 1
-            ),
-        }
-    }
-    Ok(Some(Arc::new(vault)))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -214,6 +182,12 @@ fn execute(cli: &Cli, args: &ExecuteArgs) -> anyhow::Result<u8> {
         );
     }
     let s = setup(cli, &args.common)?;
+    if s.require_scoped && args.common.ambient_credentials {
+        anyhow::bail!(
+            "credentials.require_scoped is set in agent-safe.yaml: --ambient-credentials (the \
+             executor's own credentials) is refused; configure a vault that enforces scope (sts)"
+        );
+    }
     let executor = args.executor.choice(s.signing_key.as_ref())?.build(s.clock.clone())?;
     let config = RunnerConfig {
         timeout: Duration::from_secs_f64(args.timeout),

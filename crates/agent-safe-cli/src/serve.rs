@@ -101,7 +101,9 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let listen = config.listen;
+        let executor = config.executor.clone();
         let server = Server::new(source, config).context("cannot load configuration")?;
+        args.sidecar.warn_unscoped(&server, &executor);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on `{listen}`"))?;

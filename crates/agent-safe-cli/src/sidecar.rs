@@ -34,6 +34,8 @@ pub(crate) struct SidecarArgs {
     #[arg(long)]
     ambient_credentials: bool,
     #[command(flatten)]
+    vault: crate::vault_args::VaultArgs,
+    #[command(flatten)]
     executor: ExecutorArgs,
 }
 
@@ -76,6 +78,14 @@ impl SidecarArgs {
         if let Some(audience) = &cli.ticket_audience {
             source = source.ticket_audience(audience.clone());
         }
+        // A vault flag replaces `credentials.vault` of agent-safe.yaml (which the SDK reads
+        // itself, on every reload).
+        let clock: std::sync::Arc<dyn agent_safe_core::Clock> =
+            std::sync::Arc::new(agent_safe_core::SystemClock);
+        if let Some(vault) = self.vault.flag_vault(&clock)? {
+            source =
+                source.customize(std::sync::Arc::new(move |b| b.credential_vault(vault.clone())));
+        }
         Ok(source)
     }
 
@@ -90,6 +100,20 @@ impl SidecarArgs {
             }
         };
         self.executor.choice(key.as_ref())
+    }
+
+    /// Warns on stderr when credentialed actions will run on credentials not limited to
+    /// their scope (see `AgentSafe::credential_warning`).
+    pub(crate) fn warn_unscoped(
+        &self,
+        server: &agent_safe_server::Server,
+        executor: &agent_safe::ExecutorChoice,
+    ) {
+        if let Some(warning) =
+            server.agent_safe().credential_warning(executor, self.ambient_credentials)
+        {
+            crate::output::error(&format!("warning: {warning}"));
+        }
     }
 
     /// `--execute-timeout` and `--ambient-credentials`.

@@ -68,6 +68,51 @@ pub struct ConfigFile {
     pub audit_shipping: Option<agent_safe_audit_ship::ShipperConfig>,
     /// `tickets:` settings (the audience of execution tickets).
     pub tickets: Option<TicketsConfig>,
+    /// `credentials:` settings (the vault, `require_scoped`).
+    pub credentials: Option<CredentialsConfig>,
+}
+
+/// `credentials:` in agent-safe.yaml: where just-in-time credentials come from, for every
+/// front (`runner execute`, `credential …`, `serve`, `mcp`, the SDK's builder).
+#[derive(Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsConfig {
+    /// The vault, as [`build_vault`](crate::credentials::build_vault) takes it:
+    /// `{type: env, credentials: {…}, env_prefix: …}`, `{type: file, dir: …}` (relative to the
+    /// config file) or `{type: sts, role_arn: …, region: …, endpoint_url: …, profile: …}`.
+    #[serde(default)]
+    pub vault: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Refuse credentials that are not limited to the action's scope: a vault that cannot
+    /// enforce scope (env, file) refuses every request, and ambient credentials are refused.
+    #[serde(default)]
+    pub require_scoped: bool,
+}
+
+impl std::fmt::Debug for CredentialsConfig {
+    /// The vault's type only: an env vault's static credentials are secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind =
+            self.vault.as_ref().map(|v| v.get("type").and_then(|t| t.as_str()).unwrap_or("env"));
+        f.debug_struct("CredentialsConfig")
+            .field("vault", &kind)
+            .field("require_scoped", &self.require_scoped)
+            .finish()
+    }
+}
+
+impl CredentialsConfig {
+    /// A file vault's relative `dir` resolved against `base` (the config file's directory).
+    fn resolve(mut self, base: &Path) -> Self {
+        if let Some(vault) = &mut self.vault
+            && vault.get("type").and_then(|t| t.as_str()) == Some("file")
+            && let Some(serde_json::Value::String(dir)) = vault.get_mut("dir")
+            && !dir.is_empty()
+            && Path::new(dir.as_str()).is_relative()
+        {
+            *dir = base.join(dir.as_str()).to_string_lossy().into_owned();
+        }
+        self
+    }
 }
 
 /// `tickets:` in agent-safe.yaml.
@@ -113,6 +158,8 @@ struct RawConfig {
     audit_shipping: Option<agent_safe_audit_ship::ShipperConfig>,
     #[serde(default)]
     tickets: Option<TicketsConfig>,
+    #[serde(default)]
+    credentials: Option<CredentialsConfig>,
 }
 
 /// Why the configuration file could not be used.
@@ -151,6 +198,7 @@ impl ConfigFile {
             approvals: None,
             audit_shipping: None,
             tickets: None,
+            credentials: None,
         });
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: Option<PathBuf>| {
@@ -174,6 +222,7 @@ impl ConfigFile {
             approvals: raw.approvals.map(|a| a.resolve(base)),
             audit_shipping: raw.audit_shipping.map(|s| s.resolve_paths(base)),
             tickets: raw.tickets,
+            credentials: raw.credentials.map(|c| c.resolve(base)),
         })
     }
 

@@ -72,6 +72,42 @@ pub(crate) fn ticket_validator(
 }
 
 impl AgentSafe {
+    /// What a long-running front should warn about when it starts: the credentialed actions
+    /// that `executor` would run on credentials not limited to their scope (the executor's
+    /// own with `ambient`, or a vault that cannot enforce scope). `None` when there are none.
+    pub fn credential_warning(
+        &self,
+        executor: &crate::ExecutorChoice,
+        ambient: bool,
+    ) -> Option<String> {
+        if !executor.uses_credentials() {
+            return None;
+        }
+        let actions: Vec<&str> = self
+            .registry()
+            .iter()
+            .filter(|a| a.definition().credentials.is_some())
+            .map(|a| a.name().as_str())
+            .collect();
+        if actions.is_empty() {
+            return None;
+        }
+        let how = match self.credential_vault() {
+            Some(vault) if vault.enforces_scope() => return None,
+            Some(vault) => {
+                format!("credentials the `{}` vault does not limit to their scope", vault.kind())
+            }
+            None if ambient => "the executor's own (ambient) credentials".to_owned(),
+            None => return None,
+        };
+        Some(format!(
+            "{} credentialed action(s) ({}) will run on {how}; configure `credentials.vault: \
+             {{type: sts, …}}` (scoped), or set `credentials.require_scoped: true` to refuse them",
+            actions.len(),
+            actions.join(", ")
+        ))
+    }
+
     /// The credential vault, when configured.
     pub fn credential_vault(&self) -> Option<&Arc<dyn CredentialVault>> {
         self.inner.credential_vault.as_ref()

@@ -41,6 +41,9 @@ pub enum BuildError {
     /// Audit shipping could not be set up.
     #[error(transparent)]
     Shipping(#[from] shipping::ShippingError),
+    /// The `credentials.vault` of agent-safe.yaml cannot be used.
+    #[error("credentials.vault: {0}")]
+    Vault(#[from] agent_safe_credentials::VaultConfigError),
 }
 
 /// Why [`AgentSafe::check`](crate::AgentSafe::check) returned no decision. A denial is never an

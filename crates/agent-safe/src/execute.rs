@@ -58,6 +58,12 @@ pub enum ExecuteError {
     /// The persistent nonce store could not be opened.
     #[error("cannot open the nonce store: {0}")]
     NonceStore(#[source] NonceStoreError),
+    /// Ambient credentials were asked for, but `credentials.require_scoped` is set.
+    #[error(
+        "credentials.require_scoped is set: ambient credentials (the executor's own) are refused; \
+         configure a vault that enforces scope (sts)"
+    )]
+    AmbientNotScoped,
 }
 
 impl Builder {
@@ -124,6 +130,9 @@ impl AgentSafe {
         options: ExecuteOptions,
     ) -> Result<Runner<Handle>, Error> {
         let validator = self.inner.ticket_validator.clone().ok_or(ExecuteError::NoSigningKey)?;
+        if self.inner.require_scoped && options.ambient_credentials {
+            return Err(ExecuteError::AmbientNotScoped.into());
+        }
         let mut runner =
             Runner::new(executor, Handle(self.clone()), validator, self.inner.clock.clone())
                 .with_config(options.config());

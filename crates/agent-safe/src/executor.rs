@@ -38,6 +38,16 @@ pub struct ExecutorError {
 }
 
 impl ExecutorChoice {
+    /// Whether the executor acts with credentials (all but the dry-run executor; see
+    /// [`Executor::uses_credentials`]).
+    pub fn uses_credentials(&self) -> bool {
+        match self {
+            Self::DryRun => false,
+            Self::Custom(executor) => executor.uses_credentials(),
+            _ => true,
+        }
+    }
+
     /// The executor this choice names (`clock` is the Kubernetes executor's).
     pub fn build(&self, clock: Arc<dyn Clock>) -> Result<Arc<dyn Executor>, ExecutorError> {
         let _ = &clock;

@@ -50,8 +50,8 @@ pub use agent_safe_pdp::{CumulativeRiskConfig, RateLimitConfig};
 use agent_safe_registry::{Inventory, Registry};
 use agent_safe_tickets::{IdentityManager, SigningKey, TicketIssuer, VerifiedIdentity};
 pub use config::{
-    CONFIG_FILE_NAME, ConfigError, ConfigFile, DurabilityMode, IdentityMode, TicketsConfig,
-    default_nonce_store,
+    CONFIG_FILE_NAME, ConfigError, ConfigFile, CredentialsConfig, DurabilityMode, IdentityMode,
+    TicketsConfig, default_nonce_store,
 };
 
 // The SDK's public surface is curated: each module below names the items of one internal
@@ -447,7 +447,20 @@ impl Builder {
         let state_key = execute::state_key(signing_key.as_ref());
         let tickets = signing_key
             .map(|k| TicketIssuer::new(k, issuer.clone(), clock.clone()).with_audience(audience));
-        let credential_vault = self.credential_vault;
+        let require_scoped = cfg.credentials.as_ref().is_some_and(|c| c.require_scoped);
+        let credential_vault = match self.credential_vault {
+            Some(vault) => Some(vault),
+            None => cfg
+                .credentials
+                .as_ref()
+                .and_then(|c| c.vault.as_ref())
+                .map(|v| credentials::build_vault(v, clock.clone()))
+                .transpose()?,
+        };
+        let credential_vault = match credential_vault {
+            Some(vault) if require_scoped => Some(credentials::require_scoped(vault)),
+            other => other,
+        };
         let approvals =
             self.approvals.build(resolved.approval_store, cfg.approvals.as_ref(), &clock)?;
         let shipping = self.shipping.start(
@@ -463,6 +476,7 @@ impl Builder {
                 tickets,
                 clock,
                 credential_vault,
+                require_scoped,
                 ticket_validator,
                 approvals,
                 state_key,
@@ -488,6 +502,8 @@ struct Inner {
     tickets: Option<TicketIssuer>,
     clock: Arc<dyn Clock>,
     credential_vault: Option<Arc<dyn credentials::CredentialVault>>,
+    /// `credentials.require_scoped`: ambient credentials are refused too.
+    require_scoped: bool,
     ticket_validator: Option<agent_safe_tickets::TicketValidator>,
     approvals: Option<approvals::Approvals>,
     /// Key of the digests of sensitive state values (derived from the signing key).

@@ -23,3 +23,4 @@ mod redaction;
 mod runner;
 mod serve;
 mod ticket;
+mod vaults;
