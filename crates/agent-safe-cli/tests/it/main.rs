@@ -14,6 +14,7 @@ mod credential;
 mod delegation;
 mod exit_flush;
 mod first_run;
+mod forged;
 mod fronts;
 mod identity;
 #[cfg(feature = "k8s")]
