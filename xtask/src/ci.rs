@@ -37,6 +37,7 @@ pub(crate) fn ci(root: &Path) -> anyhow::Result<()> {
             )
         })
     })?;
+    step("API and MCP clients (schemathesis, MCP Python SDK)", || crate::api::api_clients(root))?;
     step("policy tests", || {
         crate::policies::test_policies(root, crate::policies::Build::AlreadyBuilt)
     })?;

@@ -12,6 +12,7 @@
 
 #![expect(clippy::print_stdout, reason = "xtask reports to the terminal")]
 
+mod api;
 mod ci;
 mod moto;
 mod policies;
@@ -40,13 +41,15 @@ fn run() -> anyhow::Result<()> {
         Some("test-policies") => policies::test_policies(&root, policies::Build::Yes),
         Some("bench") => ci::bench(&root, args.get(1).map(String::as_str) == Some("--json")),
         Some("tidy") => ci::tidy(&root),
+        Some("api-clients") => api::api_clients(&root),
         Some("fuzz") => {
             let secs = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(20u64);
             ci::fuzz(&root, secs)
         }
         Some("help" | "--help" | "-h") | None => {
             println!(
-                "usage: cargo xtask <ci | test-policies | bench [--json] | tidy | fuzz [SECONDS]>"
+                "usage: cargo xtask <ci | test-policies | bench [--json] | tidy | fuzz [SECONDS] \
+                 | api-clients>"
             );
             Ok(())
         }

@@ -42,25 +42,36 @@ fn with_moto_logging_to<T>(
 /// `target/moto-venv/bin/moto_server`, creating the venv when it is missing or holds
 /// another moto version.
 fn ensure_venv(root: &Path) -> anyhow::Result<PathBuf> {
-    let venv = target_dir(root).join("moto-venv");
-    let bin = venv.join("bin/moto_server");
-    let marker = venv.join(format!(".agent-safe-moto-{MOTO_VERSION}"));
-    if bin.is_file() && marker.is_file() {
-        return Ok(bin);
+    let venv = python_venv(root, "moto-venv", &[&format!("moto[server]=={MOTO_VERSION}")])?;
+    Ok(venv.join("bin/moto_server"))
+}
+
+/// `target/<name>`, a Python virtual environment with exactly `requirements` (pinned versions
+/// from PyPI), created when it is missing or was made for other requirements.
+pub(crate) fn python_venv(
+    root: &Path,
+    name: &str,
+    requirements: &[&str],
+) -> anyhow::Result<PathBuf> {
+    let venv = target_dir(root).join(name);
+    let marker = venv.join(".agent-safe-requirements");
+    let wanted = requirements.join("\n");
+    if std::fs::read_to_string(&marker).is_ok_and(|had| had == wanted) {
+        return Ok(venv);
     }
     let started = Instant::now();
-    eprintln!("moto: creating {} with moto[server]=={MOTO_VERSION}", venv.display());
+    eprintln!("{name}: creating {} with {}", venv.display(), requirements.join(" "));
     run_cmd(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv))
-        .context("cannot create the moto venv (needs python3 with the venv module)")?;
+        .with_context(|| format!("cannot create {name} (needs python3 with the venv module)"))?;
     run_cmd(
         Command::new(venv.join("bin/pip"))
             .args(["install", "--quiet", "--disable-pip-version-check"])
-            .arg(format!("moto[server]=={MOTO_VERSION}")),
+            .args(requirements),
     )
-    .context("cannot install moto from PyPI")?;
-    std::fs::write(&marker, MOTO_VERSION)?;
-    eprintln!("moto: venv ready in {:.0?}", started.elapsed());
-    Ok(bin)
+    .with_context(|| format!("cannot install {} from PyPI", requirements.join(" ")))?;
+    std::fs::write(&marker, wanted)?;
+    eprintln!("{name}: ready in {:.0?}", started.elapsed());
+    Ok(venv)
 }
 
 /// A running `moto_server`, killed on drop.

@@ -59,7 +59,9 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
             || "anonymous callers (--allow-anonymous)".to_owned(),
             |id| format!("agent `{id}`"),
         );
-        eprintln!("agent-safe mcp: serving {who} on stdio (policy revision {revision})");
+        crate::output::note(&format!(
+            "agent-safe mcp: serving {who} on stdio (policy revision {revision})"
+        ));
         mcp.serve_stdio().await?;
         anyhow::Ok(())
     })?;
@@ -70,7 +72,7 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
 fn report(event: &ServerEvent) {
     match event {
         ServerEvent::Reloaded { revision } => {
-            eprintln!("agent-safe mcp: reloaded (policy revision {revision})");
+            crate::output::note(&format!("agent-safe mcp: reloaded (policy revision {revision})"));
         }
         ServerEvent::ReloadFailed { error } => crate::output::error(&format!(
             "reload failed, the previous configuration keeps serving: {error}"

@@ -51,15 +51,22 @@ pub(crate) fn result_label(r: DecisionResult) -> String {
     }
 }
 
-/// Prints a line to stdout.
-#[expect(clippy::print_stdout, reason = "the CLI's output")]
+/// Prints a line to stdout. A closed stdout (its reader went away) is ignored: it must not stop
+/// a command halfway (`serve` would skip its shutdown flush).
 pub(crate) fn line(text: &str) {
-    println!("{text}");
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
-/// Prints an error to stderr as `error: …`.
+/// Prints an error to stderr as `error: …` (a closed stderr is ignored, as for [`line`]).
 pub(crate) fn error(text: &str) {
-    eprintln!("error: {text}");
+    note(&format!("error: {text}"));
+}
+
+/// Prints a line to stderr (a closed stderr is ignored, as for [`line`]).
+pub(crate) fn note(text: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 /// Prints a value as 2-space indented JSON.

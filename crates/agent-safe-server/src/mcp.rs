@@ -245,7 +245,9 @@ impl McpServer {
         let synced = tokio::task::spawn_blocking(move || {
             let synced = loaded.safe.audit_log().map(|l| l.sync());
             if !server.flush_audit_shipping(SHIPPING_FLUSH) {
-                eprintln!(
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
                     "agent-safe mcp: audit shipping: not every destination has the session's \
                      entries after {}s; the next process that ships sends them",
                     SHIPPING_FLUSH.as_secs()

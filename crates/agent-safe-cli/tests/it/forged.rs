@@ -49,7 +49,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+    SystemClock.now().unix_timestamp()
 }
 
 /// A JWT signed with `jsonwebtoken` (`alg` as given) over `claims`.
@@ -74,7 +74,7 @@ fn forged(dir: &Path) -> Vec<(&'static str, String)> {
     };
     let system: Arc<dyn Clock> = Arc::new(SystemClock);
     let two_hours_ago: Arc<dyn Clock> =
-        Arc::new(ManualClock::new(time::OffsetDateTime::now_utc() - time::Duration::hours(2)));
+        Arc::new(ManualClock::new(SystemClock.now() - time::Duration::hours(2)));
     let sre = ["sre".to_owned()];
     let mint = |key: &str, issuer: &str, clock: &Arc<dyn Clock>| {
         IdentityManager::new(SigningKey::hs256_from_str(key).unwrap(), issuer, clock.clone())

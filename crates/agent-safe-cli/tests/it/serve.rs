@@ -110,6 +110,31 @@ fn sigterm_right_after_the_listening_line_stops_gracefully() {
     }
 }
 
+/// Whoever reads `serve`'s stdout may go away (a supervisor restarted, a pipe closed): the
+/// server keeps serving and still stops gracefully on SIGTERM (exit 0, shutdown flush done),
+/// where printing to the closed pipe used to panic it.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_does_not_stop_the_server() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = serve(dir.path())
+        .args(["--signing-key", SECRET])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.contains("listening on"), "{first}");
+    // The reader is gone (dropped above); now the server prints its shutdown lines.
+    let killed =
+        std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(killed.unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn the_python_example_client_runs_end_to_end() {
     let dir = tempfile::tempdir().unwrap();

@@ -81,6 +81,28 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// An optional `u32` that also takes a JSON number with a zero fraction (`5.0`): JSON Schema
+/// calls it an integer, so a client that writes it so is within the contract.
+pub(crate) fn opt_u32<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::Error as _;
+    let Some(n) = <Option<serde_json::Number> as serde::Deserialize>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(u) = n.as_u64() {
+        return u32::try_from(u)
+            .map(Some)
+            .map_err(|_| D::Error::custom(format!("{n} is not a u32")));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f) =>
+        {
+            #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "checked")]
+            Ok(Some(f as u32))
+        }
+        _ => Err(D::Error::custom(format!("{n} is not a whole number from 0 to {}", u32::MAX))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;

@@ -22,9 +22,9 @@ pub(crate) struct DelegateBody {
     roles: Vec<String>,
     #[serde(default)]
     groups: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::body::opt_u32")]
     ttl_seconds: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::body::opt_u32")]
     max_depth: Option<u32>,
     #[serde(default)]
     actions: Option<Vec<String>>,
