@@ -47,6 +47,8 @@ pub(crate) fn api_clients(root: &Path) -> anyhow::Result<()> {
     std::fs::write(&config, "[headers]\nAuthorization = \"Bearer ${AGENT_SAFE_API_TOKEN}\"\n")?;
     let checked = run_cmd(
         Command::new(venv.join("bin/schemathesis"))
+            // Its cache (`.schemathesis/`) goes to the work directory, not the repository.
+            .current_dir(&work)
             .env("AGENT_SAFE_API_TOKEN", &admin)
             .arg("--config-file")
             .arg(&config)
