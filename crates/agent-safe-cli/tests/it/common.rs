@@ -194,3 +194,28 @@ pub fn mcp_calls(cmd: &mut Command, calls: &[serde_json::Value]) -> Vec<serde_js
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     results
 }
+
+/// A project in `dir` on the catalog's actions and inventory: dev targets allowed, production
+/// needing one `sre` approval, an audit log, the HS256 `key`, an approval store, then `extra`
+/// lines of agent-safe.yaml.
+pub fn sre_project(dir: &Path, key: &str, extra: &str) {
+    let cat = catalog();
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    std::fs::write(
+        dir.join("policies/main.yaml"),
+        "rules:\n  - name: dev-ok\n    match: {targets: {environments: [dev]}}\n    decision: allow\n    \
+         reason: dev is fine\n  - name: prod-needs-an-sre\n    match: {targets: {environments: [prod]}}\n    \
+         decision: require_approval\n    reason: prod needs an SRE\n    approvals: {approver_roles: [sre]}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("agent-safe.yaml"),
+        format!(
+            "registry: {}\npolicies: policies\ninventory: {}\naudit_log: audit.jsonl\n\
+             signing_key: {key}\napprovals:\n  store: approvals.jsonl\n{extra}",
+            cat.join("actions").display(),
+            cat.join("inventory.yaml").display(),
+        ),
+    )
+    .unwrap();
+}

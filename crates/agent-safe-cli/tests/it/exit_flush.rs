@@ -11,35 +11,18 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use agent_safe_testkit::{Reply, TestServer};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::common::{bin, catalog};
+use crate::common::{bin, mcp_calls, sre_project};
 
 const KEY: &str = "cli-exit-flush-key-0123456789abcdef0123456789abcdef";
 const PARAMS: &str = r#"{"namespace": "dev", "deployment": "test-app"}"#;
 
 /// A project shipping its audit log to `url`, with `extra` lines under `audit_shipping:`.
 fn project(dir: &Path, url: &str, extra: &str) {
-    let cat = catalog();
-    std::fs::create_dir_all(dir.join("policies")).unwrap();
-    std::fs::write(
-        dir.join("policies/main.yaml"),
-        "rules:\n  - name: dev-ok\n    match: {targets: {environments: [dev]}}\n    decision: allow\n    \
-         reason: dev is fine\n  - name: prod-needs-an-sre\n    match: {targets: {environments: [prod]}}\n    \
-         decision: require_approval\n    reason: prod needs an SRE\n    approvals: {approver_roles: [sre]}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("agent-safe.yaml"),
-        format!(
-            "registry: {}\npolicies: policies\ninventory: {}\naudit_log: audit.jsonl\n\
-             signing_key: {KEY}\napprovals:\n  store: approvals.jsonl\n\
-             audit_shipping:\n  webhook_url: {url}\n  retry_initial_backoff: 0.05\n{extra}",
-            cat.join("actions").display(),
-            cat.join("inventory.yaml").display(),
-        ),
-    )
-    .unwrap();
+    let shipping =
+        format!("audit_shipping:\n  webhook_url: {url}\n  retry_initial_backoff: 0.05\n{extra}");
+    sre_project(dir, KEY, &shipping);
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
@@ -177,43 +160,21 @@ fn zero_means_do_not_wait_and_bad_values_are_usage_errors() {
 /// `agent-safe mcp` ships the session's entries when its client closes stdin.
 #[test]
 fn an_mcp_session_ships_its_entries_when_it_ends() {
-    use std::io::Write as _;
-    use std::process::Stdio;
-
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let server = TestServer::ok().unwrap();
     project(d, &server.url(), "");
     let token = run(d, &["identity", "issue", "deploy-bot"]);
     let token = String::from_utf8(token.stdout).unwrap();
-    let mut child = bin(d)
-        .args(["mcp"])
-        .env("AGENT_SAFE_IDENTITY_TOKEN", token.trim())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for message in [
-        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#,
-        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"check_action","arguments":{"action":"restart-deployment","target":"dev/test-app","params":{"namespace":"dev","deployment":"test-app"}}}}"#,
-    ] {
-        writeln!(stdin, "{message}").unwrap();
-    }
-    stdin.flush().unwrap();
-    // Wait for the answer to the call, then end the session.
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    for _ in 0..2 {
-        line.clear();
-        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-    }
-    assert!(line.contains("\"id\":2"), "{line}");
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // One check, then the client closes stdin (`mcp_calls` waits for exit 0).
+    let mut mcp = bin(d);
+    mcp.arg("mcp").env("AGENT_SAFE_IDENTITY_TOKEN", token.trim());
+    let results = mcp_calls(
+        &mut mcp,
+        &[json!({"name": "check_action", "arguments": {"action": "restart-deployment",
+                  "target": "dev/test-app", "params": {"namespace": "dev", "deployment": "test-app"}}})],
+    );
+    assert_eq!(results[0]["structuredContent"]["result"], "allow", "{}", results[0]);
     assert_eq!(logged(d).len(), 1);
     assert_eq!(shipped(&server), logged(d), "the session's decision was shipped before exit");
 }

@@ -16,32 +16,14 @@ use agent_safe_tickets::{IdentityManager, SigningKey};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::common::{Served, bin, catalog};
+use crate::common::{Served, bin, sre_project};
 
 const KEY: &str = "cli-forged-key-0123456789abcdef0123456789abcdef";
 const AGENT: &str = "mallory-admin";
 const PARAMS: &str = r#"{"namespace": "dev", "deployment": "test-app"}"#;
 
 fn project(dir: &Path) {
-    let cat = catalog();
-    std::fs::create_dir_all(dir.join("policies")).unwrap();
-    std::fs::write(
-        dir.join("policies/main.yaml"),
-        "rules:\n  - name: dev-ok\n    match: {targets: {environments: [dev]}}\n    decision: allow\n    \
-         reason: dev is fine\n  - name: prod-needs-an-sre\n    match: {targets: {environments: [prod]}}\n    \
-         decision: require_approval\n    reason: prod needs an SRE\n    approvals: {approver_roles: [sre]}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("agent-safe.yaml"),
-        format!(
-            "registry: {}\npolicies: policies\ninventory: {}\naudit_log: audit.jsonl\n\
-             signing_key: {KEY}\napprovals:\n  store: approvals.jsonl\n",
-            cat.join("actions").display(),
-            cat.join("inventory.yaml").display(),
-        ),
-    )
-    .unwrap();
+    sre_project(dir, KEY, "");
 }
 
 fn b64(bytes: &[u8]) -> String {

@@ -9,32 +9,13 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::common::{bin, catalog};
+use crate::common::{bin, sre_project};
 
 const KEY: &str = "cli-identity-key-0123456789abcdef0123456789abcdef";
 
-/// A project in `dir`: the catalog's actions and inventory, a policy that sends production
-/// restarts to an `sre` approver, an audit log, the HS256 key and an approval store.
+/// The shared project: production restarts need an `sre` approver.
 fn project(dir: &Path) {
-    std::fs::create_dir_all(dir.join("policies")).unwrap();
-    std::fs::write(
-        dir.join("policies/main.yaml"),
-        "rules:\n  - name: prod-needs-an-sre\n    match: {targets: {environments: [prod]}}\n    \
-         decision: require_approval\n    reason: production changes need an SRE\n    \
-         approvals: {required: 1, approver_roles: [sre]}\n",
-    )
-    .unwrap();
-    let cat = catalog();
-    std::fs::write(
-        dir.join("agent-safe.yaml"),
-        format!(
-            "registry: {}\npolicies: policies\ninventory: {}\naudit_log: audit.jsonl\n\
-             signing_key: {KEY}\napprovals:\n  store: approvals.jsonl\n",
-            cat.join("actions").display(),
-            cat.join("inventory.yaml").display()
-        ),
-    )
-    .unwrap();
+    sre_project(dir, KEY, "");
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {

@@ -13,7 +13,12 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// Sends `raw` on a new connection and returns everything the server wrote until it closed.
 fn exchange(server: &TestServer, raw: &str) -> String {
-    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    exchange_at(server.addr(), raw)
+}
+
+/// [`exchange`] with the server at `addr` (from another thread).
+fn exchange_at(addr: std::net::SocketAddr, raw: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(WAIT)).unwrap();
     stream.write_all(raw.as_bytes()).unwrap();
     let mut out = String::new();
@@ -69,14 +74,7 @@ fn holds_until_released_and_closes_on_request() {
     let server = TestServer::start(|n, _| if n == 0 { Reply::Hold } else { Reply::Close }).unwrap();
     let held = {
         let addr = server.addr();
-        std::thread::spawn(move || {
-            let mut stream = TcpStream::connect(addr).unwrap();
-            stream.set_read_timeout(Some(WAIT)).unwrap();
-            stream.write_all(post("/", "").as_bytes()).unwrap();
-            let mut out = String::new();
-            let _ = stream.read_to_string(&mut out);
-            out
-        })
+        std::thread::spawn(move || exchange_at(addr, &post("/", "")))
     };
     assert!(server.wait_holding(1, WAIT));
     assert!(!server.wait_for(2, Duration::from_millis(50)));
@@ -106,14 +104,7 @@ fn a_held_request_is_dropped_when_the_server_stops() {
     let mut server = TestServer::start(|_, _| Reply::Hold).unwrap();
     let held = {
         let addr = server.addr();
-        std::thread::spawn(move || {
-            let mut stream = TcpStream::connect(addr).unwrap();
-            stream.set_read_timeout(Some(WAIT)).unwrap();
-            stream.write_all(post("/", "").as_bytes()).unwrap();
-            let mut out = String::new();
-            let _ = stream.read_to_string(&mut out);
-            out
-        })
+        std::thread::spawn(move || exchange_at(addr, &post("/", "")))
     };
     assert!(server.wait_holding(1, WAIT));
     server.stop();
@@ -139,15 +130,8 @@ impl TestServer {
 async fn usable_and_droppable_inside_an_async_test() {
     let server = TestServer::ok().unwrap();
     let addr = server.addr();
-    let answer = tokio::task::spawn_blocking(move || {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        stream.write_all(post("/", "").as_bytes()).unwrap();
-        let mut out = String::new();
-        let _ = stream.read_to_string(&mut out);
-        out
-    })
-    .await
-    .unwrap();
+    let answer =
+        tokio::task::spawn_blocking(move || exchange_at(addr, &post("/", ""))).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     drop(server);
 }
