@@ -5,10 +5,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use agent_safe::ConfigFile;
-use agent_safe::credentials::{
-    CredentialVault, EnvVarVault, FileVault, build_vault, require_scoped,
-};
+use agent_safe::credentials::{CredentialVault, EnvVarVault, FileVault};
+use agent_safe::{ConfigFile, CredentialsConfig};
 use agent_safe_core::{Clock, Secret};
 
 /// Where credentials come from.
@@ -66,7 +64,7 @@ impl VaultArgs {
     }
 
     /// The vault: a flag > `credentials.vault` > `otherwise`; wrapped by `require_scoped` when
-    /// agent-safe.yaml sets it.
+    /// agent-safe.yaml sets it (both applied by the SDK's `CredentialsConfig::vault`).
     pub(crate) fn vault(
         &self,
         config: Option<&ConfigFile>,
@@ -74,25 +72,15 @@ impl VaultArgs {
         otherwise: NoVault,
     ) -> anyhow::Result<Option<Arc<dyn CredentialVault>>> {
         let credentials = config.and_then(|c| c.credentials.as_ref());
-        let vault = match self.flag_vault(clock)? {
-            Some(vault) => Some(vault),
-            None => match credentials.and_then(|c| c.vault.as_ref()) {
-                Some(settings) => Some(
-                    build_vault(settings, clock.clone())
-                        .map_err(|e| anyhow::anyhow!("credentials.vault: {e}"))?,
-                ),
-                None if otherwise == NoVault::Env => {
-                    Some(Arc::new(EnvVarVault::new(clock.clone())) as Arc<dyn CredentialVault>)
-                }
-                None => None,
-            },
-        };
-        Ok(match vault {
-            Some(vault) if credentials.is_some_and(|c| c.require_scoped) => {
-                Some(require_scoped(vault))
-            }
-            other => other,
-        })
+        let mut explicit = self.flag_vault(clock)?;
+        if explicit.is_none()
+            && otherwise == NoVault::Env
+            && credentials.and_then(|c| c.vault.as_ref()).is_none()
+        {
+            explicit = Some(Arc::new(EnvVarVault::new(clock.clone())));
+        }
+        CredentialsConfig::vault(credentials, explicit, clock)
+            .map_err(|e| anyhow::anyhow!("credentials.vault: {e}"))
     }
 }
 

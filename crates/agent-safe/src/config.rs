@@ -101,6 +101,32 @@ impl std::fmt::Debug for CredentialsConfig {
 }
 
 impl CredentialsConfig {
+    /// The vault to use: `explicit` (a builder call, a CLI flag), else the configured `vault`;
+    /// wrapped by [`require_scoped`](crate::credentials::require_scoped) when that is set. The
+    /// one place the precedence and `require_scoped` are applied.
+    pub fn vault(
+        config: Option<&Self>,
+        explicit: Option<std::sync::Arc<dyn crate::credentials::CredentialVault>>,
+        clock: &std::sync::Arc<dyn agent_safe_core::Clock>,
+    ) -> Result<
+        Option<std::sync::Arc<dyn crate::credentials::CredentialVault>>,
+        crate::credentials::VaultConfigError,
+    > {
+        let vault = match explicit {
+            Some(vault) => Some(vault),
+            None => config
+                .and_then(|c| c.vault.as_ref())
+                .map(|v| crate::credentials::build_vault(v, clock.clone()))
+                .transpose()?,
+        };
+        Ok(match vault {
+            Some(vault) if config.is_some_and(|c| c.require_scoped) => {
+                Some(crate::credentials::require_scoped(vault))
+            }
+            other => other,
+        })
+    }
+
     /// A file vault's relative `dir` resolved against `base` (the config file's directory).
     fn resolve(mut self, base: &Path) -> Self {
         if let Some(vault) = &mut self.vault

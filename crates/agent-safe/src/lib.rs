@@ -448,19 +448,8 @@ impl Builder {
         let tickets = signing_key
             .map(|k| TicketIssuer::new(k, issuer.clone(), clock.clone()).with_audience(audience));
         let require_scoped = cfg.credentials.as_ref().is_some_and(|c| c.require_scoped);
-        let credential_vault = match self.credential_vault {
-            Some(vault) => Some(vault),
-            None => cfg
-                .credentials
-                .as_ref()
-                .and_then(|c| c.vault.as_ref())
-                .map(|v| credentials::build_vault(v, clock.clone()))
-                .transpose()?,
-        };
-        let credential_vault = match credential_vault {
-            Some(vault) if require_scoped => Some(credentials::require_scoped(vault)),
-            other => other,
-        };
+        let credential_vault =
+            CredentialsConfig::vault(cfg.credentials.as_ref(), self.credential_vault, &clock)?;
         let approvals =
             self.approvals.build(resolved.approval_store, cfg.approvals.as_ref(), &clock)?;
         let shipping = self.shipping.start(
