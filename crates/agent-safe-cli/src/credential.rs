@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 
 use agent_safe::credentials::{CredentialResolver, CredentialView};
 use agent_safe::{ConfigFile, default_nonce_store};
@@ -110,7 +109,7 @@ fn resolve(cli: &Cli, args: &ResolveArgs) -> anyhow::Result<u8> {
     };
     let t = ticket.ticket();
     let resolver = CredentialResolver::new(&registry, vault);
-    match block_on(resolver.resolve(&ticket)) {
+    match block_on(resolver.resolve(&ticket))? {
         Ok(credential) => {
             let view = if args.show_secret {
                 CredentialView::with_secret(&credential)
@@ -186,15 +185,19 @@ fn test_vault(cli: &Cli, args: &TestVaultArgs) -> anyhow::Result<u8> {
         expires_at: now + time::Duration::seconds(60),
     };
     let scope = CredentialScope { kind: args.cred_type.clone(), fields: Params::new(), ttl: 60 };
-    let outcome = match block_on(vault.get_credential(&scope, &ticket, 60)) {
-        Err(e) => Err(e.to_string()),
-        Ok(credential) => {
-            match block_on(agent_safe::credentials::revoke(vault.as_ref(), &credential)) {
-                None => Ok(credential),
-                Some(warning) => Err(warning.to_string()),
+    // One runtime for both calls: a network vault's client belongs to the runtime it
+    // was first used on.
+    let outcome = block_on(async {
+        match vault.get_credential(&scope, &ticket, 60).await {
+            Err(e) => Err(e.to_string()),
+            Ok(credential) => {
+                match agent_safe::credentials::revoke(vault.as_ref(), &credential).await {
+                    None => Ok(credential),
+                    Some(warning) => Err(warning.to_string()),
+                }
             }
         }
-    };
+    })?;
     if args.json_output {
         let (credential, error) = match &outcome {
             Ok(c) => (Some(json!(CredentialView::redacted(c))), None),
@@ -253,22 +256,8 @@ fn nonce_store(
     Ok(Arc::new(store))
 }
 
-/// Runs a future to completion on this thread (the built-in vaults are ready at once; a
-/// backend that waits wakes the thread).
-fn block_on<F: Future>(future: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-        std::thread::park();
-    }
+/// Runs a future to completion on a current-thread runtime: network vaults (STS, Kubernetes)
+/// need tokio's reactor and timers; the built-in ones are ready at once.
+fn block_on<F: Future>(future: F) -> anyhow::Result<F::Output> {
+    Ok(crate::runner::runtime()?.block_on(future))
 }

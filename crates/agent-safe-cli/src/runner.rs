@@ -152,7 +152,7 @@ fn setup(cli: &Cli, args: &CommonArgs) -> anyhow::Result<Setup> {
     })
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -12,12 +12,16 @@ use crate::env::EnvVarVault;
 use crate::file::FileVault;
 use crate::vault::CredentialVault;
 
-/// The vault types [`build_vault`] knows (`sts` needs the cargo feature `aws`).
-pub const VAULT_TYPES: &[&str] = &["env", "file", "sts"];
+/// The vault types [`build_vault`] knows (`sts` needs the cargo feature `aws`, `kubernetes`
+/// the feature `k8s`).
+pub const VAULT_TYPES: &[&str] = &["env", "file", "sts", "kubernetes"];
 
 const ENV_KEYS: &[&str] = &["type", "credentials", "env_prefix"];
 const FILE_KEYS: &[&str] = &["type", "dir"];
-const STS_KEYS: &[&str] = &["type", "role_arn", "region", "profile", "endpoint_url"];
+const STS_KEYS: &[&str] =
+    &["type", "role_arn", "region", "profile", "endpoint_url", "session_duration"];
+const KUBERNETES_KEYS: &[&str] =
+    &["type", "kubeconfig", "context", "in_cluster", "namespace", "service_account", "audiences"];
 
 /// A vault configuration that cannot be used. Messages never quote configured credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,8 +29,8 @@ const STS_KEYS: &[&str] = &["type", "role_arn", "region", "profile", "endpoint_u
 pub enum VaultConfigError {
     /// `type` names no known vault.
     #[error(
-        "unknown vault type `{0}`; available: `env`, `file`, `sts` (planned: `hashicorp`, \
-         `kubernetes`)"
+        "unknown vault type `{0}`; available: `env`, `file`, `sts`, `kubernetes` (planned: \
+         `hashicorp`)"
     )]
     UnknownType(String),
     /// `type: sts` in a build without the AWS vault.
@@ -35,6 +39,12 @@ pub enum VaultConfigError {
          agent-safe-cli --features aws` (or enable the `aws` feature of agent-safe-credentials)"
     )]
     StsNotBuilt,
+    /// `type: kubernetes` in a build without the Kubernetes vault.
+    #[error(
+        "the `kubernetes` vault is not in this build: install the CLI with `cargo install \
+         agent-safe-cli --features k8s` (or enable the `k8s` feature of agent-safe-credentials)"
+    )]
+    KubernetesNotBuilt,
     /// A key the vault type does not take.
     #[error(
         "unknown key `{key}` in the `{vault}` vault config; expected one of {}{}",
@@ -80,7 +90,12 @@ fn quoted(keys: &[&str]) -> String {
 ///   `AGENT_SAFE_CRED_`);
 /// - `type: file`: [`FileVault`] over the directory `dir`;
 /// - `type: sts` (cargo feature `aws`): [`StsVault`](crate::StsVault) assuming `role_arn`, with
-///   optional `region`, `profile` and `endpoint_url` — the one vault that enforces scope.
+///   optional `region`, `profile`, `endpoint_url` and `session_duration` (seconds, a cap) —
+///   scoped by a session policy;
+/// - `type: kubernetes` (cargo feature `k8s`): [`KubernetesVault`](crate::KubernetesVault), a
+///   ServiceAccount token per execution, with optional `kubeconfig`, `context`, `in_cluster`
+///   (how the vault connects), `namespace`, `service_account` and `audiences` — scoped by the
+///   ServiceAccount's RBAC.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -95,7 +110,7 @@ fn quoted(keys: &[&str]) -> String {
 /// let err = build_vault(config.as_object().unwrap(), Arc::new(SystemClock)).unwrap_err();
 /// assert_eq!(
 ///     err.to_string(),
-///     "unknown vault type `hashicorp`; available: `env`, `file`, `sts` (planned: `hashicorp`, `kubernetes`)"
+///     "unknown vault type `hashicorp`; available: `env`, `file`, `sts`, `kubernetes` (planned: `hashicorp`)"
 /// );
 /// # Ok::<(), agent_safe_credentials::VaultConfigError>(())
 /// ```
@@ -138,6 +153,10 @@ pub fn build_vault(
             check_keys(config, "sts", STS_KEYS)?;
             sts_vault(config, clock)
         }
+        "kubernetes" => {
+            check_keys(config, "kubernetes", KUBERNETES_KEYS)?;
+            kubernetes_vault(config, clock)
+        }
         other => Err(VaultConfigError::UnknownType(other.to_owned())),
     }
 }
@@ -163,6 +182,16 @@ fn sts_vault(
         region: string(config, "region")?,
         profile: string(config, "profile")?,
         endpoint_url: string(config, "endpoint_url")?,
+        session_duration: match config.get("session_duration") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
+            Some(_) => {
+                return Err(VaultConfigError::WrongType {
+                    key: "session_duration".to_owned(),
+                    expected: "900 to 43200 seconds",
+                });
+            }
+        },
     };
     Ok(Arc::new(crate::sts::StsVault::new(settings, clock)?))
 }
@@ -174,6 +203,61 @@ fn sts_vault(
 ) -> Result<Arc<dyn CredentialVault>, VaultConfigError> {
     string(config, "role_arn")?;
     Err(VaultConfigError::StsNotBuilt)
+}
+
+#[cfg(feature = "k8s")]
+fn kubernetes_vault(
+    config: &Map<String, Value>,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn CredentialVault>, VaultConfigError> {
+    let in_cluster = match config.get("in_cluster") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(VaultConfigError::WrongType {
+                key: "in_cluster".to_owned(),
+                expected: "true or false",
+            });
+        }
+    };
+    let audiences = match config.get("audiences") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(one)) => vec![one.clone()],
+        Some(Value::Array(list)) => {
+            list.iter().map(|v| v.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>().ok_or(
+                VaultConfigError::WrongType {
+                    key: "audiences".to_owned(),
+                    expected: "a list of audience names",
+                },
+            )?
+        }
+        Some(_) => {
+            return Err(VaultConfigError::WrongType {
+                key: "audiences".to_owned(),
+                expected: "a list of audience names",
+            });
+        }
+    };
+    let settings = crate::kubernetes::KubernetesVaultConfig {
+        connection: agent_safe_executor_k8s::K8sSettings {
+            kubeconfig: string(config, "kubeconfig")?.map(PathBuf::from),
+            context: string(config, "context")?,
+            in_cluster,
+        },
+        namespace: string(config, "namespace")?,
+        service_account: string(config, "service_account")?
+            .unwrap_or_else(|| crate::kubernetes::DEFAULT_SERVICE_ACCOUNT.to_owned()),
+        audiences,
+    };
+    Ok(Arc::new(crate::kubernetes::KubernetesVault::new(settings, clock)?))
+}
+
+#[cfg(not(feature = "k8s"))]
+fn kubernetes_vault(
+    _config: &Map<String, Value>,
+    _clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn CredentialVault>, VaultConfigError> {
+    Err(VaultConfigError::KubernetesNotBuilt)
 }
 
 fn check_keys(

@@ -6,7 +6,9 @@
 //!   [`EnvVarVault`] (static map, else `AGENT_SAFE_CRED_<TYPE>`) and [`FileVault`] (a
 //!   directory of private per-type JSON files); [`build_vault`] builds one from a config map.
 //!   With the `aws` feature, `StsVault`: one STS session per credential, scoped by a session
-//!   policy generated from the action's `credentials` block.
+//!   policy generated from the action's `credentials` block. With the `k8s` feature,
+//!   `KubernetesVault`: one ServiceAccount token per credential from the TokenRequest API,
+//!   for the action's own ServiceAccount.
 //! - [`render_scope`]: fills `{{ params.x }}` templates in a scope under the plain-token rule
 //!   (see [`template`]), so a param can never widen an ARN or a namespace list.
 //! - [`CredentialResolver`]: takes only a [`ValidatedTicket`](agent_safe_tickets::ValidatedTicket),
@@ -58,6 +60,8 @@
 mod config;
 mod env;
 mod file;
+#[cfg(feature = "k8s")]
+mod kubernetes;
 mod resolver;
 #[cfg(feature = "aws")]
 mod sts;
@@ -68,6 +72,10 @@ mod view;
 pub use config::{VAULT_TYPES, VaultConfigError, build_vault};
 pub use env::{DEFAULT_ENV_PREFIX, EnvVarVault};
 pub use file::{FileVault, MAX_CREDENTIAL_FILE_BYTES};
+#[cfg(feature = "k8s")]
+pub use kubernetes::{
+    DEFAULT_SERVICE_ACCOUNT, KubernetesVault, KubernetesVaultConfig, TOKEN_MIN_DURATION,
+};
 pub use resolver::{CredentialResolver, ResolveError, RevokeWarning, revoke};
 #[cfg(feature = "aws")]
 pub use sts::{STS_MAX_DURATION, STS_MIN_DURATION, StsVault, StsVaultConfig, session_policy};

@@ -45,11 +45,16 @@ pub struct StsVaultConfig {
     pub profile: Option<String>,
     /// Endpoint for STS, e.g. moto, LocalStack or a VPC endpoint.
     pub endpoint_url: Option<String>,
+    /// The longest session to ask for, [`STS_MIN_DURATION`] to [`STS_MAX_DURATION`] seconds
+    /// (keep it within the role's `MaxSessionDuration`, 3,600 s unless changed): a scope TTL
+    /// above it is shortened to it. `None`: the scope's TTL.
+    pub session_duration: Option<u64>,
 }
 
 /// A vault that mints one STS session per credential: `AssumeRole` of the configured role with
 /// a session policy generated from the scope ([`session_policy`]), `DurationSeconds` = the
-/// scope's TTL but at least [`STS_MIN_DURATION`], `SourceIdentity` = the ticket's nonce (so
+/// scope's TTL but at least [`STS_MIN_DURATION`] and at most the configured
+/// `session_duration`, `SourceIdentity` = the ticket's nonce (so
 /// CloudTrail ties every call to the ticket), `RoleSessionName` = `agent-safe-<nonce>`.
 ///
 /// The payload is `{"access_key_id", "secret_access_key", "session_token"}`; the credential
@@ -93,6 +98,9 @@ impl StsVault {
         {
             return Err(wrong("endpoint_url", "an `http://` or `https://` URL"));
         }
+        if let Some(seconds) = config.session_duration {
+            check_session_duration(seconds)?;
+        }
         Ok(Self {
             role_arn: config.role_arn.clone(),
             settings: config,
@@ -117,6 +125,13 @@ impl StsVault {
             clock,
             issued: Issued::default(),
         })
+    }
+
+    /// Sessions of at most `seconds` ([`StsVaultConfig::session_duration`]).
+    pub fn with_session_duration(mut self, seconds: u64) -> Result<Self, VaultConfigError> {
+        check_session_duration(seconds)?;
+        self.settings.session_duration = Some(seconds);
+        Ok(self)
     }
 
     /// The role the vault assumes.
@@ -163,7 +178,7 @@ impl StsVault {
             });
         }
         let policy = session_policy(scope)?;
-        let duration = session_duration(ttl)?;
+        let duration = session_duration(ttl, self.settings.session_duration)?;
         let seconds = i32::try_from(duration)
             .map_err(|_| VaultError::InvalidTtl { ttl, max: STS_MAX_DURATION })?;
         let client = aws_sdk_sts::Client::new(self.sdk().await);
@@ -218,6 +233,7 @@ impl fmt::Debug for StsVault {
             .field("region", &self.settings.region)
             .field("profile", &self.settings.profile)
             .field("endpoint_url", &self.settings.endpoint_url)
+            .field("session_duration", &self.settings.session_duration)
             .field("issued", &self.issued.len())
             .finish()
     }
@@ -306,13 +322,13 @@ pub fn session_policy(scope: &CredentialScope) -> Result<String, VaultError> {
     Ok(json!({"Version": "2012-10-17", "Statement": statements}).to_string())
 }
 
-/// The session length for a scope TTL: at least [`STS_MIN_DURATION`], at most
-/// [`STS_MAX_DURATION`].
-fn session_duration(ttl: u64) -> Result<u64, VaultError> {
+/// The session length for a scope TTL: at least [`STS_MIN_DURATION`], at most `cap` (the
+/// configured `session_duration`); a TTL above [`STS_MAX_DURATION`] is refused.
+fn session_duration(ttl: u64, cap: Option<u64>) -> Result<u64, VaultError> {
     if ttl == 0 || ttl > STS_MAX_DURATION {
         return Err(VaultError::InvalidTtl { ttl, max: STS_MAX_DURATION });
     }
-    Ok(ttl.max(STS_MIN_DURATION))
+    Ok(ttl.min(cap.unwrap_or(STS_MAX_DURATION)).max(STS_MIN_DURATION))
 }
 
 /// `agent-safe-<nonce>`, cut to the 64 characters STS allows.
@@ -350,6 +366,14 @@ fn invalid_scope(detail: String) -> VaultError {
 
 fn wrong(key: &str, expected: &'static str) -> VaultConfigError {
     VaultConfigError::WrongType { key: key.to_owned(), expected }
+}
+
+fn check_session_duration(seconds: u64) -> Result<(), VaultConfigError> {
+    if (STS_MIN_DURATION..=STS_MAX_DURATION).contains(&seconds) {
+        Ok(())
+    } else {
+        Err(wrong("session_duration", "900 to 43200 seconds"))
+    }
 }
 
 fn check_role_arn(arn: &str) -> Result<(), VaultConfigError> {

@@ -34,7 +34,8 @@ pub trait CredentialVault: Send + Sync + fmt::Debug {
     fn revoke<'a>(&'a self, credential_id: &'a str) -> BoxFuture<'a, Result<(), VaultError>>;
 
     /// Whether the credentials this vault issues are limited to the scope they were asked for
-    /// (the STS vault's session policy). The env and file vaults hand out one stored secret
+    /// (the STS vault's session policy, the Kubernetes vault's per-action ServiceAccount).
+    /// The env and file vaults hand out one stored secret
     /// whatever the scope: `false`.
     fn enforces_scope(&self) -> bool {
         false
@@ -179,7 +180,7 @@ pub enum VaultError {
     /// `require_scoped` is set and this vault cannot limit a credential to its scope.
     #[error(
         "credentials.require_scoped: the `{vault}` vault cannot limit a credential to the \
-         action's scope; configure a vault that can (`sts`), or unset require_scoped"
+         action's scope; configure a vault that can (`sts`, `kubernetes`), or unset require_scoped"
     )]
     Unscoped {
         /// The vault's kind.

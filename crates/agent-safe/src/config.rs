@@ -79,7 +79,9 @@ pub struct ConfigFile {
 pub struct CredentialsConfig {
     /// The vault, as [`build_vault`](crate::credentials::build_vault) takes it:
     /// `{type: env, credentials: {…}, env_prefix: …}`, `{type: file, dir: …}` (relative to the
-    /// config file) or `{type: sts, role_arn: …, region: …, endpoint_url: …, profile: …}`.
+    /// config file), `{type: sts, role_arn: …, region: …, endpoint_url: …, profile: …}` or
+    /// `{type: kubernetes, kubeconfig: …, context: …, namespace: …, service_account: …,
+    /// audiences: […]}`.
     #[serde(default)]
     pub vault: Option<serde_json::Map<String, serde_json::Value>>,
     /// Refuse credentials that are not limited to the action's scope: a vault that cannot
@@ -127,15 +129,20 @@ impl CredentialsConfig {
         })
     }
 
-    /// A file vault's relative `dir` resolved against `base` (the config file's directory).
+    /// The vault's relative paths (a file vault's `dir`, a Kubernetes vault's `kubeconfig`)
+    /// resolved against `base` (the config file's directory).
     fn resolve(mut self, base: &Path) -> Self {
-        if let Some(vault) = &mut self.vault
-            && vault.get("type").and_then(|t| t.as_str()) == Some("file")
-            && let Some(serde_json::Value::String(dir)) = vault.get_mut("dir")
-            && !dir.is_empty()
-            && Path::new(dir.as_str()).is_relative()
+        let Some(vault) = &mut self.vault else { return self };
+        let key = match vault.get("type").and_then(|t| t.as_str()) {
+            Some("file") => "dir",
+            Some("kubernetes") => "kubeconfig",
+            _ => return self,
+        };
+        if let Some(serde_json::Value::String(path)) = vault.get_mut(key)
+            && !path.is_empty()
+            && Path::new(path.as_str()).is_relative()
         {
-            *dir = base.join(dir.as_str()).to_string_lossy().into_owned();
+            *path = base.join(path.as_str()).to_string_lossy().into_owned();
         }
         self
     }

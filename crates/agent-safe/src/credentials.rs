@@ -102,7 +102,7 @@ impl AgentSafe {
         };
         Some(format!(
             "{} credentialed action(s) ({}) will run on {how}; configure `credentials.vault: \
-             {{type: sts, …}}` (scoped), or set `credentials.require_scoped: true` to refuse them",
+             {{type: sts | kubernetes, …}}` (scoped), or set `credentials.require_scoped: true` to refuse them",
             actions.len(),
             actions.join(", ")
         ))

@@ -68,6 +68,20 @@ fn project(dir: &Path, instance_id: &str) {
     }
 }
 
+/// A running t3.micro instance in moto; its id.
+async fn run_instance(ec2: &aws_sdk_ec2::Client) -> String {
+    let out = ec2
+        .run_instances()
+        .image_id("ami-12c6146b")
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap();
+    out.instances()[0].instance_id().unwrap().to_owned()
+}
+
 #[test]
 fn check_then_execute_ec2_stop_with_the_aws_executor_then_verify() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -76,16 +90,7 @@ fn check_then_execute_ec2_stop_with_the_aws_executor_then_verify() {
             return;
         };
         let ec2 = aws_sdk_ec2::Client::new(&moto.sdk_config().await);
-        let out = ec2
-            .run_instances()
-            .image_id("ami-12c6146b")
-            .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
-            .min_count(1)
-            .max_count(1)
-            .send()
-            .await
-            .unwrap();
-        let id = out.instances()[0].instance_id().unwrap().to_owned();
+        let id = run_instance(&ec2).await;
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         project(dir, &id);
@@ -137,5 +142,98 @@ fn check_then_execute_ec2_stop_with_the_aws_executor_then_verify() {
         assert_eq!(events[1]["context"]["status"], "success");
         assert_eq!(events[2]["context"]["execution_event_id"], events[1]["event_id"]);
         assert_eq!(events[2]["context"]["after_state"]["state"], "stopped");
+    });
+}
+
+/// `credentials.vault: {type: sts, …}` in agent-safe.yaml, with `require_scoped`: `credential
+/// resolve` and `runner execute` each assume the role with the action's session policy (what
+/// moto recorded), and the instance stops on the session's keys.
+#[test]
+fn the_sts_vault_from_agent_safe_yaml_scopes_every_session() {
+    const ROLE: &str = "arn:aws:iam::123456789012:role/agent-safe-runner";
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let Some(moto) = testing::moto("cli sts vault from agent-safe.yaml").await.unwrap() else {
+            return;
+        };
+        let ec2 = aws_sdk_ec2::Client::new(&moto.sdk_config().await);
+        let id = run_instance(&ec2).await;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        project(dir, &id);
+        // The configuration of every front: the STS vault (its own keys from the environment,
+        // as the SDK's default chain finds them), only scoped credentials.
+        let path = dir.join("agent-safe.yaml");
+        let mut config: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        config["credentials"] = json!({
+            "require_scoped": true,
+            "vault": {"type": "sts", "role_arn": ROLE, "region": REGION,
+                      "endpoint_url": moto.endpoint(), "session_duration": 900},
+        });
+        std::fs::write(&path, config.to_string()).unwrap();
+        let cli = |args: &[&str]| {
+            let mut cmd = cli(dir);
+            cmd.args(args)
+                .env("AWS_ACCESS_KEY_ID", "AKIDVAULTITSELF")
+                .env("AWS_SECRET_ACCESS_KEY", "vault-own-secret")
+                .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+                .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("no-aws-credentials"))
+                .env("AWS_EC2_METADATA_DISABLED", "true");
+            cmd.output().unwrap()
+        };
+
+        let params = json!({"instance_id": id, "region": REGION}).to_string();
+        let decision = ok(&cli(&[
+            "check",
+            "ec2-stop-instance",
+            "-t",
+            "dev/moto-instance",
+            "-c",
+            "ops-bot",
+            "-p",
+            &params,
+            "--json-output",
+        ]));
+        let token = decision["ticket"]["token"].as_str().unwrap();
+
+        let resolved =
+            ok(&cli(&["credential", "resolve", token, "--json-output", "--show-secret"]));
+        let credential = &resolved["credential"];
+        assert_eq!(credential["type"], "aws", "{resolved:#}");
+        let key = credential["payload"]["access_key_id"].as_str().unwrap().to_owned();
+        assert!(credential["payload"]["session_token"].is_string(), "{resolved:#}");
+
+        let result = ok(&cli(&[
+            "runner",
+            "execute",
+            token,
+            "--executor",
+            "aws",
+            "--aws-endpoint-url",
+            moto.endpoint(),
+            "--aws-region",
+            REGION,
+            "--json-output",
+        ]));
+        assert_eq!(result["status"], "success", "{result:#}");
+        assert_eq!(result["credential_source"], "vault");
+        assert_eq!(result["after_state"]["state"], "stopped");
+
+        // Two sessions, each with the action's policy on this one instance.
+        let data: Value = serde_json::from_str(&moto.get("/moto-api/data.json").unwrap()).unwrap();
+        let assumed = data["sts"]["AssumedRole"].as_array().unwrap();
+        assert_eq!(assumed.len(), 2, "{assumed:#?}");
+        let instance = format!("arn:aws:ec2:{REGION}:*:instance/{id}");
+        for session in assumed {
+            assert_eq!(session["role_arn"], ROLE);
+            let policy: Value = serde_json::from_str(session["policy"].as_str().unwrap()).unwrap();
+            assert_eq!(policy["Statement"][0]["Action"], json!(["ec2:StopInstances"]));
+            assert_eq!(policy["Statement"][0]["Resource"], json!([instance]));
+        }
+        assert_eq!(assumed[0]["access_key_id"], key.as_str());
+        assert_ne!(assumed[1]["access_key_id"], key.as_str());
+        let log = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
+        assert!(!log.contains(&key), "a session key was audited");
     });
 }

@@ -1,8 +1,10 @@
 //! `agent-safe runner execute --executor k8s` end to end across processes, against a loopback
 //! HTTP/1.1 server started by the test that plays the Kubernetes API server: check → ticket →
 //! execute (the exact API requests, answered with fixture objects) → replay refused without an
-//! API call → the audit log verifies with decision, execution and state capture linked; and a
-//! 403 from the API server reported as FAILURE and audited.
+//! API call → the audit log verifies with decision, execution and state capture linked; a
+//! 403 from the API server reported as FAILURE and audited; and the Kubernetes vault of
+//! agent-safe.yaml minting the action's own ServiceAccount token (TokenRequest) that the
+//! action then runs on.
 
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
@@ -24,6 +26,11 @@ const KUBECONFIG_TOKEN: &str = "kubeconfig-token-52c0de17";
 const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/dev/deployments/test-app";
 const SCALE: &str = "/apis/apps/v1/namespaces/dev/deployments/test-app/scale";
 const HPAS: &str = "/apis/autoscaling/v2/namespaces/dev/horizontalpodautoscalers";
+/// The TokenRequest of the action's own ServiceAccount, in the vault's namespace.
+const TOKEN_REQUEST: &str =
+    "/api/v1/namespaces/agent-safe/serviceaccounts/agent-safe-scale-deployment/token";
+/// The token the API server mints for that ServiceAccount.
+const MINTED_TOKEN: &str = "minted-sa-token-0d5e8a91b2";
 
 // --- the fake API server ---------------------------------------------------------------------
 
@@ -71,6 +78,16 @@ impl FakeApiServer {
             Reply::Json(status, body)
         });
         FakeApiServer(server.unwrap())
+    }
+
+    /// A server playing [`Cluster::new`]`(scale_forbidden)`, and that cluster.
+    fn cluster(scale_forbidden: bool) -> (Arc<Cluster>, Self) {
+        let cluster = Arc::new(Cluster::new(scale_forbidden));
+        let server = Self::start({
+            let cluster = cluster.clone();
+            move |req| cluster.answer(req)
+        });
+        (cluster, server)
     }
 
     fn url(&self) -> String {
@@ -157,6 +174,12 @@ impl Cluster {
                 ),
             ),
             ("PATCH", SCALE) => self.scale(req),
+            ("POST", TOKEN_REQUEST) => {
+                let mut answer = req.body.clone().unwrap_or_default();
+                answer["status"] =
+                    json!({"token": MINTED_TOKEN, "expirationTimestamp": "2030-01-01T00:10:00Z"});
+                (201, answer)
+            }
             _ => (
                 404,
                 status(
@@ -279,7 +302,9 @@ fn verified_audit_log(dir: &Path) -> Vec<Value> {
     let verify = cli(dir).args(["audit", "verify", "audit.jsonl"]).output().unwrap();
     assert_eq!(verify.status.code(), Some(0), "{}", String::from_utf8_lossy(&verify.stdout));
     let text = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
-    assert!(!text.contains(VAULT_TOKEN) && !text.contains(KUBECONFIG_TOKEN), "a token was audited");
+    for token in [VAULT_TOKEN, KUBECONFIG_TOKEN, MINTED_TOKEN] {
+        assert!(!text.contains(token), "a token was audited");
+    }
     text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
@@ -287,7 +312,9 @@ fn verified_audit_log(dir: &Path) -> Vec<Value> {
 fn assert_no_token(out: &Output) {
     for stream in [&out.stdout, &out.stderr] {
         let text = String::from_utf8_lossy(stream);
-        assert!(!text.contains(VAULT_TOKEN) && !text.contains(KUBECONFIG_TOKEN), "{text}");
+        for token in [VAULT_TOKEN, KUBECONFIG_TOKEN, MINTED_TOKEN] {
+            assert!(!text.contains(token), "{text}");
+        }
     }
 }
 
@@ -297,11 +324,7 @@ fn assert_no_token(out: &Output) {
 fn check_execute_replay_verify_against_a_loopback_api_server() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    let cluster = Arc::new(Cluster::new(false));
-    let server = FakeApiServer::start({
-        let cluster = cluster.clone();
-        move |req| cluster.answer(req)
-    });
+    let (cluster, server) = FakeApiServer::cluster(false);
     let kubeconfig = kubeconfig(dir, &server.url());
     let (token, decision_id) = check(dir);
     assert_eq!(server.requests(), [], "`check` does not call the API");
@@ -386,11 +409,7 @@ fn check_execute_replay_verify_against_a_loopback_api_server() {
 fn an_api_refusal_is_a_failure_with_its_status() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    let cluster = Arc::new(Cluster::new(true));
-    let server = FakeApiServer::start({
-        let cluster = cluster.clone();
-        move |req| cluster.answer(req)
-    });
+    let (cluster, server) = FakeApiServer::cluster(true);
     let kubeconfig = kubeconfig(dir, &server.url());
     let (token, decision_id) = check(dir);
 
@@ -421,6 +440,95 @@ fn an_api_refusal_is_a_failure_with_its_status() {
     assert_eq!(execution["context"]["credential_source"], "ambient");
     assert_eq!(events[2]["context"]["diff"]["changed"], json!({}));
     assert_eq!(events[2]["context"]["after_state"]["replicas"], 3);
+
+    assert_eq!(server.stop(), Vec::<String>::new(), "protocol problems");
+}
+
+#[test]
+fn the_kubernetes_vault_mints_the_actions_own_token_and_the_action_runs_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let (cluster, server) = FakeApiServer::cluster(false);
+    kubeconfig(dir, &server.url());
+    // One configuration for every front: the vault connects with the kubeconfig's own user
+    // (which may create tokens), `require_scoped` refuses anything but a scoped credential.
+    let catalog = crate::common::catalog();
+    std::fs::write(
+        dir.join("agent-safe.yaml"),
+        format!(
+            "registry: {}\npolicies: {}\ninventory: {}\naudit_log: audit.jsonl\n\
+             signing_key: {KEY}\ncredentials:\n  require_scoped: true\n  vault:\n    \
+             type: kubernetes\n    kubeconfig: kubeconfig.yaml\n    context: loopback\n    \
+             namespace: agent-safe\n    audiences: [https://kubernetes.default.svc]\n",
+            catalog.join("actions").display(),
+            catalog.join("policies").display(),
+            catalog.join("inventory.yaml").display(),
+        ),
+    )
+    .unwrap();
+    let agent_safe = |args: &[&str]| {
+        let mut cmd = crate::common::bin(dir);
+        cmd.env_remove("KUBECONFIG").args(args);
+        cmd.output().unwrap()
+    };
+    let params = json!({"namespace": "dev", "deployment": "test-app", "replicas": 5});
+    let out = agent_safe(&[
+        "check",
+        "scale-deployment",
+        "-t",
+        "dev/test-app",
+        "-c",
+        "deploy-bot",
+        "-p",
+        &params.to_string(),
+        "--json-output",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let decision: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let token = decision["ticket"]["token"].as_str().unwrap();
+
+    let out = agent_safe(&[
+        "runner",
+        "execute",
+        token,
+        "--executor",
+        "k8s",
+        "--kubeconfig",
+        "kubeconfig.yaml",
+        "--context",
+        "loopback",
+        "--json-output",
+    ]);
+    assert_no_token(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["status"], "success", "{result}");
+    assert_eq!(result["credential_source"], "vault");
+
+    // First the vault's TokenRequest, as the vault's own identity: the action's
+    // ServiceAccount, the configured audience, the API server's minimum lifetime (the
+    // catalog's TTL is 300 s). Then every call of the action on the minted token.
+    let requests = server.requests();
+    assert_eq!(
+        requests[0],
+        Req {
+            method: "POST".to_owned(),
+            path: TOKEN_REQUEST.to_owned(),
+            query: Some(String::new()),
+            content_type: Some("application/json".to_owned()),
+            authorization: Some(format!("Bearer {KUBECONFIG_TOKEN}")),
+            body: Some(json!({
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "TokenRequest",
+                "metadata": {},
+                "spec": {"audiences": ["https://kubernetes.default.svc"], "expirationSeconds": 600},
+            })),
+        }
+    );
+    assert_eq!(requests[1..], expected_requests(MINTED_TOKEN));
+    assert_eq!(lock(&cluster.deployment)["spec"]["replicas"], 5);
+    let events = verified_audit_log(dir);
+    assert_eq!(events[1]["context"]["credential_source"], "vault");
 
     assert_eq!(server.stop(), Vec::<String>::new(), "protocol problems");
 }

@@ -35,14 +35,15 @@ fn builds_env_and_file_vaults() {
 fn bad_configs_have_clear_messages() {
     check(
         json!({"type": "hashicorp"}),
-        Err("unknown vault type `hashicorp`; available: `env`, `file`, `sts` (planned: \
-             `hashicorp`, `kubernetes`)"),
+        Err("unknown vault type `hashicorp`; available: `env`, `file`, `sts`, `kubernetes` \
+             (planned: `hashicorp`)"),
     );
     check(json!({"type": "sts"}), Err(STS_WITHOUT_ROLE));
+    check(json!({"type": "kubernetes"}), KUBERNETES_PLAIN);
     check(
         json!({"type": "sts", "role_arn": ROLE, "regoin": "eu-west-1"}),
         Err("unknown key `regoin` in the `sts` vault config; expected one of `type`, `role_arn`, \
-             `region`, `profile`, `endpoint_url`; did you mean `region`?"),
+             `region`, `profile`, `endpoint_url`, `session_duration`; did you mean `region`?"),
     );
     check(json!({"type": 3}), Err("vault config key `type` must be a string"));
     check(
@@ -93,6 +94,13 @@ const STS_WITHOUT_ROLE: &str = "the `sts` vault is not in this build: install th
                                 `cargo install agent-safe-cli --features aws` (or enable the \
                                 `aws` feature of agent-safe-credentials)";
 
+#[cfg(feature = "k8s")]
+const KUBERNETES_PLAIN: Result<&str, &str> = Ok("kubernetes");
+#[cfg(not(feature = "k8s"))]
+const KUBERNETES_PLAIN: Result<&str, &str> = Err("the `kubernetes` vault is not in this build: \
+    install the CLI with `cargo install agent-safe-cli --features k8s` (or enable the `k8s` \
+    feature of agent-safe-credentials)");
+
 /// `type: sts` builds the STS vault, the one that enforces scope; `require_scoped` keeps it and
 /// replaces the others by a refusal that says why.
 #[cfg(feature = "aws")]
@@ -100,6 +108,15 @@ const STS_WITHOUT_ROLE: &str = "the `sts` vault is not in this build: install th
 fn sts_from_config_and_require_scoped() {
     use crate::require_scoped;
     check(json!({"type": "sts", "role_arn": ROLE, "region": "eu-west-1"}), Ok("sts"));
+    check(json!({"type": "sts", "role_arn": ROLE, "session_duration": 3600}), Ok("sts"));
+    check(
+        json!({"type": "sts", "role_arn": ROLE, "session_duration": "1h"}),
+        Err("vault config key `session_duration` must be 900 to 43200 seconds"),
+    );
+    check(
+        json!({"type": "sts", "role_arn": ROLE, "session_duration": 600}),
+        Err("vault config key `session_duration` must be 900 to 43200 seconds"),
+    );
     check(
         json!({"type": "sts", "role_arn": "not-an-arn"}),
         Err("vault config key `role_arn` must be an IAM role ARN such as \
@@ -118,6 +135,6 @@ fn sts_from_config_and_require_scoped() {
     assert_eq!(
         err.to_string(),
         "credentials.require_scoped: the `file` vault cannot limit a credential to the action's \
-         scope; configure a vault that can (`sts`), or unset require_scoped"
+         scope; configure a vault that can (`sts`, `kubernetes`), or unset require_scoped"
     );
 }

@@ -94,12 +94,17 @@ fn session_policies_from_scopes() {
 
 #[test]
 fn durations_and_session_names() {
-    assert_eq!(session_duration(300).unwrap(), 900, "STS's minimum");
-    assert_eq!(session_duration(900).unwrap(), 900);
-    assert_eq!(session_duration(3600).unwrap(), 3600);
+    assert_eq!(session_duration(300, None).unwrap(), 900, "STS's minimum");
+    assert_eq!(session_duration(900, None).unwrap(), 900);
+    assert_eq!(session_duration(3600, None).unwrap(), 3600);
+    assert_eq!(session_duration(43_200, None).unwrap(), 43_200);
+    // `session_duration` caps the TTL (the role's MaxSessionDuration), never below 900 s.
+    assert_eq!(session_duration(7200, Some(3600)).unwrap(), 3600);
+    assert_eq!(session_duration(1800, Some(3600)).unwrap(), 1800);
+    assert_eq!(session_duration(300, Some(900)).unwrap(), 900);
     for ttl in [0, 43_201] {
         assert_eq!(
-            session_duration(ttl).unwrap_err().to_string(),
+            session_duration(ttl, Some(3600)).unwrap_err().to_string(),
             format!("invalid credential ttl {ttl}: expected 1 to 43200 seconds")
         );
     }
@@ -128,10 +133,18 @@ fn settings_are_checked() {
         err(StsVaultConfig { endpoint_url: Some("127.0.0.1:5000".into()), ..config(ROLE) }),
         "vault config key `endpoint_url` must be an `http://` or `https://` URL"
     );
+    for duration in [0, 899, 43_201] {
+        assert_eq!(
+            err(StsVaultConfig { session_duration: Some(duration), ..config(ROLE) }),
+            "vault config key `session_duration` must be 900 to 43200 seconds",
+            "{duration}"
+        );
+    }
     let vault = StsVault::new(
         StsVaultConfig {
             region: Some("eu-west-1".into()),
             endpoint_url: Some("http://127.0.0.1:5000".into()),
+            session_duration: Some(3600),
             ..config("arn:aws-us-gov:iam::123456789012:role/path/runner")
         },
         clock(),
@@ -142,7 +155,7 @@ fn settings_are_checked() {
         format!("{vault:?}"),
         "StsVault { role_arn: \"arn:aws-us-gov:iam::123456789012:role/path/runner\", region: \
          Some(\"eu-west-1\"), profile: None, endpoint_url: Some(\"http://127.0.0.1:5000\"), \
-         issued: 0 }"
+         session_duration: Some(3600), issued: 0 }"
     );
 }
 
@@ -267,6 +280,33 @@ async fn assumes_the_role_with_the_session_policy_for_900_seconds_as_the_ticket(
     assert_eq!(vault.issued_count(), 1);
     vault.revoke(&credential.credential_id).await.unwrap();
     assert_eq!(vault.issued_count(), 0);
+}
+
+#[tokio::test]
+async fn session_duration_caps_the_session_asked_for() {
+    let sts = fake_sts(200, ASSUMED);
+    let vault = StsVault::with_sdk_config(sdk(&sts.base_url()).await, ROLE, clock())
+        .unwrap()
+        .with_session_duration(1800)
+        .unwrap();
+    let scope = aws_scope(json!({"actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::r/k"]}));
+    let credential = vault.get_credential(&scope, &ticket(NONCE), 7200).await.unwrap();
+    let request = only_request(&sts);
+    let duration: Vec<String> = form(&request.body)
+        .into_iter()
+        .filter(|(k, _)| k == "DurationSeconds")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(duration, ["1800"]);
+    assert_eq!(credential.expires_at, T0 + time::Duration::seconds(1800));
+    assert_eq!(
+        StsVault::with_sdk_config(sdk(&sts.base_url()).await, ROLE, clock())
+            .unwrap()
+            .with_session_duration(60)
+            .unwrap_err()
+            .to_string(),
+        "vault config key `session_duration` must be 900 to 43200 seconds"
+    );
 }
 
 #[tokio::test]
