@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """A client of the `agent-safe serve` HTTP API, standard library only.
 
-    python3 client.py token AGENT [ROLE ...]     print an identity token (needs AGENT_SAFE_SIGNING_KEY)
     python3 client.py demo                       check, execute and verify end to end
+    python3 client.py token AGENT [ROLE ...]     print an identity token (needs AGENT_SAFE_SIGNING_KEY)
 
-Environment: AGENT_SAFE_URL (default http://127.0.0.1:8411), AGENT_SAFE_SIGNING_KEY (the
-HS256 `signing_key` of agent-safe.yaml, used here only to mint identity tokens the way an
-orchestrator would; agents themselves only hold their token).
+Environment: AGENT_SAFE_URL (default http://127.0.0.1:8411); AGENT_SAFE_TOKEN, the calling
+agent's identity token (`agent-safe identity issue deploy-bot --role deployer` mints one); or,
+to mint tokens here the way an orchestrator written in Python would, AGENT_SAFE_SIGNING_KEY
+(the HS256 `signing_key` of agent-safe.yaml). Agents themselves only hold their token.
 """
 
 import base64
@@ -30,7 +31,8 @@ def mint_token(agent_id, roles=(), ttl=3600, issuer="agent-safe"):
     """An agent-safe identity token: an HS256 JWT with agent_id, roles, iss, iat, exp."""
     secret = os.environ.get("AGENT_SAFE_SIGNING_KEY")
     if not secret:
-        sys.exit("set AGENT_SAFE_SIGNING_KEY to the signing_key of agent-safe.yaml")
+        sys.exit("set AGENT_SAFE_TOKEN to an identity token (agent-safe identity issue AGENT), "
+                 "or AGENT_SAFE_SIGNING_KEY to the signing_key of agent-safe.yaml")
     now = int(time.time())
     header = {"alg": "HS256", "typ": "JWT"}
     claims = {"agent_id": agent_id, "agent_name": agent_id, "roles": list(roles), "groups": [],
@@ -62,7 +64,7 @@ def call(method, path, token, body=None):
 
 
 def demo():
-    token = mint_token("deploy-bot", ["deployer"])
+    token = os.environ.get("AGENT_SAFE_TOKEN") or mint_token("deploy-bot", ["deployer"])
     request = {"action": "restart-deployment", "target": "dev/test-app",
                "params": {"namespace": "dev", "deployment": "test-app"}}
     decision = call("POST", "/v1/check", token, request)

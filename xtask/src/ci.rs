@@ -41,6 +41,9 @@ pub(crate) fn ci(root: &Path) -> anyhow::Result<()> {
     step("policy tests", || {
         crate::policies::test_policies(root, crate::policies::Build::AlreadyBuilt)
     })?;
+    step("docs that run (README, getting started, examples, approvals, delegation)", || {
+        crate::docs::docs(root)
+    })?;
     step("cargo deny", || deny(root))?;
     eprintln!("\nxtask ci: all steps passed in {:.0?}", started.elapsed());
     Ok(())

@@ -6,6 +6,8 @@
 //! - `test-policies`: validate `catalog/` and every example config, then run every policy
 //!   test directory in the repository; a table of expected vs actual; non-zero on mismatch.
 //! - `bench`: release-mode figures as JSON.
+//! - `docs`: the documented command sessions (README, getting started, examples, approvals,
+//!   delegation) run as written and print what the docs show.
 //! - `tidy`: repository hygiene checks (also a `#[test]` of this crate).
 //! - `fuzz [SECONDS]`: a short cargo-fuzz run of every target in `fuzz/` (needs a nightly
 //!   toolchain; installs cargo-fuzz under `target/tools` when missing).
@@ -14,6 +16,7 @@
 
 mod api;
 mod ci;
+mod docs;
 mod moto;
 mod policies;
 
@@ -42,6 +45,7 @@ fn run() -> anyhow::Result<()> {
         Some("bench") => ci::bench(&root, args.get(1).map(String::as_str) == Some("--json")),
         Some("tidy") => ci::tidy(&root),
         Some("api-clients") => api::api_clients(&root),
+        Some("docs") => docs::docs(&root),
         Some("fuzz") => {
             let secs = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(20u64);
             ci::fuzz(&root, secs)
@@ -49,7 +53,7 @@ fn run() -> anyhow::Result<()> {
         Some("help" | "--help" | "-h") | None => {
             println!(
                 "usage: cargo xtask <ci | test-policies | bench [--json] | tidy | fuzz [SECONDS] \
-                 | api-clients>"
+                 | api-clients | docs>"
             );
             Ok(())
         }

@@ -256,7 +256,7 @@ fn print_request(r: &ApprovalRequest) {
 /// named by `approvals.approver_token_file`.
 fn approver_token(args: &ResolveArgs, config: Option<&ConfigFile>) -> anyhow::Result<String> {
     if let Some(token) = args.approver_token.as_deref().filter(|t| !t.is_empty()) {
-        return Ok(token.to_owned());
+        return identity_token(token, "--approver-token");
     }
     let file =
         config.and_then(|c| c.approvals.as_ref()).and_then(|a| a.approver_token_file.as_ref());
@@ -268,7 +268,20 @@ fn approver_token(args: &ResolveArgs, config: Option<&ConfigFile>) -> anyhow::Re
     };
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read the approver token file `{}`", file.display()))?;
-    Ok(text.trim().to_owned())
+    identity_token(text.trim(), &format!("approver token file `{}`", file.display()))
+}
+
+/// `token` when it has the shape of a signed token (three dot-separated parts); a name such as
+/// `alice` is refused with what to do instead. The value is never echoed (it may be a secret).
+fn identity_token(token: &str, origin: &str) -> anyhow::Result<String> {
+    if token.split('.').count() == 3 {
+        return Ok(token.to_owned());
+    }
+    anyhow::bail!(
+        "{origin}: not an identity token, so not an authenticated identity (a name is never \
+         enough to approve): pass a token signed with the project's key, e.g. from `agent-safe \
+         identity issue NAME --role ROLE`"
+    )
 }
 
 fn resolve(

@@ -104,8 +104,10 @@ pub(crate) fn print_text(d: &Decision) {
     }
     if let Some(id) = &d.request_id {
         line(&format!("  request:   {id}"));
-        line(&format!(
-            "  resolve:   agent-safe approval approve {id} | agent-safe approval deny {id}"
-        ));
+        line(&format!("  resolve:   agent-safe approval approve {id} --approver-token TOKEN"));
+        line(&format!("             agent-safe approval deny {id} --approver-token TOKEN"));
+        line(
+            "             (TOKEN: the approver's, from `agent-safe identity issue NAME --role ROLE`)",
+        );
     }
 }

@@ -29,7 +29,7 @@ Exit codes:
 pub(crate) enum Command {
     /// Create a delegation token for a sub-agent from a parent identity token. The child gets
     /// only the roles and groups given (each held by the parent), lives no longer than the
-    /// parent, and can be limited to actions and environments within the parent's.
+    /// parent, and can be limited to actions and environments within the parent's scope.
     #[command(after_help = EXIT_CODES)]
     Create(CreateArgs),
     /// Verify an identity token and show its delegation chain, depth limit and scope.

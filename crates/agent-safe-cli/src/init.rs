@@ -19,8 +19,8 @@ pub(crate) struct Args {
     json_output: bool,
 }
 
-/// The files `init` writes: (relative path, contents). Actions, policies and inventory come
-/// from the bundled catalog.
+/// The files `init` writes: (relative path, contents). Actions, policies, inventory and the
+/// policy tests of the default policy come from the bundled catalog.
 pub(crate) fn scaffold_files(signing_key: &str) -> Vec<(PathBuf, String)> {
     let mut files: Vec<(PathBuf, String)> = CATALOG
         .iter()
@@ -29,6 +29,8 @@ pub(crate) fn scaffold_files(signing_key: &str) -> Vec<(PathBuf, String)> {
                 Path::new("actions").join(name)
             } else if let Some(name) = rel.strip_prefix("policies/") {
                 Path::new("policies").join(name)
+            } else if let Some(name) = rel.strip_prefix("policy-tests/") {
+                Path::new("policy-tests").join(name)
             } else if *rel == "inventory.yaml" {
                 PathBuf::from("inventory.yaml")
             } else {
@@ -95,6 +97,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<u8> {
     line("  agent-safe validate");
     line("  agent-safe check restart-deployment --target dev/test-app --caller my-agent \\");
     line("      --params '{\"namespace\": \"dev\", \"deployment\": \"test-app\"}'");
+    line("  agent-safe test policy-tests/");
     Ok(exit::OK)
 }
 

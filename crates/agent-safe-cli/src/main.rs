@@ -149,10 +149,28 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            output::error(&format!("{err:#}"));
+            output::error(&error_chain(&err));
             ExitCode::from(exit::USAGE)
         }
     }
+}
+
+/// An error and its causes joined by `: `, each cause once: a library error that already
+/// quotes its cause in its message (`path: No such file or directory`) and also returns it as
+/// its `source()` would otherwise print the cause twice.
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let cause = cause.to_string();
+        if text.ends_with(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 /// A number of seconds, zero allowed.

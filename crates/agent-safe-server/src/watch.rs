@@ -21,6 +21,10 @@ type Stat = (PathBuf, Option<(SystemTime, u64)>);
 pub(crate) struct Watch {
     stats: Option<Vec<Stat>>,
     digest: Option<String>,
+    /// The content the serving configuration was loaded from, when the watcher knows it.
+    serving: Option<String>,
+    /// The failed reload (its time) already answered by reloading the serving content.
+    handled: Option<String>,
 }
 
 fn stat(path: PathBuf) -> Stat {
@@ -75,10 +79,36 @@ impl Watch {
         let stats = stats(source);
         let (digest, revision) = digest(source);
         if revision.as_deref() == Some(loaded) {
-            Self { stats: Some(stats), digest: Some(digest) }
+            Self {
+                stats: Some(stats),
+                serving: Some(digest.clone()),
+                digest: Some(digest),
+                handled: None,
+            }
         } else {
-            Self { stats: None, digest: None }
+            Self { stats: None, digest: None, serving: None, handled: None }
         }
+    }
+
+    /// The last polled content now serves (a reload of it succeeded).
+    pub(crate) fn loaded(&mut self) {
+        self.serving.clone_from(&self.digest);
+    }
+
+    /// Whether to reload although nothing changed since the last poll: a reload failed at
+    /// `failed_at` (SIGHUP or the admin endpoint, between two polls) and the files are back to
+    /// the content that serves, so `/readyz` would otherwise report the failure until some
+    /// other change. Once per failure.
+    pub(crate) fn back_to_serving(&mut self, failed_at: Option<&str>) -> bool {
+        let Some(at) = failed_at else { return false };
+        if self.handled.as_deref() == Some(at) || self.digest.is_none() {
+            return false;
+        }
+        if self.digest != self.serving {
+            return false;
+        }
+        self.handled = Some(at.to_owned());
+        true
     }
 
     /// Whether the content changed since the last call (a touched but unchanged file is not a
@@ -121,8 +151,11 @@ impl Server {
                 let s = server.clone();
                 let polled = tokio::task::spawn_blocking(move || {
                     let changed = watch.poll(&s.shared.source);
+                    let failed = s.shared.last_reload().filter(|r| !r.ok).map(|r| r.at);
                     // The outcome is reported to the event sink and on /readyz.
-                    let _ = changed.then(|| s.reload());
+                    if (changed || watch.back_to_serving(failed.as_deref())) && s.reload().is_ok() {
+                        watch.loaded();
+                    }
                     watch
                 });
                 match polled.await {
@@ -197,6 +230,35 @@ mod tests {
             (Write("agent-safe.yaml", "registry: actions\npolicies: policies\n"), true),
             (Touch("agent-safe.yaml", 2_000), false),
         ]);
+    }
+
+    #[test]
+    fn a_failure_is_answered_once_when_the_files_are_back_to_what_serves() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("policies")).unwrap();
+        std::fs::write(dir.path().join("agent-safe.yaml"), "policies: policies\n").unwrap();
+        let source = Source::new().config_file(dir.path().join("agent-safe.yaml"));
+        let loaded = revision(&source.current_paths().unwrap()).unwrap();
+        let mut watch = Watch::new(&source, &loaded);
+        assert!(!watch.back_to_serving(None), "no failure");
+        // A reload failed (a bad file came and went between two polls).
+        assert!(!watch.poll(&source));
+        assert!(watch.back_to_serving(Some("t1")));
+        assert!(!watch.back_to_serving(Some("t1")), "once per failure");
+        assert!(watch.back_to_serving(Some("t2")));
+        // The files differ from what serves (a failed reload of them): nothing to answer.
+        std::fs::write(dir.path().join("policies/bad.yaml"), "rules: [").unwrap();
+        assert!(watch.poll(&source));
+        assert!(!watch.back_to_serving(Some("t3")));
+        // Back to the serving content: answered.
+        std::fs::remove_file(dir.path().join("policies/bad.yaml")).unwrap();
+        assert!(watch.poll(&source));
+        assert!(watch.back_to_serving(Some("t4")));
+        // A reload of new content succeeded: that content serves from now on.
+        std::fs::write(dir.path().join("policies/good.yaml"), "rules: []\n").unwrap();
+        assert!(watch.poll(&source));
+        watch.loaded();
+        assert!(watch.back_to_serving(Some("t5")));
     }
 
     #[test]

@@ -297,3 +297,32 @@ LCJyb2xlcyI6WyJkZXBsb3llciJdLCJpc3MiOiJhZ2VudC1zYWZlIiwiaWF0IjoxNzcxOTM0NDAwLCJl
     let (code, decision) = check("deploy-bot");
     assert_eq!((code, &decision["result"]), (Some(0), &serde_json::json!("allow")), "{decision}");
 }
+
+/// A library error that quotes its cause and also returns it as its source is printed with the
+/// cause once (the quickstart's missing key file said "No such file or directory" twice).
+#[test]
+fn a_missing_key_file_is_named_with_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cat = catalog();
+    std::fs::write(
+        d.join("agent-safe.yaml"),
+        format!(
+            "registry: {}\npolicies: {}\nsigning_key_file: agent-safe.key\n",
+            cat.join("actions").display(),
+            cat.join("policies").display()
+        ),
+    )
+    .unwrap();
+    let out = bin(d).args(["check", "restart-deployment", "-t", "dev/test-app"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let key = d.join("agent-safe.key");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "error: cannot load configuration: {}: No such file or directory (os error 2)",
+            key.display()
+        )
+    );
+}

@@ -323,3 +323,34 @@ async fn actions_audit_health_readiness_metrics_openapi() {
         "method_not_allowed",
     );
 }
+
+/// Without an approval store nothing can be pending: the list is empty (200), while showing,
+/// approving or denying a request is 409 `unavailable` (docs/server.md).
+#[tokio::test]
+async fn approvals_without_a_store() {
+    let env = Env::start().await;
+    let config = std::fs::read_to_string(env.path("agent-safe.yaml")).unwrap();
+    let without: String =
+        config.lines().filter(|l| !l.contains("approvals")).map(|l| format!("{l}\n")).collect();
+    assert_ne!(config, without);
+    std::fs::write(env.path("agent-safe.yaml"), without).unwrap();
+    env.server.reload().unwrap();
+    let approver = env.token("alice", &["sre"]);
+
+    let (status, list) = env.get("/v1/approvals", Some(&approver)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list, json!({"requests": [], "unreadable_lines": []}));
+    let id = "apr-000000000000";
+    assert_error(
+        &env.get(&format!("/v1/approvals/{id}"), Some(&approver)).await,
+        StatusCode::CONFLICT,
+        "unavailable",
+    );
+    for verdict in ["approve", "deny"] {
+        assert_error(
+            &env.post(&format!("/v1/approvals/{id}/{verdict}"), Some(&approver), json!({})).await,
+            StatusCode::CONFLICT,
+            "unavailable",
+        );
+    }
+}

@@ -242,6 +242,41 @@ async fn a_changed_watched_file_reloads_and_a_bad_one_keeps_the_old_config() {
     assert_eq!(events.iter().filter(|e| is_failure(e)).count(), 1, "{events:?}");
 }
 
+/// A reload (SIGHUP, the admin endpoint) fails on a bad file that is gone again before the
+/// watcher looks: the watcher reloads the files that serve, once, and `/readyz` no longer
+/// reports the failure of a file that no longer exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_undone_between_two_polls_is_cleared_on_readyz() {
+    let env = Env::start().await;
+    let rev_a = env.server.current().revision.clone();
+    let bad = env.path("policies/bad.yaml");
+    std::fs::write(&bad, "rules: [").unwrap();
+    let failed = tokio::task::spawn_blocking({
+        let s = env.server.clone();
+        move || s.reload()
+    })
+    .await
+    .unwrap();
+    assert!(failed.is_err());
+    std::fs::remove_file(&bad).unwrap();
+    let (_, ready) = env.get("/readyz", None).await;
+    assert_eq!(ready["last_reload"]["ok"], false, "{ready}");
+
+    // The watcher starts on files that are those serving, and answers the failure.
+    let watcher = env.server.reload_on_change(Duration::from_millis(20));
+    let is_reload = |e: &ServerEvent| matches!(e, ServerEvent::Reloaded { .. });
+    let reloaded = env.wait_event(1, is_reload).await;
+    assert_eq!(reloaded, ServerEvent::Reloaded { revision: rev_a.clone() });
+    let (_, ready) = env.get("/readyz", None).await;
+    assert_eq!(ready["last_reload"]["ok"], true, "{ready}");
+    assert_eq!(ready["policy_revision"], rev_a.as_str());
+    // Once: the next polls reload nothing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    watcher.abort();
+    let events = env.events.lock().unwrap().clone();
+    assert_eq!(events.iter().filter(|e| is_reload(e)).count(), 1, "{events:?}");
+}
+
 #[tokio::test]
 async fn a_reload_keeps_the_rate_limit_windows() {
     let env = Env::start().await;
