@@ -1,5 +1,5 @@
 //! Embeds the bundled example configuration (`catalog/`) into the binary for `agent-safe demo`
-//! and `agent-safe init`.
+//! and `agent-safe init`, and names the compiled-in backends for `agent-safe --version`.
 //!
 //! The catalog is read through `crates/agent-safe-cli/catalog`, a symlink to the workspace's
 //! `catalog/`: `cargo package` follows it, so the crate published for `cargo install
@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
+    backends();
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let catalog = manifest.join("catalog");
     println!("cargo::rerun-if-changed={}", catalog.display());
@@ -36,6 +37,24 @@ fn main() {
     if let Err(e) = std::fs::write(&dest, out) {
         println!("cargo::error=cannot write {}: {e}", dest.display());
     }
+}
+
+/// `AGENT_SAFE_BACKENDS`: what this build of the binary has, for `agent-safe --version`.
+fn backends() {
+    let k8s = std::env::var_os("CARGO_FEATURE_K8S").is_some();
+    let aws = std::env::var_os("CARGO_FEATURE_AWS").is_some();
+    let pick = |base: &[&str], extra: &[(bool, &str)]| {
+        let mut all: Vec<&str> = base.to_vec();
+        all.extend(extra.iter().filter(|(on, _)| *on).map(|(_, name)| *name));
+        all.join(", ")
+    };
+    let text = format!(
+        "executors: {}; vaults: {}; audit shipping: {}",
+        pick(&["dry-run", "kubectl"], &[(k8s, "k8s"), (aws, "aws")]),
+        pick(&["env", "file"], &[(k8s, "kubernetes"), (aws, "sts")]),
+        pick(&["file", "webhook"], &[(aws, "s3")]),
+    );
+    println!("cargo::rustc-env=AGENT_SAFE_BACKENDS={text}");
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) {

@@ -21,6 +21,16 @@ pub(crate) fn ci(root: &Path) -> anyhow::Result<()> {
             "--",
             "-D",
             "warnings",
+        ]))?;
+        // The light default build has code of its own (what it says about missing backends).
+        run_cmd(Command::new(cargo()).args([
+            "clippy",
+            "-p",
+            "agent-safe-cli",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
         ]))
     })?;
     step("crate boundaries", || boundaries(root))?;
@@ -35,6 +45,25 @@ pub(crate) fn ci(root: &Path) -> anyhow::Result<()> {
                     .env("AGENT_SAFE_REQUIRE_KUBECTL", "1")
                     .args(["test", "--workspace", "--all-features", "--no-fail-fast"]),
             )
+        })
+    })?;
+    step("feature matrix (light build, k8s alone, aws alone)", || {
+        // The light default build of the CLI, the SDK and the server, then each backend alone
+        // (all features ran above). Same target directory: only what the features change
+        // is rebuilt.
+        crate::moto::with_moto(root, |endpoint| {
+            let test = |args: &[&str]| {
+                run_cmd(
+                    Command::new(cargo())
+                        .env(crate::moto::ENDPOINT_VAR, endpoint)
+                        .env("AGENT_SAFE_REQUIRE_KUBECTL", "1")
+                        .args(["test", "--no-fail-fast"])
+                        .args(args),
+                )
+            };
+            test(&["-p", "agent-safe-cli", "-p", "agent-safe", "-p", "agent-safe-server"])?;
+            test(&["-p", "agent-safe-cli", "--no-default-features", "--features", "k8s"])?;
+            test(&["-p", "agent-safe-cli", "--no-default-features", "--features", "aws"])
         })
     })?;
     step("API and MCP clients (schemathesis, MCP Python SDK)", || crate::api::api_clients(root))?;

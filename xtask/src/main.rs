@@ -8,6 +8,8 @@
 //! - `bench`: release-mode figures as JSON.
 //! - `docs`: the documented command sessions (README, getting started, examples, approvals,
 //!   delegation) run as written and print what the docs show.
+//! - `man`: man pages for `agent-safe` and every subcommand into `target/man/` (clap_mangen,
+//!   through the binary's hidden `man-pages` command).
 //! - `tidy`: repository hygiene checks (also a `#[test]` of this crate).
 //! - `fuzz [SECONDS]`: a short cargo-fuzz run of every target in `fuzz/` (needs a nightly
 //!   toolchain; installs cargo-fuzz under `target/tools` when missing).
@@ -46,6 +48,7 @@ fn run() -> anyhow::Result<()> {
         Some("tidy") => ci::tidy(&root),
         Some("api-clients") => api::api_clients(&root),
         Some("docs") => docs::docs(&root),
+        Some("man") => man(&root),
         Some("fuzz") => {
             let secs = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(20u64);
             ci::fuzz(&root, secs)
@@ -53,12 +56,21 @@ fn run() -> anyhow::Result<()> {
         Some("help" | "--help" | "-h") | None => {
             println!(
                 "usage: cargo xtask <ci | test-policies | bench [--json] | tidy | fuzz [SECONDS] \
-                 | api-clients | docs>"
+                 | api-clients | docs | man>"
             );
             Ok(())
         }
         Some(other) => bail!("unknown command `{other}`; try `cargo xtask help`"),
     }
+}
+
+/// `cargo xtask man`: builds the CLI and has it write its man pages into `target/man/`.
+fn man(root: &Path) -> anyhow::Result<()> {
+    run_cmd(Command::new(cargo()).args(["build", "-p", "agent-safe-cli"]))?;
+    let out = target_dir(root).join("man");
+    run_cmd(Command::new(target_dir(root).join("debug/agent-safe")).arg("man-pages").arg(&out))?;
+    println!("man pages: {} (try `man -l {}/agent-safe.1`)", out.display(), out.display());
+    Ok(())
 }
 
 /// The workspace root (the parent of this crate's directory).

@@ -109,8 +109,9 @@ pub enum ShipperConfigError {
     },
     /// `s3_bucket` is set, but this build has no S3 support.
     #[error(
-        "s3_bucket: this build of agent-safe has no S3 support (cargo feature `s3` of \
-         agent-safe-audit, on by default in the CLI)"
+        "s3_bucket: this build of agent-safe has no S3 support: install the CLI with `cargo \
+         install agent-safe-cli --features aws` (or enable the `s3` feature of \
+         agent-safe-audit-ship)"
     )]
     NoS3Support,
     /// The HTTP client could not be built.

@@ -19,6 +19,7 @@ mod rollback;
 mod runner;
 mod serve;
 mod setup;
+mod shell;
 mod sidecar;
 mod test_cmd;
 mod ticket;
@@ -49,10 +50,14 @@ Exit codes:
   2  usage or configuration error
   3  require approval";
 
+/// `agent-safe --version`: the version and the backends compiled in (cargo features `k8s`,
+/// `aws`; see build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("AGENT_SAFE_BACKENDS"), ")");
+
 /// Governance for AI agents acting on infrastructure: policy decisions, execution tickets
 /// and a tamper-evident audit log.
 #[derive(Debug, Parser)]
-#[command(name = "agent-safe", version, after_help = EXIT_CODES, disable_help_subcommand = true)]
+#[command(name = "agent-safe", version = VERSION, after_help = EXIT_CODES, disable_help_subcommand = true)]
 pub(crate) struct Cli {
     /// Use this agent-safe.yaml instead of discovering one from the current directory.
     #[arg(long, global = true, value_name = "FILE")]
@@ -121,6 +126,11 @@ enum Command {
     Serve(serve::Args),
     /// The MCP tool server on stdin/stdout, for MCP-capable agent clients (docs/mcp.md).
     Mcp(mcp::Args),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(shell::CompletionsArgs),
+    /// Write the man pages into a directory (used by `cargo xtask man`).
+    #[command(hide = true)]
+    ManPages(shell::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -145,6 +155,8 @@ fn main() -> ExitCode {
         Command::Runner(cmd) => runner::run(&cli, cmd),
         Command::Serve(args) => serve::run(&cli, args),
         Command::Mcp(args) => mcp::run(&cli, args),
+        Command::Completions(args) => shell::completions(args),
+        Command::ManPages(args) => shell::man_pages(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

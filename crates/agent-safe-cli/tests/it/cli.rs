@@ -326,3 +326,35 @@ fn a_missing_key_file_is_named_with_its_cause_once() {
         )
     );
 }
+
+/// Completion scripts for every shell clap_complete knows, and a man page per command.
+#[test]
+fn completions_and_man_pages_come_from_the_command_definition() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "complete -F _agent__safe"),
+        ("zsh", "#compdef agent-safe"),
+        ("fish", "complete -c agent-safe"),
+        ("powershell", "Register-ArgumentCompleter"),
+        ("elvish", "edit:completion:arg-completer[agent-safe]"),
+    ] {
+        let out = bin(dir.path()).args(["completions", shell]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains(marker), "{shell}: no `{marker}`");
+        // Every subcommand is offered, nested ones too.
+        assert!(script.contains("approval") && script.contains("state-coverage"), "{shell}");
+    }
+    let out = bin(dir.path()).args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    let man = dir.path().join("man");
+    let out = bin(dir.path()).arg("man-pages").arg(&man).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let page = std::fs::read_to_string(man.join("agent-safe-audit-verify.1")).unwrap();
+    assert!(page.contains(".TH agent-safe-audit-verify 1"), "{page}");
+    let main = std::fs::read_to_string(man.join("agent-safe.1")).unwrap();
+    assert!(main.contains("completions"), "the main page lists the subcommands");
+    // The hidden generator has no page of its own.
+    assert!(!man.join("agent-safe-man-pages.1").exists());
+}

@@ -13,6 +13,7 @@ mod cli;
 mod credential;
 mod delegation;
 mod exit_flush;
+mod features;
 mod first_run;
 mod forged;
 mod fronts;
