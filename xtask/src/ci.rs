@@ -73,6 +73,8 @@ pub(crate) fn ci(root: &Path) -> anyhow::Result<()> {
     step("docs that run (README, getting started, examples, approvals, delegation)", || {
         crate::docs::docs(root)
     })?;
+    step("workflows (actionlint)", || crate::release::workflows(root))?;
+    step("packaged crates build (cargo package --workspace)", crate::release::package)?;
     step("cargo deny", || deny(root))?;
     eprintln!("\nxtask ci: all steps passed in {:.0?}", started.elapsed());
     Ok(())

