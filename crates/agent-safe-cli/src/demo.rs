@@ -29,7 +29,7 @@ struct Step {
 pub(crate) fn run(args: &Args) -> anyhow::Result<u8> {
     let dir = tempfile::Builder::new().prefix("agent-safe-demo-").tempdir()?;
     let key_text = agent_safe_core::random::hex(32);
-    for (rel, text) in crate::init::scaffold_files(&key_text) {
+    for (rel, text) in crate::init::scaffold_files(&key_text)? {
         let path = dir.path().join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;

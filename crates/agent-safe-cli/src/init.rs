@@ -19,26 +19,37 @@ pub(crate) struct Args {
     json_output: bool,
 }
 
+/// Where `init` puts the JSON Schemas, relative to the project.
+const SCHEMA_DIR: &str = ".agent-safe/schemas";
+
 /// The files `init` writes: (relative path, contents). Actions, policies, inventory and the
-/// policy tests of the default policy come from the bundled catalog.
-pub(crate) fn scaffold_files(signing_key: &str) -> Vec<(PathBuf, String)> {
+/// policy tests of the default policies come from the bundled catalog, each with a first line
+/// naming its JSON Schema for yaml-language-server editors (VS Code's YAML extension, …); the
+/// schemas go to `.agent-safe/schemas/`, so editors validate offline.
+pub(crate) fn scaffold_files(signing_key: &str) -> anyhow::Result<Vec<(PathBuf, String)>> {
+    use crate::schema::Kind;
     let mut files: Vec<(PathBuf, String)> = CATALOG
         .iter()
         .filter_map(|(rel, text)| {
-            let out = if let Some(name) = rel.strip_prefix("actions/") {
-                Path::new("actions").join(name)
+            let (out, kind, up) = if let Some(name) = rel.strip_prefix("actions/") {
+                (Path::new("actions").join(name), Kind::Action, "../")
             } else if let Some(name) = rel.strip_prefix("policies/") {
-                Path::new("policies").join(name)
+                (Path::new("policies").join(name), Kind::Policy, "../")
             } else if let Some(name) = rel.strip_prefix("policy-tests/") {
-                Path::new("policy-tests").join(name)
+                (Path::new("policy-tests").join(name), Kind::PolicyTest, "../")
             } else if *rel == "inventory.yaml" {
-                PathBuf::from("inventory.yaml")
+                (PathBuf::from("inventory.yaml"), Kind::Inventory, "")
             } else {
                 return None;
             };
-            Some((out, (*text).to_owned()))
+            let modeline =
+                format!("# yaml-language-server: $schema={up}{SCHEMA_DIR}/{}\n", kind.file_name());
+            Some((out, format!("{modeline}{text}")))
         })
         .collect();
+    for kind in Kind::ALL {
+        files.push((Path::new(SCHEMA_DIR).join(kind.file_name()), kind.text()?));
+    }
     files.push((
         PathBuf::from("agent-safe.yaml"),
         format!(
@@ -56,7 +67,7 @@ pub(crate) fn scaffold_files(signing_key: &str) -> Vec<(PathBuf, String)> {
         PathBuf::from(".gitignore"),
         "agent-safe.yaml\naudit.jsonl\naudit.jsonl.*\napprovals.jsonl\napprovals.jsonl.*\n*.key\n*.log\n".to_owned(),
     ));
-    files
+    Ok(files)
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<u8> {
@@ -64,7 +75,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<u8> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     let key = agent_safe_core::random::hex(32);
     let (mut created, mut skipped) = (Vec::new(), Vec::new());
-    for (rel, text) in scaffold_files(&key) {
+    for (rel, text) in scaffold_files(&key)? {
         let path = dir.join(&rel);
         if path.exists() {
             if !args.json_output {

@@ -17,6 +17,7 @@ mod mcp;
 mod output;
 mod rollback;
 mod runner;
+mod schema;
 mod serve;
 mod setup;
 mod shell;
@@ -126,6 +127,8 @@ enum Command {
     Serve(serve::Args),
     /// The MCP tool server on stdin/stdout, for MCP-capable agent clients (docs/mcp.md).
     Mcp(mcp::Args),
+    /// Print the JSON Schema of an action, policy, inventory or policy-test file.
+    Schema(schema::Args),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(shell::CompletionsArgs),
     /// Write the man pages into a directory (used by `cargo xtask man`).
@@ -155,6 +158,7 @@ fn main() -> ExitCode {
         Command::Runner(cmd) => runner::run(&cli, cmd),
         Command::Serve(args) => serve::run(&cli, args),
         Command::Mcp(args) => mcp::run(&cli, args),
+        Command::Schema(args) => schema::run(args),
         Command::Completions(args) => shell::completions(args),
         Command::ManPages(args) => shell::man_pages(args),
     };

@@ -15,6 +15,8 @@ pub mod fsutil;
 pub mod glob;
 pub mod hex;
 mod ids;
+#[cfg(any(test, feature = "test-util"))]
+pub mod json_paths;
 pub mod pyrepr;
 pub mod random;
 mod risk;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// The intrinsic risk of an action, or the effective risk of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RiskClass {
     /// Read-only or trivially reversible.
@@ -21,6 +22,7 @@ pub enum RiskClass {
 
 /// How sensitive a target is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Sensitivity {
     /// Public data, no business impact.
@@ -35,6 +37,7 @@ pub enum Sensitivity {
 
 /// The environment a target lives in. A closed set, as in the Python version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     /// Development.
@@ -47,6 +50,7 @@ pub enum Environment {
 
 /// The outcome of a policy decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DecisionResult {
     /// The action may run.

@@ -8,6 +8,7 @@ use crate::{Environment, Sensitivity, TargetId};
 
 /// One entry of the inventory (`inventory.yaml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     /// Unique id, by convention `env/name`.

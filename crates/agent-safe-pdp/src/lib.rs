@@ -22,8 +22,23 @@ pub use engine::{
 pub use limits::RateLimitConfig;
 pub use policy::{PolicyLoadError, Rule, SourcedRule};
 
+/// The JSON Schema of a policy file (feature `schema`): what the loader reads, no stricter.
+#[cfg(feature = "schema")]
+pub fn policy_schema() -> schemars::Schema {
+    agent_safe_registry::yaml::lax::schema::yaml_document(schemars::schema_for!(policy::PolicyFile))
+}
+
+/// The JSON Schema of a policy-test file (feature `schema`).
+#[cfg(feature = "schema")]
+pub fn policy_test_schema() -> schemars::Schema {
+    agent_safe_registry::yaml::lax::schema::yaml_document(schemars::schema_for!(testing::TestFile))
+}
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(all(test, feature = "schema"))]
+mod schema_tests;
 
 #[cfg(test)]
 mod limits_tests;

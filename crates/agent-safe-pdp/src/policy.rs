@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// A policy file: a mapping with a `rules` list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PolicyFile {
     /// The rules, in file order.
@@ -20,6 +21,7 @@ pub struct PolicyFile {
 
 /// One policy rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// Reported as `policy_matched`. Names need not be unique.
@@ -28,6 +30,7 @@ pub struct Rule {
     #[serde(default)]
     pub description: String,
     /// Higher is evaluated first; ties keep load order. Default 0.
+    #[cfg_attr(feature = "schema", schemars(with = "lax::schema::Int"))]
     #[serde(default, deserialize_with = "lax::i64")]
     pub priority: i64,
     /// Conditions, all of which must hold. `match: {}` matches everything.
@@ -45,6 +48,7 @@ pub struct Rule {
 
 /// A rule's `approvals:` block, e.g. `approvals: {required: 2, approver_roles: [sre]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalSettings {
     /// Distinct approvers needed (default 1; a two-person rule is 2).
@@ -61,6 +65,7 @@ fn one_approver() -> u32 {
 
 /// The `match` block of a rule. Absent conditions do not constrain; an empty list matches nothing.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MatchConditions {
     /// Action name patterns (shell globs: `*`, `?`, `[seq]`, `[!seq]`). Default `["*"]`.
@@ -79,6 +84,7 @@ pub struct MatchConditions {
     #[serde(default)]
     pub time_windows: Option<Vec<TimeWindow>>,
     /// Tri-state on the external change-ticket id: true = required, false = forbidden.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<lax::schema::Bool>"))]
     #[serde(default, deserialize_with = "lax::opt_bool")]
     pub require_ticket: Option<bool>,
     /// Regular expression the whole change-ticket id must match (an addition), e.g.
@@ -90,6 +96,7 @@ pub struct MatchConditions {
 
 /// Which targets a rule applies to.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TargetSelector {
     /// Allowed environments.
@@ -108,6 +115,7 @@ pub struct TargetSelector {
 
 /// Which callers a rule applies to.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CallerSelector {
     /// Exact agent ids.
@@ -123,9 +131,11 @@ pub struct CallerSelector {
     #[serde(default)]
     pub delegated_from: Option<Vec<String>>,
     /// Matches when the caller's delegation depth is at most this.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<lax::schema::Int>"))]
     #[serde(default, deserialize_with = "lax::opt_i64")]
     pub max_delegation_depth: Option<i64>,
     /// true: only delegated callers; false: only direct callers.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<lax::schema::Bool>"))]
     #[serde(default, deserialize_with = "lax::opt_bool")]
     pub require_delegation: Option<bool>,
 }
@@ -133,15 +143,18 @@ pub struct CallerSelector {
 /// A weekly time window. Hours are whole and inclusive (`9..17` covers 09:00–17:59); a
 /// window with `start_hour > end_hour` wraps past midnight.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TimeWindow {
     /// Weekdays, 0 = Monday … 6 = Sunday. Absent = every day.
     #[serde(default)]
     pub days: Option<Vec<i64>>,
     /// First hour, 0–23. Default 0.
+    #[cfg_attr(feature = "schema", schemars(with = "lax::schema::Int"))]
     #[serde(default, deserialize_with = "lax::i64")]
     pub start_hour: i64,
     /// Last hour, 0–23. Default 23.
+    #[cfg_attr(feature = "schema", schemars(with = "lax::schema::Int"))]
     #[serde(default = "default_end_hour", deserialize_with = "lax::i64")]
     pub end_hour: i64,
     /// IANA time zone the hours and days are read in (an addition; default `UTC`).

@@ -17,6 +17,7 @@ use crate::{Caller, Pdp, Request};
 
 /// A policy test file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TestFile {
     /// The cases, in order.
@@ -25,6 +26,7 @@ pub struct TestFile {
 
 /// One test case.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TestCase {
     /// Case name, shown in reports.
@@ -51,11 +53,13 @@ pub struct TestCase {
     pub ticket_id: Option<String>,
     /// Evaluation time (RFC 3339); default: now.
     #[serde(default, with = "timefmt::serde_utc::option")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub at: Option<OffsetDateTime>,
     /// Expected result.
     pub expect: DecisionResult,
     /// Expected matched rule: absent = not checked, `null` = no rule.
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub expect_policy: Option<Option<String>>,
     /// Expected exact reason.
     #[serde(default)]

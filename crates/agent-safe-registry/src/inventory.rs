@@ -33,9 +33,15 @@ pub enum InventoryError {
 
 /// The file's shape: only `targets` at the top level.
 #[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 struct InventoryFile {
     targets: Vec<Target>,
+}
+
+#[cfg(feature = "schema")]
+pub(crate) fn schema() -> schemars::Schema {
+    crate::yaml::lax::schema::yaml_document(schemars::schema_for!(InventoryFile))
 }
 
 impl Inventory {

@@ -32,6 +32,22 @@ mod test_support;
 mod validate;
 pub mod yaml;
 
+#[cfg(all(test, feature = "schema"))]
+mod schema_tests;
+
 pub use inventory::{Inventory, InventoryError, check_bound_params};
 pub use model::*;
+
+/// The JSON Schema of an action file (feature `schema`): what [`Registry`] reads, no stricter
+/// (the lax coercions of the Python version included).
+#[cfg(feature = "schema")]
+pub fn action_schema() -> schemars::Schema {
+    yaml::lax::schema::yaml_document(schemars::schema_for!(ActionDefinition))
+}
+
+/// The JSON Schema of an inventory file (feature `schema`).
+#[cfg(feature = "schema")]
+pub fn inventory_schema() -> schemars::Schema {
+    inventory::schema()
+}
 pub use registry::{LoadError, REDACTED, RegisteredAction, Registry};

@@ -12,6 +12,7 @@ use crate::yaml::lax;
 
 /// One action: what an agent may ask to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ActionDefinition {
     /// Registry key, `^[a-z][a-z0-9-]*$`, unique across files.
@@ -31,6 +32,7 @@ pub struct ActionDefinition {
     #[serde(default)]
     pub prechecks: Vec<Precheck>,
     /// Whether a rollback plan can be generated.
+    #[cfg_attr(feature = "schema", schemars(with = "lax::schema::Bool"))]
     #[serde(default, deserialize_with = "lax::bool")]
     pub reversible: bool,
     /// The compensating action; must exist in the registry.
@@ -55,6 +57,7 @@ pub struct ActionDefinition {
 
 /// The type of a parameter value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ParamType {
     /// A string.
@@ -84,6 +87,7 @@ impl ParamType {
 
 /// A declared parameter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Parameter {
     /// Parameter name.
@@ -92,6 +96,7 @@ pub struct Parameter {
     #[serde(rename = "type")]
     pub kind: ParamType,
     /// Whether the parameter must be present.
+    #[cfg_attr(feature = "schema", schemars(with = "lax::schema::Bool"))]
     #[serde(default = "default_true", deserialize_with = "lax::bool")]
     pub required: bool,
     /// Description.
@@ -104,24 +109,30 @@ pub struct Parameter {
     #[serde(default)]
     pub constraints: Option<Constraints>,
     /// Marks a parameter whose value is a secret: redacted in the audit log and outputs.
+    #[cfg_attr(feature = "schema", schemars(with = "lax::schema::Bool"))]
     #[serde(default, deserialize_with = "lax::bool", skip_serializing_if = "std::ops::Not::not")]
     pub sensitive: bool,
 }
 
 /// Value constraints on a parameter.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Constraints {
     /// Inclusive lower bound for numbers.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<lax::schema::Float>"))]
     #[serde(default, deserialize_with = "lax::opt_f64")]
     pub min_value: Option<f64>,
     /// Inclusive upper bound for numbers.
+    #[cfg_attr(feature = "schema", schemars(with = "Option<lax::schema::Float>"))]
     #[serde(default, deserialize_with = "lax::opt_f64")]
     pub max_value: Option<f64>,
     /// Minimum string length (in characters).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<lax::schema::UInt>"))]
     #[serde(default, deserialize_with = "lax::opt_u64")]
     pub min_length: Option<u64>,
     /// Maximum string length (in characters).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<lax::schema::UInt>"))]
     #[serde(default, deserialize_with = "lax::opt_u64")]
     pub max_length: Option<u64>,
     /// Whole-string regular expression for strings; compiled once at load.
@@ -129,6 +140,7 @@ pub struct Constraints {
     pub pattern: Option<String>,
     /// Allowed values, compared as strings. YAML numbers or booleans in the list are a load
     /// error (as in Python, whose schema is `list[str]`).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<lax::schema::StrictStrings>"))]
     #[serde(default, rename = "enum", deserialize_with = "lax::opt_strict_strings")]
     pub allowed: Option<Vec<String>>,
 }
@@ -136,6 +148,7 @@ pub struct Constraints {
 /// A precheck the executor runs before executing: advisory by default (a failure is
 /// recorded), blocking with `blocking: true` (a failure stops the execution as `skipped`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Precheck {
     /// Name.
@@ -143,12 +156,14 @@ pub struct Precheck {
     /// Description.
     pub description: String,
     /// Whether a failure stops the execution (the runner reports it as `skipped`).
+    #[cfg_attr(feature = "schema", schemars(with = "lax::schema::Bool"))]
     #[serde(default, deserialize_with = "lax::bool", skip_serializing_if = "std::ops::Not::not")]
     pub blocking: bool,
 }
 
 /// The `credentials` block: the scope of the credential the runner fetches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CredentialSpec {
     /// Credential type, e.g. `kubernetes` or `aws`.
@@ -158,12 +173,14 @@ pub struct CredentialSpec {
     #[serde(default)]
     pub fields: BTreeMap<String, serde_json::Value>,
     /// Lifetime in seconds (≥ 1).
+    #[cfg_attr(feature = "schema", schemars(with = "lax::schema::UInt"))]
     #[serde(default = "default_ttl", deserialize_with = "lax::u64")]
     pub ttl: u64,
 }
 
 /// A declared state field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StateFieldSpec {
     /// State key.
@@ -175,15 +192,18 @@ pub struct StateFieldSpec {
     #[serde(rename = "type", default = "default_any")]
     pub kind: String,
     /// Whether executors should always capture it.
+    #[cfg_attr(feature = "schema", schemars(with = "lax::schema::Bool"))]
     #[serde(default, deserialize_with = "lax::bool")]
     pub required: bool,
     /// Marks a state field whose value is a secret: redacted in the audit log.
+    #[cfg_attr(feature = "schema", schemars(with = "lax::schema::Bool"))]
     #[serde(default, deserialize_with = "lax::bool", skip_serializing_if = "std::ops::Not::not")]
     pub sensitive: bool,
 }
 
 /// Where a rollback parameter comes from: `params.<name>` or `before_state.<name>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RollbackParamSource {
     /// Dot path, e.g. `before_state.replicas`.

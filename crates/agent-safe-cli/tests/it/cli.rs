@@ -358,3 +358,54 @@ fn completions_and_man_pages_come_from_the_command_definition() {
     // The hidden generator has no page of its own.
     assert!(!man.join("agent-safe-man-pages.1").exists());
 }
+
+/// `schemas/` holds exactly what `agent-safe schema` prints (regenerate with `agent-safe schema
+/// KIND > schemas/KIND.schema.json`), and `init` writes the same schemas into the project with
+/// a `# yaml-language-server: $schema=` line at the top of every file it scaffolds.
+#[test]
+fn schemas_are_generated_committed_and_scaffolded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
+    for (kind, file) in [
+        ("action", "action.schema.json"),
+        ("policy", "policy.schema.json"),
+        ("inventory", "inventory.schema.json"),
+        ("policy-test", "policy-test.schema.json"),
+    ] {
+        let out = bin(d).args(["schema", kind]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{kind}");
+        let printed = String::from_utf8(out.stdout).unwrap();
+        let schema: serde_json::Value = serde_json::from_str(&printed).unwrap();
+        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema", "{kind}");
+        let committed = std::fs::read_to_string(repo.join(file)).unwrap_or_default();
+        assert!(
+            committed == printed,
+            "schemas/{file} differs from `agent-safe schema {kind}`: regenerate it with \
+             `cargo run -p agent-safe-cli -- schema {kind} > schemas/{file}`"
+        );
+    }
+
+    let out = bin(d).args(["init", "p"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let p = d.join("p");
+    for (file, schema) in [
+        ("actions/restart-deployment.yaml", "../.agent-safe/schemas/action.schema.json"),
+        ("policies/default.yaml", "../.agent-safe/schemas/policy.schema.json"),
+        ("inventory.yaml", ".agent-safe/schemas/inventory.schema.json"),
+        ("policy-tests/default-policy.yaml", "../.agent-safe/schemas/policy-test.schema.json"),
+    ] {
+        let text = std::fs::read_to_string(p.join(file)).unwrap();
+        let first = text.lines().next().unwrap_or_default();
+        assert_eq!(first, format!("# yaml-language-server: $schema={schema}"), "{file}");
+        let target = p.join(file).parent().unwrap().join(schema);
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            std::fs::read_to_string(repo.join(Path::new(schema).file_name().unwrap())).unwrap(),
+            "{file}"
+        );
+    }
+    // The scaffolded project still loads, and its policy tests pass.
+    let out = bin(&p).args(["test", "policy-tests/"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}

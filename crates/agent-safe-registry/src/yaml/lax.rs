@@ -28,6 +28,9 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+#[cfg(feature = "schema")]
+pub mod schema;
+
 use serde::Deserializer;
 use serde::de::{self, Unexpected, Visitor};
 

@@ -6,6 +6,54 @@
 use std::borrow::Cow;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde_json::Value;
+
+/// Marks a string schema that must not be widened by [`yaml_document`] (removed from the
+/// output).
+const STRICT: &str = "x-agent-safe-strict";
+
+/// The schema of a YAML document as agent-safe reads it: an unquoted scalar (`version: 1.0`,
+/// `name: 0`, `owner: true`) is read as its text where a string is expected, so every string
+/// schema also accepts numbers and booleans (what an editor's YAML parser turns them into),
+/// except the strict ones ([`StrictStrings`]).
+pub fn yaml_document(mut schema: Schema) -> Schema {
+    if let Some(map) = schema.as_object_mut() {
+        widen(map);
+    }
+    schema
+}
+
+fn widen(map: &mut serde_json::Map<String, Value>) {
+    let strict = map.remove(STRICT).is_some();
+    if !strict {
+        let widened = match map.get("type") {
+            Some(Value::String(t)) if t == "string" => Some(vec!["string"]),
+            Some(Value::Array(types)) if types.iter().any(|t| t == "string") => {
+                Some(types.iter().filter_map(Value::as_str).collect())
+            }
+            _ => None,
+        };
+        if let Some(mut types) = widened {
+            for extra in ["number", "boolean"] {
+                if !types.contains(&extra) {
+                    types.push(extra);
+                }
+            }
+            map.insert("type".to_owned(), serde_json::json!(types));
+        }
+    }
+    for value in map.values_mut() {
+        widen_value(value);
+    }
+}
+
+fn widen_value(value: &mut Value) {
+    match value {
+        Value::Object(map) => widen(map),
+        Value::Array(list) => list.iter_mut().for_each(widen_value),
+        _ => {}
+    }
+}
 
 /// The strings [`super::bool`] reads, in any case (`yes`, `On`, `F`, …).
 const BOOL_WORDS: &str = "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Yy][Ee][Ss]|[Nn][Oo]|[Oo][Nn]|[Oo][Ff][Ff]|[YyNnTtFf]|[01])$";
@@ -100,7 +148,7 @@ impl JsonSchema for StrictStrings {
         json_schema!({
             "description": "A list of strings (quote numbers and booleans, e.g. '1' or 'true')",
             "type": "array",
-            "items": {"type": "string"}
+            "items": {"type": "string", STRICT: true}
         })
     }
 }
