@@ -237,10 +237,7 @@ fn deny(root: &Path) -> anyhow::Result<()> {
 /// (kept with a cached `CARGO_TARGET_DIR`); returns the PATH to run it with.
 fn ensure_tool(root: &Path, sub: &str, krate: &str) -> anyhow::Result<std::ffi::OsString> {
     let tools = crate::target_dir(root).join("tools");
-    let path = std::env::join_paths(
-        std::iter::once(tools.join("bin"))
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )?;
+    let path = crate::path_with(&tools.join("bin"))?;
     let have = cargo_cmd()
         .env("PATH", &path)
         .args([sub, "--version"])

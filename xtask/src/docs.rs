@@ -371,9 +371,6 @@ fn session_script(cmds: &[Cmd], home: &Path, outputs: &Path) -> String {
 }
 
 fn run_session(script: &Path, home: &Path, bin_dir: &Path, root: &Path) -> anyhow::Result<()> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs = vec![bin_dir.to_path_buf()];
-    dirs.extend(std::env::split_paths(&path));
     let mut cmd = Command::new("setsid");
     cmd.arg("bash").arg("--noprofile").arg("--norc").arg(script);
     for (name, _) in std::env::vars_os() {
@@ -387,7 +384,7 @@ fn run_session(script: &Path, home: &Path, bin_dir: &Path, root: &Path) -> anyho
             cmd.env_remove(&name);
         }
     }
-    cmd.env("PATH", std::env::join_paths(dirs)?)
+    cmd.env("PATH", crate::path_with(bin_dir)?)
         .env("HOME", home)
         .env("NO_COLOR", "1")
         .env("AGENT_SAFE_REPO", root)

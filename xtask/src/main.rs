@@ -75,6 +75,26 @@ fn run() -> anyhow::Result<()> {
     }
 }
 
+/// The `*.yaml` and `*.yml` files directly in `dir`, sorted.
+pub(crate) fn yaml_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read `{}`", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// `PATH` with `dir` in front, for a child process.
+pub(crate) fn path_with(dir: &Path) -> anyhow::Result<std::ffi::OsString> {
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    Ok(std::env::join_paths(
+        std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&rest)),
+    )?)
+}
+
 /// `cargo xtask man`: builds the CLI and has it write its man pages into `target/man/`.
 fn man(root: &Path) -> anyhow::Result<()> {
     run_cmd(cargo_cmd().args(["build", "-p", "agent-safe-cli"]))?;

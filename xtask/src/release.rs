@@ -51,12 +51,6 @@ fn unpublished() -> anyhow::Result<Vec<String>> {
 /// actionlint over `.github/workflows/`.
 pub(crate) fn workflows(root: &Path) -> anyhow::Result<()> {
     let venv = lint_venv(root)?;
-    let mut files: Vec<_> = std::fs::read_dir(root.join(".github/workflows"))
-        .context("cannot read .github/workflows")?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
-        .collect();
-    files.sort();
+    let files = crate::yaml_files(&root.join(".github/workflows"))?;
     run_cmd(Command::new(venv.join("bin/actionlint")).arg("-no-color").args(&files))
 }

@@ -5,22 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::Context as _;
-
 use crate::{run_cmd, target_dir};
 
 /// (schema file, files it must accept) for a project laid out as `catalog/` and `init` are.
 fn groups(project: &Path) -> anyhow::Result<Vec<(&'static str, Vec<PathBuf>)>> {
-    let yaml_in = |dir: &str| -> anyhow::Result<Vec<PathBuf>> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(project.join(dir))
-            .with_context(|| format!("cannot read `{}`", project.join(dir).display()))?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-            .collect();
-        files.sort();
-        Ok(files)
-    };
+    let yaml_in = |dir: &str| crate::yaml_files(&project.join(dir));
     Ok(vec![
         ("action.schema.json", yaml_in("actions")?),
         ("policy.schema.json", yaml_in("policies")?),
