@@ -68,7 +68,7 @@ pub(crate) fn ci(root: &Path) -> anyhow::Result<()> {
         crate::schemas::schemas(root)
     })?;
     step("workflows (actionlint)", || crate::release::workflows(root))?;
-    step("packaged crates build (cargo package --workspace)", crate::release::package)?;
+    step("packaged crates build (cargo package --workspace)", || crate::release::package(root))?;
     step("cargo deny", || deny(root))?;
     eprintln!("\nxtask ci: all steps passed in {:.0?}", started.elapsed());
     Ok(())

@@ -58,7 +58,7 @@ fn run() -> anyhow::Result<()> {
         Some("schemas") => schemas::schemas(&root),
         Some("release-checks") => {
             release::workflows(&root)?;
-            release::package()
+            release::package(&root)
         }
         Some("fuzz") => {
             let secs = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(20u64);

@@ -22,7 +22,9 @@ pub(crate) fn lint_venv(root: &Path) -> anyhow::Result<std::path::PathBuf> {
 }
 
 /// `cargo package --workspace`: packages and verifies (builds) every publishable crate.
-pub(crate) fn package() -> anyhow::Result<()> {
+pub(crate) fn package(root: &Path) -> anyhow::Result<()> {
+    forget_local_registries()?;
+    forget_verified_builds(root)?;
     let mut cmd = cargo_cmd();
     // `--allow-dirty`: what is checked is that the packaged sources build, also before a
     // commit; CI runs on a clean clone anyway.
@@ -46,6 +48,45 @@ fn unpublished() -> anyhow::Result<Vec<String>> {
         .filter(|p| p["publish"].as_array().is_some_and(Vec::is_empty))
         .filter_map(|p| p["name"].as_str().map(str::to_owned))
         .collect())
+}
+
+/// Removes the build fingerprints of our packages from the target directory the verification
+/// builds share with every other build. Cargo treats a registry crate as immutable, so a crate
+/// verified by an earlier run (same name, version and features, other sources) counts as
+/// fresh and is not rebuilt: the verification would link against an earlier commit's code.
+fn forget_verified_builds(root: &Path) -> anyhow::Result<()> {
+    let fingerprints = crate::target_dir(root).join("debug/.fingerprint");
+    let Ok(entries) = std::fs::read_dir(&fingerprints) else { return Ok(()) };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with("agent-safe") {
+            std::fs::remove_dir_all(entry.path())
+                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes earlier runs' copies of the local registry `cargo package` builds each crate
+/// against. Cargo keeps its index, `.crate` and unpacked sources under
+/// `$CARGO_HOME/registry/{index,cache,src}/-<hash>` (local registries have no host name) and
+/// may reuse them as they are: with the version unchanged between commits, a later run could
+/// verify against an earlier commit's sources. These are caches: removing them costs an
+/// unpacking.
+fn forget_local_registries() -> anyhow::Result<()> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+        .context("neither CARGO_HOME nor HOME is set")?;
+    for kind in ["index", "cache", "src"] {
+        let Ok(entries) = std::fs::read_dir(home.join("registry").join(kind)) else { continue };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with('-') {
+                std::fs::remove_dir_all(entry.path())
+                    .with_context(|| format!("cannot remove {}", entry.path().display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// actionlint over `.github/workflows/`.
