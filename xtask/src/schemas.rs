@@ -1,6 +1,7 @@
 //! The schemas step of `cargo xtask ci`: an independent validator (PyPI `check-jsonschema`,
-//! pinned, in `target/lint-venv`) checks the shipped catalog and a fresh `agent-safe init`
-//! project against `schemas/`, so a schema that rejects what the loader reads fails here.
+//! pinned, in `target/lint-venv`) checks the shipped catalog, the quickstart example and a
+//! fresh `agent-safe init` project against `schemas/`, so a schema that rejects what the
+//! loader reads fails here.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +16,7 @@ fn groups(project: &Path) -> anyhow::Result<Vec<(&'static str, Vec<PathBuf>)>> {
         ("policy.schema.json", yaml_in("policies")?),
         ("inventory.schema.json", vec![project.join("inventory.yaml")]),
         ("policy-test.schema.json", yaml_in("policy-tests")?),
+        ("config.schema.json", vec![project.join("agent-safe.yaml")]),
     ])
 }
 
@@ -27,15 +29,19 @@ pub(crate) fn schemas(root: &Path) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&work)?;
     run_cmd(Command::new(&bin).current_dir(&work).args(["init", "project"]))?;
+    let check = |schema: &str, files: &[PathBuf]| {
+        run_cmd(
+            Command::new(venv.join("bin/check-jsonschema"))
+                .arg("--schemafile")
+                .arg(root.join("schemas").join(schema))
+                .args(files),
+        )
+    };
     for project in [root.join("catalog"), work.join("project")] {
         for (schema, files) in groups(&project)? {
-            run_cmd(
-                Command::new(venv.join("bin/check-jsonschema"))
-                    .arg("--schemafile")
-                    .arg(root.join("schemas").join(schema))
-                    .args(&files),
-            )?;
+            check(schema, &files)?;
         }
     }
+    check("config.schema.json", &[root.join("examples/quickstart/agent-safe.yaml")])?;
     Ok(())
 }

@@ -280,6 +280,7 @@ pub fn isoformat(t: OffsetDateTime) -> String {
 /// Notifier settings, with the keys of the Python `build_notifiers` dict. `Debug` hides the
 /// URLs' paths and the header values.
 #[derive(Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NotifierSettings {
     /// Generic webhook URL.

@@ -19,6 +19,7 @@ pub const DEFAULT_S3_PREFIX: &str = "audit-logs/";
 
 /// Where a destination without a cursor starts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum StartAt {
     /// Ship the whole log (a complete copy).
@@ -31,6 +32,7 @@ pub enum StartAt {
 /// Which shippers to run and how. Keys absent or `null` are not used; shippers are built in
 /// the order filesystem, webhook, S3 (as in Python).
 #[derive(Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ShipperConfig {
     /// Append every entry to this file.

@@ -53,14 +53,16 @@ pub(crate) fn scaffold_files(signing_key: &str) -> anyhow::Result<Vec<(PathBuf, 
     files.push((
         PathBuf::from("agent-safe.yaml"),
         format!(
-            "# agent-safe configuration (found by walking up from the current directory).\n\
+            "# yaml-language-server: $schema={SCHEMA_DIR}/{}\n\
+             # agent-safe configuration (found by walking up from the current directory).\n\
              # Paths are relative to this file. Keep this file out of version control:\n\
              # it holds the signing key.\n\
              registry: actions\n\
              policies: policies\n\
              inventory: inventory.yaml\n\
              audit_log: audit.jsonl\n\
-             signing_key: \"{signing_key}\"\n"
+             signing_key: \"{signing_key}\"\n",
+            Kind::Config.file_name()
         ),
     ));
     files.push((

@@ -11,12 +11,14 @@ pub(crate) enum Kind {
     Inventory,
     /// A policy-test file (`policy-tests/*.yaml`).
     PolicyTest,
+    /// The configuration file (`agent-safe.yaml`).
+    Config,
 }
 
 impl Kind {
     /// Every kind, in the order of `schemas/`.
-    pub(crate) const ALL: [Kind; 4] =
-        [Kind::Action, Kind::Policy, Kind::Inventory, Kind::PolicyTest];
+    pub(crate) const ALL: [Kind; 5] =
+        [Kind::Action, Kind::Policy, Kind::Inventory, Kind::PolicyTest, Kind::Config];
 
     /// The file name under `schemas/` (and `.agent-safe/schemas/` of an `init` project).
     pub(crate) fn file_name(self) -> &'static str {
@@ -25,6 +27,7 @@ impl Kind {
             Kind::Policy => "policy.schema.json",
             Kind::Inventory => "inventory.schema.json",
             Kind::PolicyTest => "policy-test.schema.json",
+            Kind::Config => "config.schema.json",
         }
     }
 
@@ -35,6 +38,7 @@ impl Kind {
             Kind::Policy => agent_safe_pdp::policy_schema(),
             Kind::Inventory => agent_safe_registry::inventory_schema(),
             Kind::PolicyTest => agent_safe_pdp::policy_test_schema(),
+            Kind::Config => agent_safe::config_schema(),
         };
         let mut text = serde_json::to_string_pretty(&schema)?;
         text.push('\n');

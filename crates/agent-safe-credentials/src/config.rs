@@ -23,6 +23,12 @@ const STS_KEYS: &[&str] =
 const KUBERNETES_KEYS: &[&str] =
     &["type", "kubeconfig", "context", "in_cluster", "namespace", "service_account", "audiences"];
 
+/// The shortest session STS grants, and the one the `sts` vault asks for when the scope's TTL
+/// is shorter (the catalog's are 300 s).
+pub const STS_MIN_DURATION: u64 = 900;
+/// The longest session STS grants (a role's own maximum may be lower).
+pub const STS_MAX_DURATION: u64 = 43_200;
+
 /// A vault configuration that cannot be used. Messages never quote configured credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -314,6 +320,73 @@ fn env_vault(
         };
     }
     Ok(vault)
+}
+
+/// The JSON Schema of a vault configuration (feature `schema`): one alternative per vault
+/// type, with the keys [`build_vault`] takes (a `null` value is an absent key). Strings are
+/// strict: the map is read as it was parsed, so `region: 1` is a number, not the text `1`.
+#[cfg(feature = "schema")]
+pub fn vault_schema() -> schemars::Schema {
+    use serde_json::json;
+
+    let string = || json!({"type": ["string", "null"], "x-agent-safe-strict": true});
+    let key = |key: &str| match key {
+        "credentials" => json!({
+            "description": "Static credentials: credential type → payload map, or a token string",
+            "type": ["object", "null"],
+            "additionalProperties": {"anyOf": [
+                {"type": "object"},
+                {"type": "string", "x-agent-safe-strict": true}
+            ]}
+        }),
+        "dir" => json!({"type": "string", "minLength": 1, "x-agent-safe-strict": true,
+                         "description": "A directory path, relative to the config file"}),
+        "session_duration" => json!({"type": ["integer", "null"],
+                                      "minimum": STS_MIN_DURATION, "maximum": STS_MAX_DURATION,
+                                      "description": "The longest session, in seconds"}),
+        "in_cluster" => json!({"type": ["boolean", "null"]}),
+        "role_arn" => json!({"type": "string", "x-agent-safe-strict": true,
+                              "pattern": r"^arn:aws[\s\S]*:iam::[0-9]{12}:role/[\s\S]+$",
+                              "description": "An IAM role ARN"}),
+        "endpoint_url" => json!({"type": ["string", "null"], "x-agent-safe-strict": true,
+                                  "pattern": "^https?://"}),
+        "profile" => json!({"type": ["string", "null"], "x-agent-safe-strict": true,
+                             "minLength": 1}),
+        "audiences" => json!({"anyOf": [
+            {"type": ["string", "null"], "x-agent-safe-strict": true},
+            {"type": "array", "items": {"type": "string", "x-agent-safe-strict": true}}
+        ]}),
+        _ => string(),
+    };
+    let alternatives: Vec<Value> = [
+        ("env", ENV_KEYS, &[][..]),
+        ("file", FILE_KEYS, &["type", "dir"][..]),
+        ("sts", STS_KEYS, &["type", "role_arn"][..]),
+        ("kubernetes", KUBERNETES_KEYS, &["type"][..]),
+    ]
+    .into_iter()
+    .map(|(kind, keys, required)| {
+        let mut properties = Map::new();
+        for name in keys.iter().filter(|k| **k != "type") {
+            properties.insert((*name).to_owned(), key(name));
+        }
+        // `env` is the type of a vault that names none.
+        let kind_schema =
+            if kind == "env" { json!({"enum": ["env", null]}) } else { json!({"const": kind}) };
+        properties.insert("type".to_owned(), kind_schema);
+        json!({
+            "title": format!("{kind} vault"),
+            "type": "object",
+            "properties": properties,
+            "required": required,
+            "additionalProperties": false
+        })
+    })
+    .collect();
+    schemars::json_schema!({
+        "description": "Where just-in-time credentials come from (`type`: env, file, sts, kubernetes)",
+        "oneOf": alternatives
+    })
 }
 
 #[cfg(test)]

@@ -69,7 +69,9 @@ pub mod template;
 mod vault;
 mod view;
 
-pub use config::{VAULT_TYPES, VaultConfigError, build_vault};
+#[cfg(feature = "schema")]
+pub use config::vault_schema;
+pub use config::{STS_MAX_DURATION, STS_MIN_DURATION, VAULT_TYPES, VaultConfigError, build_vault};
 pub use env::{DEFAULT_ENV_PREFIX, EnvVarVault};
 pub use file::{FileVault, MAX_CREDENTIAL_FILE_BYTES};
 #[cfg(feature = "k8s")]
@@ -78,7 +80,7 @@ pub use kubernetes::{
 };
 pub use resolver::{CredentialResolver, ResolveError, RevokeWarning, revoke};
 #[cfg(feature = "aws")]
-pub use sts::{STS_MAX_DURATION, STS_MIN_DURATION, StsVault, StsVaultConfig, session_policy};
+pub use sts::{StsVault, StsVaultConfig, session_policy};
 pub use template::{TemplateError, is_plain_token, render_scope};
 pub use vault::{CredentialVault, MAX_TTL, VaultError, require_scoped};
 pub use view::CredentialView;

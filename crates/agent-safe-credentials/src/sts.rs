@@ -20,11 +20,7 @@ use tokio::sync::OnceCell;
 use crate::config::VaultConfigError;
 use crate::vault::{CredentialVault, Issued, VaultError};
 
-/// The shortest session STS grants, and the one the vault asks for when the scope's TTL is
-/// shorter (the catalog's are 300 s).
-pub const STS_MIN_DURATION: u64 = 900;
-/// The longest session STS grants (a role's own maximum may be lower).
-pub const STS_MAX_DURATION: u64 = 43_200;
+use crate::config::{STS_MAX_DURATION, STS_MIN_DURATION};
 
 /// The credential type the vault issues.
 const KIND: &str = "aws";

@@ -14,6 +14,7 @@ use time::{Duration, OffsetDateTime};
 
 /// `cumulative_risk:` settings. Field names and defaults are the Python version's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CumulativeRiskConfig {
     /// Window length in seconds (> 0). Default 3600.

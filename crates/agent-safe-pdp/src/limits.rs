@@ -12,6 +12,7 @@ use time::{Duration, OffsetDateTime};
 
 /// `rate_limit:` settings. Field names and defaults are the Python version's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
     /// Requests allowed per caller per window (≥ 1). Default 100.

@@ -24,6 +24,7 @@ pub mod lax;
 mod document;
 mod message;
 mod path;
+mod tracked;
 
 use std::fmt;
 use std::io::Read;

@@ -110,14 +110,20 @@ pub struct ApprovalsConfig {
 
 /// The `approvals:` section as written.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "ApprovalsConfig"))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawApprovalsConfig {
+    /// The approval store (`approvals.jsonl`): REQUIRE_APPROVAL decisions create requests here.
     #[serde(default)]
     store: Option<PathBuf>,
+    /// How long a request stays pending, in seconds.
     #[serde(default)]
     ttl_seconds: Option<u64>,
+    /// The file holding the approver's identity token.
     #[serde(default)]
     approver_token_file: Option<PathBuf>,
+    /// Webhook and Slack notifications of new requests.
     #[serde(default)]
     notifiers: Option<NotifierSettings>,
 }

@@ -12,6 +12,7 @@ pub const CONFIG_FILE_NAME: &str = "agent-safe.yaml";
 
 /// Whether callers must present a verified identity token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum IdentityMode {
     /// Plain caller ids are accepted (without roles or groups), as in the Python version.
@@ -23,6 +24,7 @@ pub enum IdentityMode {
 
 /// How the audit log makes appends durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DurabilityMode {
     /// fsync before a decision is returned (group-committed).
@@ -75,6 +77,7 @@ pub struct ConfigFile {
 /// `credentials:` in agent-safe.yaml: where just-in-time credentials come from, for every
 /// front (`runner execute`, `credential …`, `serve`, `mcp`, the SDK's builder).
 #[derive(Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsConfig {
     /// The vault, as [`build_vault`](crate::credentials::build_vault) takes it:
@@ -83,6 +86,7 @@ pub struct CredentialsConfig {
     /// `{type: kubernetes, kubeconfig: …, context: …, namespace: …, service_account: …,
     /// audiences: […]}`.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<VaultSchema>"))]
     pub vault: Option<serde_json::Map<String, serde_json::Value>>,
     /// Refuse credentials that are not limited to the action's scope: a vault that cannot
     /// enforce scope (env, file) refuses every request, and ambient credentials are refused.
@@ -150,6 +154,7 @@ impl CredentialsConfig {
 
 /// `tickets:` in agent-safe.yaml.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TicketsConfig {
     /// The `aud` of execution tickets: a name, or `none` for tickets the Python runner accepts
@@ -158,41 +163,81 @@ pub struct TicketsConfig {
     pub audience: Option<crate::settings::TicketAudience>,
 }
 
+/// `agent-safe.yaml` as written (paths relative to the file).
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(title = "agent-safe.yaml"))]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    /// Actions directory.
     #[serde(default)]
     registry: Option<PathBuf>,
+    /// Policies directory.
     #[serde(default)]
     policies: Option<PathBuf>,
+    /// Inventory file.
     #[serde(default)]
     inventory: Option<PathBuf>,
+    /// Audit log file.
     #[serde(default)]
     audit_log: Option<PathBuf>,
+    /// Persistent single-use nonce store of execution tickets (default: next to the audit log).
     #[serde(default)]
     nonce_store: Option<PathBuf>,
+    /// HS256 signing secret (text); or use `signing_key_file`. Keep it out of version control.
     #[serde(default)]
     signing_key: Option<Secret<String>>,
+    /// Key file written by `agent-safe keys generate`.
     #[serde(default)]
     signing_key_file: Option<PathBuf>,
+    /// Token issuer.
     #[serde(default)]
     issuer: Option<String>,
+    /// Whether callers must present a verified identity token (`optional`, `required`).
     #[serde(default)]
     identity: IdentityMode,
+    /// How appends are made durable: `fsync` (default) or `buffered`.
     #[serde(default)]
     audit_durability: DurabilityMode,
+    /// Per-caller rate limit and circuit breaker.
     #[serde(default)]
     rate_limit: Option<RateLimitConfig>,
+    /// Per-caller cumulative risk scoring.
     #[serde(default)]
     cumulative_risk: Option<CumulativeRiskConfig>,
+    /// Approval store, TTL, approver token file and notifiers.
     #[serde(default)]
     approvals: Option<crate::approvals::RawApprovalsConfig>,
+    /// Copies of the audit log sent to a file, a webhook or S3.
     #[serde(default)]
     audit_shipping: Option<agent_safe_audit_ship::ShipperConfig>,
+    /// Execution tickets (their audience).
     #[serde(default)]
     tickets: Option<TicketsConfig>,
+    /// Just-in-time credentials: the vault and `require_scoped`.
     #[serde(default)]
     credentials: Option<CredentialsConfig>,
+}
+
+/// The JSON Schema of `agent-safe.yaml` (feature `schema`), as the loader reads it.
+#[cfg(feature = "schema")]
+pub fn config_schema() -> schemars::Schema {
+    agent_safe_registry::yaml::lax::schema::yaml_document(schemars::schema_for!(RawConfig))
+}
+
+/// [`agent_safe_credentials::vault_schema`] for `#[schemars(with)]`.
+#[cfg(feature = "schema")]
+struct VaultSchema;
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for VaultSchema {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Vault".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        agent_safe_credentials::vault_schema()
+    }
 }
 
 /// Why the configuration file could not be used.

@@ -49,6 +49,8 @@ use agent_safe_pdp::{Caller, Pdp, PdpConfig, Request};
 pub use agent_safe_pdp::{CumulativeRiskConfig, RateLimitConfig};
 use agent_safe_registry::{Inventory, Registry};
 use agent_safe_tickets::{IdentityManager, SigningKey, TicketIssuer, VerifiedIdentity};
+#[cfg(feature = "schema")]
+pub use config::config_schema;
 pub use config::{
     CONFIG_FILE_NAME, ConfigError, ConfigFile, CredentialsConfig, DurabilityMode, IdentityMode,
     TicketsConfig, default_nonce_store,
@@ -662,5 +664,7 @@ impl ResolvedCaller {
     }
 }
 
+#[cfg(all(test, feature = "schema"))]
+mod schema_tests;
 #[cfg(test)]
 mod tests;

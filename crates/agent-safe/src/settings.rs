@@ -137,6 +137,22 @@ impl std::str::FromStr for TicketAudience {
     }
 }
 
+/// A name, or `none` (not blank).
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for TicketAudience {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TicketAudience".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "The `aud` of execution tickets: a name, or `none` for tickets the Python runner accepts",
+            "type": "string",
+            "pattern": "\\S"
+        })
+    }
+}
+
 impl TryFrom<String> for TicketAudience {
     type Error = String;
 

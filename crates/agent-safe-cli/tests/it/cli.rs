@@ -372,6 +372,7 @@ fn schemas_are_generated_committed_and_scaffolded() {
         ("policy", "policy.schema.json"),
         ("inventory", "inventory.schema.json"),
         ("policy-test", "policy-test.schema.json"),
+        ("config", "config.schema.json"),
     ] {
         let out = bin(d).args(["schema", kind]).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{kind}");
@@ -394,6 +395,7 @@ fn schemas_are_generated_committed_and_scaffolded() {
         ("policies/default.yaml", "../.agent-safe/schemas/policy.schema.json"),
         ("inventory.yaml", ".agent-safe/schemas/inventory.schema.json"),
         ("policy-tests/default-policy.yaml", "../.agent-safe/schemas/policy-test.schema.json"),
+        ("agent-safe.yaml", ".agent-safe/schemas/config.schema.json"),
     ] {
         let text = std::fs::read_to_string(p.join(file)).unwrap();
         let first = text.lines().next().unwrap_or_default();

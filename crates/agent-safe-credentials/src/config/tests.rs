@@ -9,6 +9,8 @@ use crate::test_support::{SECRET, clock, now, scope, ticket};
 #[track_caller]
 fn check(config: Value, expected: Result<&str, &str>) {
     let got = build_vault(config.as_object().unwrap(), clock());
+    #[cfg(feature = "schema")]
+    agrees_with_schema(&config, &got);
     match (got, expected) {
         (Ok(v), Ok(kind)) => assert_eq!(v.kind(), kind, "{config}"),
         (Err(e), Err(message)) => {
@@ -17,6 +19,51 @@ fn check(config: Value, expected: Result<&str, &str>) {
         }
         (Ok(v), Err(message)) => panic!("{config}: built {v:?}, expected {message:?}"),
         (Err(e), Ok(kind)) => panic!("{config}: {e}, expected a {kind} vault"),
+    }
+}
+
+/// The vault schema accepts every config that builds, and refuses every config refused for
+/// its shape (type, keys, values); a build refused for another reason (a backend not in this
+/// build, an unreadable file) says nothing about the schema.
+#[cfg(feature = "schema")]
+#[track_caller]
+fn agrees_with_schema(
+    config: &Value,
+    got: &Result<std::sync::Arc<dyn CredentialVault>, VaultConfigError>,
+) {
+    let schema = serde_json::to_value(vault_schema()).unwrap();
+    let valid = jsonschema::validator_for(&schema).unwrap().is_valid(config);
+    match got {
+        Ok(_) => assert!(valid, "{config} builds but the schema refuses it"),
+        Err(
+            VaultConfigError::UnknownType(_)
+            | VaultConfigError::UnknownKey { .. }
+            | VaultConfigError::WrongType { .. }
+            | VaultConfigError::MissingKey { .. },
+        ) => assert!(!valid, "{config} is refused but the schema accepts it"),
+        Err(_) => {}
+    }
+}
+
+#[cfg(feature = "schema")]
+#[test]
+fn the_schema_has_exactly_the_keys_of_each_vault_type() {
+    let schema = serde_json::to_value(vault_schema()).unwrap();
+    let alternatives = schema["oneOf"].as_array().unwrap();
+    let types: Vec<&str> = alternatives
+        .iter()
+        .map(|a| a["title"].as_str().unwrap().trim_end_matches(" vault"))
+        .collect();
+    assert_eq!(types, VAULT_TYPES);
+    for (alternative, keys) in
+        alternatives.iter().zip([ENV_KEYS, FILE_KEYS, STS_KEYS, KUBERNETES_KEYS])
+    {
+        let mut names: Vec<&str> =
+            alternative["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+        let mut expected = keys.to_vec();
+        names.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(names, expected, "{alternative}");
     }
 }
 

@@ -113,7 +113,8 @@ impl<'a> Document<'a> {
     pub fn deserialize<T: DeserializeOwned>(&self, hints: &dyn Hints) -> Result<T, YamlError> {
         // An empty document (even `~`) is read as no content at all.
         let text = if self.is_empty() { "" } else { self.text };
-        serde_yaml::from_str(text).map_err(|e| {
+        let de = serde_yaml::Deserializer::from_str(text);
+        T::deserialize(super::tracked::Tracked::new(de, &self.tree)).map_err(|e| {
             if self.is_empty() {
                 YamlError::new(self.path, None, "the file is empty; expected a YAML mapping")
             } else {

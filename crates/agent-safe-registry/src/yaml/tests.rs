@@ -288,3 +288,77 @@ proptest! {
         }
     }
 }
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct Target {
+    id: String,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    kind: Kind,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    #[default]
+    Plain,
+    Named(String),
+    Pair {
+        left: String,
+    },
+}
+
+fn target(text: &str) -> Result<Target, YamlError> {
+    from_str(Path::new("inventory.yaml"), text)
+}
+
+#[test]
+fn a_null_is_not_a_string() {
+    // As pydantic refuses `None` for a `str`: every spelling of a YAML null, where a string
+    // is expected, in a struct, a list, a map and an enum.
+    for null in ["~", "null", "Null", "NULL", ""] {
+        let sep = if null.is_empty() { "" } else { " " };
+        check_err(
+            &format!("rules:\n  - name:{sep}{null}\n"),
+            "policies/prod.yaml:2: `rules[0].name`: invalid type: null, expected a string",
+        );
+        let err = target(&format!("id:{sep}{null}\n")).unwrap_err().to_string();
+        assert_eq!(err, "inventory.yaml:1: `id`: invalid type: null, expected a string");
+    }
+    check_err(
+        "rules:\n  - name: r\n    actions: [a, ~]\n",
+        "policies/prod.yaml:3: `rules[0].actions[1]`: invalid type: null, expected a string",
+    );
+    check_err(
+        "rules:\n  - name: r\n    labels:\n      tier: null\n",
+        "policies/prod.yaml:4: `rules[0].labels.tier`: invalid type: null, expected a string",
+    );
+    let err = target("id: x\nkind: !named ~\n").unwrap_err().to_string();
+    assert_eq!(err, "inventory.yaml:2: `kind`: invalid type: null, expected a string");
+    let err = target("id: x\nkind: !pair {left: ~}\n").unwrap_err().to_string();
+    assert_eq!(err, "inventory.yaml:2: `kind.left`: invalid type: null, expected a string");
+}
+
+#[test]
+fn null_texts_that_are_strings_stay_strings() {
+    // Quoted, or where the tree has no null: the text as written; an optional string's null
+    // is `None`; numbers and booleans still read as their text.
+    let t = target("id: '~'\nowner: ~\nkind: !named 'null'\n").unwrap();
+    assert_eq!(t, Target { id: "~".into(), owner: None, kind: Kind::Named("null".into()) });
+    let t = target("id: \"\"\nowner: null\nkind: !pair {left: ''}\n").unwrap();
+    assert_eq!(t.id, "");
+    assert_eq!(t.kind, Kind::Pair { left: String::new() });
+    let t = target("id: 0x1F\nowner: 1.0\nkind: plain\n").unwrap();
+    assert_eq!((t.id.as_str(), t.owner.as_deref()), ("0x1F", Some("1.0")));
+    let t = target("id: .nan\nowner: yes\n").unwrap();
+    assert_eq!((t.id.as_str(), t.owner.as_deref()), (".nan", Some("yes")));
+    // Anchors and aliases: the alias is tracked like the anchored node.
+    let p = parse("rules:\n  - &r {name: a, actions: [x]}\n  - *r\n").unwrap();
+    assert_eq!(p.rules[1].actions, ["x"]);
+    check_err(
+        "rules:\n  - &r {name: ~}\n  - *r\n",
+        "policies/prod.yaml:2: `rules[0].name`: invalid type: null, expected a string",
+    );
+}
