@@ -43,16 +43,18 @@ fn main() {
 fn backends() {
     let k8s = std::env::var_os("CARGO_FEATURE_K8S").is_some();
     let aws = std::env::var_os("CARGO_FEATURE_AWS").is_some();
+    let postgres = std::env::var_os("CARGO_FEATURE_POSTGRES").is_some();
     let pick = |base: &[&str], extra: &[(bool, &str)]| {
         let mut all: Vec<&str> = base.to_vec();
         all.extend(extra.iter().filter(|(on, _)| *on).map(|(_, name)| *name));
         all.join(", ")
     };
     let text = format!(
-        "executors: {}; vaults: {}; audit shipping: {}",
+        "executors: {}; vaults: {}; audit shipping: {}; state: {}",
         pick(&["dry-run", "kubectl"], &[(k8s, "k8s"), (aws, "aws")]),
         pick(&["env", "file"], &[(k8s, "kubernetes"), (aws, "sts")]),
         pick(&["file", "webhook"], &[(aws, "s3")]),
+        pick(&["file"], &[(postgres, "postgres")]),
     );
     println!("cargo::rustc-env=AGENT_SAFE_BACKENDS={text}");
 }

@@ -27,15 +27,19 @@ pub(crate) fn ci(root: &Path) -> anyhow::Result<()> {
     step("crate boundaries", || boundaries(root))?;
     step("kubectl", ensure_kubectl)?;
     step("tests", || {
-        // The AWS executor's tests run against moto's AWS-compatible server; the kubectl
-        // executor's tests must find the real kubectl (installed above) instead of skipping.
+        // The AWS executor's tests run against moto's AWS-compatible server, the PostgreSQL
+        // backend's against a PostgreSQL server; the kubectl executor's tests must find the
+        // real kubectl (installed above) instead of skipping.
         crate::moto::with_moto(root, |endpoint| {
-            run_cmd(
-                cargo_cmd()
-                    .env(crate::moto::ENDPOINT_VAR, endpoint)
-                    .env("AGENT_SAFE_REQUIRE_KUBECTL", "1")
-                    .args(["test", "--workspace", "--all-features", "--no-fail-fast"]),
-            )
+            crate::pg::with_postgres(root, |database| {
+                run_cmd(
+                    cargo_cmd()
+                        .env(crate::moto::ENDPOINT_VAR, endpoint)
+                        .env(crate::pg::URL_VAR, database)
+                        .env("AGENT_SAFE_REQUIRE_KUBECTL", "1")
+                        .args(["test", "--workspace", "--all-features", "--no-fail-fast"]),
+                )
+            })
         })
     })?;
     step("feature matrix (light build, k8s alone, aws alone)", || {

@@ -24,6 +24,7 @@ mod api;
 mod ci;
 mod docs;
 mod moto;
+mod pg;
 mod policies;
 mod release;
 mod schemas;

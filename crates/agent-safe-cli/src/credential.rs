@@ -229,13 +229,19 @@ fn test_vault(cli: &Cli, args: &TestVaultArgs) -> anyhow::Result<u8> {
     Ok(if outcome.is_ok() { exit::OK } else { exit::DENY_OR_FAILED })
 }
 
-/// The nonce store consulted (never written): `--nonce-store`, the config's, else the default
-/// `audit.jsonl.nonces` when it exists (an in-memory store otherwise, which knows no use).
+/// The nonce store consulted (never written): the database's with `state: {backend: postgres}`,
+/// else `--nonce-store`, the config's, else the default `audit.jsonl.nonces` when it exists (an
+/// in-memory store otherwise, which knows no use).
 fn nonce_store(
     args: &ResolveArgs,
     config: Option<&ConfigFile>,
     clock: &Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<dyn NonceStore>> {
+    let state = config.and_then(|c| c.state.as_ref());
+    if agent_safe::state::StateConfig::backend(state) == agent_safe::state::StateBackend::Postgres {
+        let fsync = agent_safe_audit::Durability::Fsync;
+        return Ok(agent_safe::state::nonce_store(state, Path::new(""), fsync, clock)?);
+    }
     let mut overrides = agent_safe::Overrides::default();
     overrides.nonce_store.clone_from(&args.nonce_store);
     // Without the working-directory defaults: only an explicit or configured store counts here.

@@ -6,6 +6,7 @@ mod audit_path;
 mod audit_state;
 mod check;
 mod credential;
+mod db;
 mod delegation;
 mod demo;
 mod executor_args;
@@ -127,6 +128,9 @@ enum Command {
     Serve(serve::Args),
     /// The MCP tool server on stdin/stdout, for MCP-capable agent clients (docs/mcp.md).
     Mcp(mcp::Args),
+    /// The PostgreSQL schema of `state: {backend: postgres}`: migrate, status (docs/state.md).
+    #[command(subcommand)]
+    Db(db::Command),
     /// Print the JSON Schema of an action, policy, inventory or policy-test file.
     Schema(schema::Args),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
@@ -158,6 +162,7 @@ fn main() -> ExitCode {
         Command::Runner(cmd) => runner::run(&cli, cmd),
         Command::Serve(args) => serve::run(&cli, args),
         Command::Mcp(args) => mcp::run(&cli, args),
+        Command::Db(cmd) => db::run(&cli, cmd),
         Command::Schema(args) => schema::run(args),
         Command::Completions(args) => shell::completions(args),
         Command::ManPages(args) => shell::man_pages(args),

@@ -12,7 +12,7 @@ use agent_safe_audit::{AuditLog, AuditOptions, Durability};
 use agent_safe_core::{Clock, ExecutionStatus, Executor, Secret, SystemClock};
 use agent_safe_registry::Registry;
 use agent_safe_runner::{DryRunExecutor, RunOutcome, Runner, RunnerConfig, STATE_KEY_CONTEXT};
-use agent_safe_tickets::{FileNonceStore, SigningKey, TicketValidator};
+use agent_safe_tickets::{SigningKey, TicketValidator};
 use anyhow::Context as _;
 
 use crate::executor_args::ExecutorArgs;
@@ -129,12 +129,15 @@ fn setup(cli: &Cli, args: &CommonArgs) -> anyhow::Result<Setup> {
         Some(DurabilityMode::Buffered) => Durability::Buffered,
         _ => Durability::Fsync,
     };
-    // The nonce store is as durable as the audit log (see `FileNonceStore::with_fsync`).
-    let nonces = FileNonceStore::open(&nonce_path, clock.clone())
-        .with_context(|| format!("cannot open nonce store `{}`", nonce_path.display()))?
-        .with_fsync(durability == Durability::Fsync);
+    // The configured backend's store; a file one is as durable as the audit log.
+    let nonces = agent_safe::state::nonce_store(
+        config.and_then(|c| c.state.as_ref()),
+        &nonce_path,
+        durability,
+        &clock,
+    )?;
     let validator =
-        TicketValidator::new(keys, issuer, clock.clone(), Arc::new(nonces)).with_audience(audience);
+        TicketValidator::new(keys, issuer, clock.clone(), nonces).with_audience(audience);
     Ok(Setup {
         registry: Arc::new(registry),
         validator,

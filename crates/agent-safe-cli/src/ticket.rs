@@ -7,8 +7,7 @@ use std::sync::Arc;
 use agent_safe::{Clock, SystemClock};
 use agent_safe_core::Params;
 use agent_safe_core::timefmt::format_utc;
-use agent_safe_tickets::{FileNonceStore, TicketValidator};
-use anyhow::Context as _;
+use agent_safe_tickets::TicketValidator;
 use serde_json::json;
 
 use crate::keys::KeyArgs;
@@ -66,10 +65,13 @@ pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
     let params: Option<Params> =
         args.params.as_deref().map(crate::setup::parse_params).transpose()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = FileNonceStore::open(&nonce_path, clock.clone())
-        .with_context(|| format!("cannot open nonce store `{}`", nonce_path.display()))?;
-    let validator =
-        TicketValidator::new(key, issuer, clock, Arc::new(store)).with_audience(audience);
+    let store = agent_safe::state::nonce_store(
+        config.as_ref().and_then(|c| c.state.as_ref()),
+        &nonce_path,
+        agent_safe_audit::Durability::Fsync,
+        &clock,
+    )?;
+    let validator = TicketValidator::new(key, issuer, clock, store).with_audience(audience);
     let result = if args.no_consume {
         validator.inspect(&args.token)
     } else {

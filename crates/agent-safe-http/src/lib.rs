@@ -39,16 +39,23 @@ pub enum HttpClientError {
     Build(String),
 }
 
-/// A client builder with the workspace's TLS set-up and no redirects; add timeouts or pool
-/// settings, then `build()`.
-pub fn builder() -> Result<reqwest::ClientBuilder, HttpClientError> {
+/// The workspace's TLS client set-up: rustls with the `ring` provider, safe default protocol
+/// versions, the platform's certificate verifier (system roots), no client certificate. Every
+/// TLS client of agent-safe uses it (HTTP clients here, PostgreSQL connections).
+pub fn tls_client_config() -> Result<rustls::ClientConfig, HttpClientError> {
     use rustls_platform_verifier::BuilderVerifierExt as _;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .and_then(|b| b.with_platform_verifier())
         .map_err(|e| HttpClientError::Tls(e.to_string()))?
-        .with_no_client_auth();
+        .with_no_client_auth())
+}
+
+/// A client builder with the workspace's TLS set-up and no redirects; add timeouts or pool
+/// settings, then `build()`.
+pub fn builder() -> Result<reqwest::ClientBuilder, HttpClientError> {
+    let tls = tls_client_config()?;
     Ok(reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .redirect(reqwest::redirect::Policy::none()))

@@ -7,10 +7,15 @@
 //! records every request, answers as the test says ([`Reply`]), holds answers until released,
 //! goes down and comes back on the same port, and reports connections that broke the protocol.
 //!
-//! [`moto`] (feature `moto`) finds or starts moto's AWS-compatible server for the AWS suites.
+//! [`moto`] (feature `moto`) finds or starts moto's AWS-compatible server for the AWS suites;
+//! [`postgres`] (feature `postgres`) a PostgreSQL server and a fresh database per test.
 
 mod http;
 #[cfg(feature = "moto")]
 pub mod moto;
+#[cfg(feature = "postgres")]
+mod pg_server;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 pub use http::{Reply, Request, TestServer};

@@ -21,6 +21,9 @@ mod ticket;
 /// The benchmark figures (feature `test-util`).
 #[cfg(any(test, feature = "test-util"))]
 pub mod bench;
+/// The contract every nonce store keeps, for backends' tests (feature `test-util`).
+#[cfg(any(test, feature = "test-util"))]
+pub use nonce::contract as nonce_contract;
 
 pub use canonical::{canonical_json, params_digest};
 pub use identity::{

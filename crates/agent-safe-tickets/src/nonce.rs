@@ -64,6 +64,14 @@ pub enum NonceStoreError {
         "invalid nonce `{0}`: expected 1 to {MAX_NONCE_LEN} characters from `A-Z`, `a-z`, `0-9`, `-` and `_`"
     )]
     InvalidNonce(String),
+    /// The store's database failed (unreachable, timed out, refused the statement).
+    #[error("nonce store {store}: {detail}")]
+    Unavailable {
+        /// The store (a database URL without its password).
+        store: String,
+        /// What went wrong.
+        detail: String,
+    },
 }
 
 /// Checks the shape of a nonce: 1 to [`MAX_NONCE_LEN`] characters from `[A-Za-z0-9_-]`
@@ -483,5 +491,8 @@ fn open_private_new(path: &Path) -> io::Result<File> {
     fsutil::open_private(path, OpenOptions::new().write(true).create_new(true))
 }
 
+#[cfg(any(test, feature = "test-util"))]
+#[expect(clippy::unwrap_used, reason = "test scaffolding: a failed call is a failed test")]
+pub mod contract;
 #[cfg(test)]
 mod tests;

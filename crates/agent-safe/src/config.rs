@@ -72,6 +72,8 @@ pub struct ConfigFile {
     pub tickets: Option<TicketsConfig>,
     /// `credentials:` settings (the vault, `require_scoped`).
     pub credentials: Option<CredentialsConfig>,
+    /// `state:` settings (where replicas share state: files or PostgreSQL).
+    pub state: Option<crate::state::StateConfig>,
 }
 
 /// `credentials:` in agent-safe.yaml: where just-in-time credentials come from, for every
@@ -217,6 +219,9 @@ struct RawConfig {
     /// Just-in-time credentials: the vault and `require_scoped`.
     #[serde(default)]
     credentials: Option<CredentialsConfig>,
+    /// Where the state replicas share lives: `file` (default) or `postgres` with its `url`.
+    #[serde(default)]
+    state: Option<crate::state::StateConfig>,
 }
 
 /// The JSON Schema of `agent-safe.yaml` (feature `schema`), as the loader reads it.
@@ -277,6 +282,7 @@ impl ConfigFile {
             audit_shipping: None,
             tickets: None,
             credentials: None,
+            state: None,
         });
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: Option<PathBuf>| {
@@ -301,6 +307,7 @@ impl ConfigFile {
             audit_shipping: raw.audit_shipping.map(|s| s.resolve_paths(base)),
             tickets: raw.tickets,
             credentials: raw.credentials.map(|c| c.resolve(base)),
+            state: raw.state,
         })
     }
 

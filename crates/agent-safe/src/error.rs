@@ -35,6 +35,9 @@ pub enum BuildError {
     /// The nonce store could not be opened.
     #[error("cannot open the nonce store: {0}")]
     NonceStore(#[from] agent_safe_tickets::NonceStoreError),
+    /// The `state:` backend of agent-safe.yaml cannot be used.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
     /// The approval store or its notifiers could not be set up.
     #[error(transparent)]
     Approval(#[from] approvals::ApprovalError),

@@ -17,7 +17,7 @@ use agent_safe_audit::AuditError;
 use agent_safe_core::{AuditEvent, Clock, Executor, Secret};
 use agent_safe_registry::Registry;
 use agent_safe_runner::{AuditSink, RunOutcome, Runner, RunnerConfig, RunnerError};
-use agent_safe_tickets::{FileNonceStore, NonceStore, NonceStoreError};
+use agent_safe_tickets::{NonceStore, NonceStoreError};
 
 use crate::{AgentSafe, Builder, Error};
 
@@ -76,25 +76,29 @@ impl Builder {
     }
 }
 
-/// The nonce store the SDK uses: the explicit one, else a file store at `path`, else at
-/// `<audit_log>.nonces`, else none (the validator then keeps nonces in memory). A file store
-/// fsyncs each nonce unless the audit log is buffered (see [`FileNonceStore::with_fsync`]).
+/// The nonce store the SDK uses: the explicit one, else the database's with `state: {backend:
+/// postgres}`, else a file store at `path`, else at `<audit_log>.nonces`, else none (the
+/// validator then keeps nonces in memory). See [`crate::state::nonce_store`].
 pub(crate) fn nonce_store(
     explicit: Option<Arc<dyn NonceStore>>,
+    state: Option<&crate::state::StateConfig>,
     path: Option<PathBuf>,
     audit_log: Option<&Path>,
     durability: agent_safe_audit::Durability,
     clock: &Arc<dyn Clock>,
-) -> Result<Option<Arc<dyn NonceStore>>, NonceStoreError> {
+) -> Result<Option<Arc<dyn NonceStore>>, crate::state::StateError> {
     if explicit.is_some() {
         return Ok(explicit);
     }
-    let Some(path) = path.or_else(|| audit_log.map(crate::default_nonce_store)) else {
+    let postgres =
+        crate::state::StateConfig::backend(state) == crate::state::StateBackend::Postgres;
+    let path = path.or_else(|| audit_log.map(crate::default_nonce_store));
+    if path.is_none() && !postgres {
         return Ok(None);
-    };
-    let store = FileNonceStore::open(path, clock.clone())?
-        .with_fsync(durability == agent_safe_audit::Durability::Fsync);
-    Ok(Some(Arc::new(store)))
+    }
+    // The PostgreSQL backend has no file.
+    let path = path.unwrap_or_default();
+    crate::state::nonce_store(state, &path, durability, clock).map(Some)
 }
 
 /// The key for the digests of sensitive state values, derived from the signing key.

@@ -36,6 +36,7 @@ mod observe;
 pub mod report;
 pub mod settings;
 pub mod shipping;
+pub mod state;
 mod verified;
 
 use std::path::{Path, PathBuf};
@@ -431,6 +432,7 @@ impl Builder {
         let nonce_store = match &signing_key {
             Some(_) => execute::nonce_store(
                 self.nonce_store,
+                cfg.state.as_ref(),
                 resolved.nonce_store,
                 audit_path.as_deref(),
                 durability,

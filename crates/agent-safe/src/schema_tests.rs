@@ -39,6 +39,8 @@ fn config_doc() -> Value {
                                   "credentials": {"kubernetes": {"token": "t"}, "aws": "token"}},
                         "require_scoped": false},
         "tickets": {"audience": "agent-safe-runner"},
+        "state": {"backend": "postgres", "url": "postgres://agent_safe@db.internal/agent_safe",
+                  "pool_size": 4, "statement_timeout_ms": 1000},
     })
 }
 
@@ -59,6 +61,7 @@ fn values() -> impl Strategy<Value = Value> + Clone {
         json!("file"),
         json!("sts"),
         json!("kubernetes"),
+        json!("postgres"),
         json!("arn:aws:iam::123456789012:role/x"),
         json!("http://127.0.0.1:1"),
         json!([]),

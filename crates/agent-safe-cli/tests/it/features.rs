@@ -13,6 +13,7 @@ use crate::common::{bin, catalog};
 const KEY: &str = "cli-features-key-0123456789abcdef0123456789abcdef";
 const K8S: bool = cfg!(feature = "k8s");
 const AWS: bool = cfg!(feature = "aws");
+const POSTGRES: bool = cfg!(feature = "postgres");
 
 fn project(dir: &Path, extra: &str) {
     let cat = catalog();
@@ -44,11 +45,12 @@ fn version_names_the_backends_of_this_build() {
         all.join(", ")
     };
     let expected = format!(
-        "agent-safe {} (executors: {}; vaults: {}; audit shipping: {})\n",
+        "agent-safe {} (executors: {}; vaults: {}; audit shipping: {}; state: {})\n",
         env!("CARGO_PKG_VERSION"),
         pick("dry-run, kubectl", &[(K8S, "k8s"), (AWS, "aws")]),
         pick("env, file", &[(K8S, "kubernetes"), (AWS, "sts")]),
         pick("file, webhook", &[(AWS, "s3")]),
+        pick("file", &[(POSTGRES, "postgres")]),
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
 }
@@ -103,6 +105,13 @@ fn a_missing_vault_or_s3_shipper_names_the_feature_that_adds_it() {
             "s3_bucket: this build of agent-safe has no S3 support: install the CLI with `cargo \
              install agent-safe-cli --features aws`",
         ),
+        (
+            // Nothing listens on port 1: with the backend, a clear connection error.
+            "state: {backend: postgres, url: \"postgres://svc:hunter2@127.0.0.1:1/x\"}\n",
+            POSTGRES,
+            "`state.backend: postgres` is not in this build: install the CLI with `cargo \
+             install agent-safe-cli --features postgres`",
+        ),
     ];
     for (section, present, message) in cases {
         project(d, section);
@@ -111,6 +120,7 @@ fn a_missing_vault_or_s3_shipper_names_the_feature_that_adds_it() {
             .args(["-p", r#"{"namespace": "dev", "pod": "test-app-0"}"#])
             .output()
             .unwrap();
+        assert!(!text(&out).contains("hunter2"), "{section}: {}", text(&out));
         if present {
             assert!(!text(&out).contains("not in this build"), "{section}: {}", text(&out));
             assert!(!text(&out).contains("no S3 support"), "{section}: {}", text(&out));

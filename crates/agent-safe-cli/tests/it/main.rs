@@ -24,5 +24,7 @@ mod mcp;
 mod redaction;
 mod runner;
 mod serve;
+#[cfg(feature = "postgres")]
+mod state;
 mod ticket;
 mod vaults;

@@ -13,36 +13,20 @@ fn n(i: usize) -> String {
     format!("{i:032x}")
 }
 
-#[track_caller]
-fn check_store(store: &dyn NonceStore) {
-    assert!(!store.contains("abc").unwrap());
-    assert!(store.check_and_set("abc", EXP).unwrap());
-    assert!(store.contains("abc").unwrap());
-    assert!(!store.check_and_set("abc", EXP).unwrap());
-    assert!(store.check_and_set("abd", EXP).unwrap());
-    for bad in ["", "a b", "a\n", "é", &"a".repeat(MAX_NONCE_LEN + 1)] {
-        assert!(
-            matches!(store.check_and_set(bad, EXP), Err(NonceStoreError::InvalidNonce(_))),
-            "{bad:?}"
-        );
-    }
-    assert_eq!(
-        store.check_and_set("a b", EXP).unwrap_err().to_string(),
-        "invalid nonce `a b`: expected 1 to 128 characters from `A-Z`, `a-z`, `0-9`, `-` and `_`"
-    );
-}
-
 #[test]
 fn memory_store_single_use() {
-    check_store(&MemoryNonceStore::new(clock()));
+    contract::single_use(&MemoryNonceStore::new(clock()), EXP);
 }
 
 #[test]
 fn file_store_single_use() {
     let dir = tempfile::tempdir().unwrap();
-    check_store(&FileNonceStore::open(dir.path().join("nonces"), clock()).unwrap());
+    contract::single_use(&FileNonceStore::open(dir.path().join("nonces"), clock()).unwrap(), EXP);
     let buffered = FileNonceStore::open(dir.path().join("buffered"), clock()).unwrap();
-    check_store(&buffered.with_fsync(false));
+    contract::single_use(&buffered.with_fsync(false), EXP);
+    let a = FileNonceStore::open(dir.path().join("shared"), clock()).unwrap();
+    let b = FileNonceStore::open(dir.path().join("shared"), clock()).unwrap();
+    contract::shared(&a, &b, EXP);
 }
 
 #[test]
@@ -236,22 +220,8 @@ fn threads_racing_on_one_nonce_exactly_one_wins() {
     let file: Arc<dyn NonceStore> = Arc::new(FileNonceStore::open(&path, clock()).unwrap());
     let second_file: Arc<dyn NonceStore> = Arc::new(FileNonceStore::open(&path, clock()).unwrap());
     let memory: Arc<dyn NonceStore> = Arc::new(MemoryNonceStore::new(clock()));
-    for round in 0..20 {
-        for stores in [vec![memory.clone()], vec![file.clone(), second_file.clone()]] {
-            let nonce = n(round);
-            let wins: usize = std::thread::scope(|s| {
-                let handles: Vec<_> = (0..8)
-                    .map(|t| {
-                        let store = stores[t % stores.len()].clone();
-                        let nonce = nonce.clone();
-                        s.spawn(move || usize::from(store.check_and_set(&nonce, EXP).unwrap()))
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join().unwrap()).sum()
-            });
-            assert_eq!(wins, 1, "round {round}");
-        }
-    }
+    contract::racing(&[memory], 20, EXP);
+    contract::racing(&[file, second_file], 20, EXP);
 }
 
 const RACE_FILE: &str = "AGENT_SAFE_TEST_NONCE_RACE_FILE";

@@ -1,0 +1,36 @@
+//! agent-safe on PostgreSQL: the state that several agent-safe processes must share, in one
+//! database that operators already run with replication and backups.
+//!
+//! - [`PgSettings`] and [`DatabaseUrl`]: where the database is (a `postgres://` URL whose
+//!   password never appears in `Debug`, `Display` or errors), the pool size and the statement
+//!   timeout. TLS follows the URL's `sslmode` (`disable`, `prefer` — the default, as libpq —
+//!   or `require`) on the workspace's rustls set-up, which always verifies the server's
+//!   certificate against the system's roots.
+//! - [`Database`]: a connection pool driven by a runtime of its own, used through synchronous
+//!   calls (the agent-safe facade is synchronous; `serve` calls it on blocking threads).
+//! - Migrations shipped in the crate ([`MIGRATIONS`]): [`Database::migrate`] applies the
+//!   missing ones in one transaction under an advisory lock (replicas may race to migrate);
+//!   [`Database::check_schema`] refuses a database whose schema is older or newer than this
+//!   build knows, naming both versions.
+//! - [`PgNonceStore`]: execution-ticket nonces, consumed at most once across every replica.
+//!
+//! ```no_run
+//! use agent_safe_postgres::{Database, PgSettings};
+//!
+//! let settings = PgSettings::new("postgres://agent_safe@db.internal/agent_safe?sslmode=require".parse()?);
+//! let db = Database::connect(&settings)?;
+//! db.migrate()?;
+//! let clock = std::sync::Arc::new(agent_safe_core::SystemClock);
+//! let nonces = agent_safe_postgres::PgNonceStore::new(db, clock);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod database;
+mod migrate;
+mod nonce;
+mod settings;
+
+pub use database::{Database, DbError};
+pub use migrate::{LATEST_VERSION, MIGRATIONS, Migration, SchemaStatus};
+pub use nonce::PgNonceStore;
+pub use settings::{DatabaseUrl, PgSettings};

@@ -1,0 +1,147 @@
+//! `state:` in agent-safe.yaml: where the state that replicas must share lives. `file` (the
+//! default) keeps each piece in a file next to the audit log, as one process needs; `postgres`
+//! (cargo feature `postgres`) keeps it in one PostgreSQL database shared by every replica.
+//! Today the execution-ticket nonces move; approvals, limits and the audit chain follow (see
+//! docs/state.md).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use agent_safe_core::{Clock, Secret};
+use agent_safe_tickets::{FileNonceStore, NonceStore};
+use serde::Deserialize;
+
+/// The environment variable that gives (and overrides) `state.url`, so the URL and its
+/// password can stay out of the file.
+pub const DATABASE_URL_VAR: &str = "AGENT_SAFE_DATABASE_URL";
+
+/// Which backend holds the shared state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum StateBackend {
+    /// Files next to the audit log (one process, or processes sharing one disk).
+    #[default]
+    File,
+    /// One PostgreSQL database for every replica (cargo feature `postgres`).
+    Postgres,
+}
+
+/// `state:` in agent-safe.yaml.
+#[derive(Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// `file` (default) or `postgres`.
+    #[serde(default)]
+    pub backend: StateBackend,
+    /// The database, `postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=require`;
+    /// `AGENT_SAFE_DATABASE_URL` overrides it.
+    #[serde(default)]
+    pub url: Option<Secret<String>>,
+    /// Connections per process, at most (default 16).
+    #[serde(default)]
+    pub pool_size: Option<usize>,
+    /// Longest a statement may run, in milliseconds (default 5000).
+    #[serde(default)]
+    pub statement_timeout_ms: Option<u64>,
+}
+
+impl std::fmt::Debug for StateConfig {
+    /// Without the URL (it may hold a password).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateConfig")
+            .field("backend", &self.backend)
+            .field("url", &self.url.as_ref().map(|_| agent_safe_core::REDACTED))
+            .field("pool_size", &self.pool_size)
+            .field("statement_timeout_ms", &self.statement_timeout_ms)
+            .finish()
+    }
+}
+
+/// Why the configured state backend cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// `backend: postgres` in a build without it.
+    #[error(
+        "`state.backend: postgres` is not in this build: install the CLI with `cargo install \
+         agent-safe-cli --features postgres` (or enable the `postgres` feature of agent-safe)"
+    )]
+    NotBuilt,
+    /// `backend: postgres` without a URL.
+    #[error(
+        "`state.backend: postgres` needs a database URL: set `state.url` in agent-safe.yaml or \
+         {DATABASE_URL_VAR}"
+    )]
+    NoUrl,
+    /// The URL does not parse (the message never quotes it).
+    #[error("state.url: {0}")]
+    Url(String),
+    /// The file backend was asked for a database.
+    #[error("`state.backend` is `file`: there is no database (set `state: {{backend: postgres}}`)")]
+    NotPostgres,
+    /// The database failed or has the wrong schema.
+    #[cfg(feature = "postgres")]
+    #[error(transparent)]
+    Database(#[from] agent_safe_postgres::DbError),
+    /// The file nonce store could not be opened.
+    #[error("cannot open the nonce store: {0}")]
+    NonceStore(#[from] agent_safe_tickets::NonceStoreError),
+}
+
+impl StateConfig {
+    /// The configured backend (`file` without a `state:` section).
+    pub fn backend(config: Option<&Self>) -> StateBackend {
+        config.map(|c| c.backend).unwrap_or_default()
+    }
+
+    /// The database of `backend: postgres`, as configured (URL from [`DATABASE_URL_VAR`], else
+    /// `url`); not connected yet, schema not checked. [`StateError::NotPostgres`] for the file
+    /// backend.
+    #[cfg(feature = "postgres")]
+    pub fn database(config: Option<&Self>) -> Result<agent_safe_postgres::Database, StateError> {
+        let Some(config) = config.filter(|c| c.backend == StateBackend::Postgres) else {
+            return Err(StateError::NotPostgres);
+        };
+        let url = match std::env::var(DATABASE_URL_VAR) {
+            Ok(url) if !url.trim().is_empty() => url,
+            _ => config.url.as_ref().map(|u| u.expose().clone()).ok_or(StateError::NoUrl)?,
+        };
+        let mut settings =
+            agent_safe_postgres::PgSettings::new(url.parse().map_err(StateError::Url)?);
+        if let Some(size) = config.pool_size {
+            settings.pool_size = size;
+        }
+        if let Some(ms) = config.statement_timeout_ms {
+            settings.statement_timeout = std::time::Duration::from_millis(ms);
+        }
+        Ok(agent_safe_postgres::Database::connect(&settings)?)
+    }
+}
+
+/// The nonce store of a process: with `backend: postgres`, the database's (its schema checked:
+/// a database that is not migrated, or migrated by a newer release, is refused); else the file
+/// store at `path`, fsynced per nonce unless the audit log is buffered.
+pub fn nonce_store(
+    config: Option<&StateConfig>,
+    path: &Path,
+    durability: agent_safe_audit::Durability,
+    clock: &Arc<dyn Clock>,
+) -> Result<Arc<dyn NonceStore>, StateError> {
+    match StateConfig::backend(config) {
+        StateBackend::File => {
+            let store = FileNonceStore::open(path, clock.clone())?
+                .with_fsync(durability == agent_safe_audit::Durability::Fsync);
+            Ok(Arc::new(store))
+        }
+        #[cfg(feature = "postgres")]
+        StateBackend::Postgres => {
+            let db = StateConfig::database(config)?;
+            db.check_schema()?;
+            Ok(Arc::new(agent_safe_postgres::PgNonceStore::new(db, clock.clone())))
+        }
+        #[cfg(not(feature = "postgres"))]
+        StateBackend::Postgres => Err(StateError::NotBuilt),
+    }
+}
