@@ -157,17 +157,67 @@ impl Moto {
     pub fn get(&self, path: &str) -> Result<String, MotoError> {
         request(&self.endpoint, "GET", path, "").map(|(_, body)| body)
     }
+
+    /// A running t3.micro instance, started through EC2's Query API (so a suite that only
+    /// needs an instance does not build the EC2 SDK); its id.
+    pub fn run_instance(&self) -> Result<String, MotoError> {
+        let body = self.ec2(
+            "Action=RunInstances&ImageId=ami-12c6146b&InstanceType=t3.micro&MinCount=1&MaxCount=1",
+        )?;
+        xml_text(&body, "instanceId")
+            .ok_or_else(|| MotoError::Api(format!("RunInstances: no instanceId in `{body:.300}`")))
+    }
+
+    /// The state name of instance `id` (`running`, `stopped`, …).
+    pub fn instance_state(&self, id: &str) -> Result<String, MotoError> {
+        let body = self.ec2(&format!("Action=DescribeInstances&InstanceId.1={id}"))?;
+        let state = body.split("<instanceState>").nth(1).unwrap_or_default();
+        xml_text(state, "name").ok_or_else(|| {
+            MotoError::Api(format!("DescribeInstances: no instance state in `{body:.300}`"))
+        })
+    }
+
+    /// One EC2 Query API call (moto routes by the credential scope and checks no signature).
+    fn ec2(&self, query: &str) -> Result<String, MotoError> {
+        let auth = format!(
+            "Authorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/20260101/{REGION}/ec2/\
+             aws4_request, SignedHeaders=host, Signature=0\r\n"
+        );
+        let body = format!("{query}&Version=2016-11-15");
+        exchange(&self.endpoint, "POST", "/", "application/x-www-form-urlencoded", &auth, &body)
+            .map(|(_, body)| body)
+    }
+}
+
+/// The text of the first `<tag>…</tag>` in `xml`.
+fn xml_text(xml: &str, tag: &str) -> Option<String> {
+    let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = xml[start..].find(&format!("</{tag}>"))? + start;
+    Some(xml[start..end].to_owned())
 }
 
 fn post(endpoint: &str, path: &str, body: &str) -> Result<u16, MotoError> {
     request(endpoint, "POST", path, body).map(|(status, _)| status)
 }
 
-/// One HTTP/1.1 request to moto; the status and the body of a 2xx answer.
+/// One HTTP/1.1 JSON request to moto; the status and the body of a 2xx answer.
 fn request(
     endpoint: &str,
     method: &str,
     path: &str,
+    body: &str,
+) -> Result<(u16, String), MotoError> {
+    exchange(endpoint, method, path, "application/json", "", body)
+}
+
+/// One HTTP/1.1 request (`headers`: extra lines, each ending in CRLF); the status and the body
+/// of a 2xx answer.
+fn exchange(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    headers: &str,
     body: &str,
 ) -> Result<(u16, String), MotoError> {
     let api = |detail: String| MotoError::Api(format!("{method} {endpoint}{path}: {detail}"));
@@ -179,8 +229,8 @@ fn request(
     stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| api(e.to_string()))?;
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n\
+         {headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .map_err(|e| api(e.to_string()))?;

@@ -68,20 +68,6 @@ fn project(dir: &Path, instance_id: &str) {
     }
 }
 
-/// A running t3.micro instance in moto; its id.
-async fn run_instance(ec2: &aws_sdk_ec2::Client) -> String {
-    let out = ec2
-        .run_instances()
-        .image_id("ami-12c6146b")
-        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
-        .min_count(1)
-        .max_count(1)
-        .send()
-        .await
-        .unwrap();
-    out.instances()[0].instance_id().unwrap().to_owned()
-}
-
 #[test]
 fn check_then_execute_ec2_stop_with_the_aws_executor_then_verify() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -89,8 +75,7 @@ fn check_then_execute_ec2_stop_with_the_aws_executor_then_verify() {
         let Some(moto) = testing::moto("cli runner execute --executor aws").await.unwrap() else {
             return;
         };
-        let ec2 = aws_sdk_ec2::Client::new(&moto.sdk_config().await);
-        let id = run_instance(&ec2).await;
+        let id = moto.run_instance().unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         project(dir, &id);
@@ -126,9 +111,7 @@ fn check_then_execute_ec2_stop_with_the_aws_executor_then_verify() {
         assert_eq!(output["previous_state"], "running", "{output:#}");
 
         // moto agrees.
-        let out = ec2.describe_instances().instance_ids(&id).send().await.unwrap();
-        let state = out.reservations()[0].instances()[0].state().unwrap().name().unwrap().clone();
-        assert_eq!(state.as_str(), "stopped");
+        assert_eq!(moto.instance_state(&id).unwrap(), "stopped");
 
         ok(&cli(dir).args(["audit", "verify", "audit.jsonl"]).output().unwrap());
         let log = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
@@ -156,8 +139,7 @@ fn the_sts_vault_from_agent_safe_yaml_scopes_every_session() {
         let Some(moto) = testing::moto("cli sts vault from agent-safe.yaml").await.unwrap() else {
             return;
         };
-        let ec2 = aws_sdk_ec2::Client::new(&moto.sdk_config().await);
-        let id = run_instance(&ec2).await;
+        let id = moto.run_instance().unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
         project(dir, &id);
