@@ -5,9 +5,11 @@
 //! - [`ApprovalRequest`]: SPEC §10's model plus the requester's identity, a params digest, the
 //!   approval requirement (`required_approvals`, `approver_roles`), the approvals given, the one
 //!   ticket minted on approval and notification outcomes.
-//! - [`ApprovalStore`]: `approvals.jsonl`, one sorted-key JSON object per line; appends and
-//!   atomic rewrites (temporary file + rename) under an OS lock; unreadable lines are reported
-//!   with their line number and never dropped.
+//! - [`ApprovalStore`]: the store a process uses: creation times, lazy expiry and the one
+//!   write path ([`ApprovalStore::update`]: exactly one concurrent resolution wins), over an
+//!   [`ApprovalBackend`]: [`FileApprovalStore`] (`approvals.jsonl`, one sorted-key JSON object
+//!   per line; appends and atomic rewrites under an OS lock; unreadable lines are reported with
+//!   their line number and never dropped) or PostgreSQL (`agent-safe-postgres`).
 //! - [`rules`]: the approver must be a verified identity, not the requester, not related to it
 //!   by delegation, hold a required role, and a two-person rule needs distinct approvers.
 //! - [`Dispatcher`]: webhook and Slack notifications with a timeout, retries and backoff, on a
@@ -50,12 +52,14 @@
 //! # }
 //! ```
 
+mod backend;
 mod dispatch;
 mod model;
 mod notify;
 pub mod rules;
 mod store;
 
+pub use backend::{ApprovalBackend, ApprovalStore, Slot, UpdateFn};
 pub use dispatch::{
     DEFAULT_CONCURRENCY, DEFAULT_QUEUE_CAPACITY, Delivery, Dispatcher, OutcomeHook,
     RECENT_DELIVERIES, RetryPolicy, Sleeper, TokioSleeper,
@@ -69,4 +73,8 @@ pub use notify::{
     WebhookNotifier, build_notifiers, isoformat, slack_text, webhook_payload,
 };
 pub use rules::{Progress, ResolveError, Verdict, check_approver, record};
-pub use store::{ApprovalStore, CorruptLine, Listing, Slot, StoreError};
+pub use store::{CorruptLine, FileApprovalStore, Listing, StoreError, read_request};
+
+/// The contract every [`ApprovalBackend`] keeps, for backends' tests (feature `test-util`).
+#[cfg(any(test, feature = "test-util"))]
+pub mod store_contract;

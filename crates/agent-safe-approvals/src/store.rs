@@ -1,4 +1,5 @@
-//! The approval store: `approvals.jsonl`, one request per line, safe under concurrent processes.
+//! The file backend of the approval store: `approvals.jsonl`, one request per line, safe under
+//! concurrent processes.
 //!
 //! Every operation holds an OS lock on `<store>.lock` (shared for reads, exclusive for writes),
 //! so processes and threads see one order of changes. Creating a request appends one line
@@ -11,13 +12,11 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use agent_safe_core::Clock;
 use agent_safe_core::fsutil::{open_private, sync_dir};
-use time::OffsetDateTime;
 
-use crate::model::{ApprovalRequest, ApprovalStatus, NewRequest, REQUEST_ID_PREFIX};
+use crate::backend::{ApprovalBackend, UpdateFn};
+use crate::model::{ApprovalRequest, ApprovalStatus, REQUEST_ID_PREFIX};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +46,35 @@ pub enum StoreError {
     /// No request has this id.
     #[error("Request not found: {0}")]
     NotFound(String),
+    /// A stored request of a database that is not a valid request (edited by hand, written by
+    /// something else).
+    #[error("{store}: approval request row {seq}: {detail}")]
+    CorruptRow {
+        /// The store (the database, without password).
+        store: String,
+        /// The row's sequence number (its order of creation).
+        seq: usize,
+        /// What is wrong.
+        detail: String,
+    },
+    /// An update tried to change the id of the request it was changing.
+    #[error("an update may not change the request id (`{from}` to `{to}`)")]
+    IdChanged {
+        /// The stored id.
+        from: String,
+        /// The id the update left.
+        to: String,
+    },
+    /// A new request has the id of a stored one.
+    #[error("request `{0}` already exists")]
+    Duplicate(String),
+    /// The store cannot be reached now (a database that is down or slow); retrying later may
+    /// succeed. The message names the database without password.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The store refused an operation (a database error other than unavailability).
+    #[error("{0}")]
+    Backend(String),
     /// A request could not be serialised.
     #[error("cannot serialise request `{id}`: {source}")]
     Serialize {
@@ -58,10 +86,11 @@ pub enum StoreError {
     },
 }
 
-/// A line of the store that could not be read as a request.
+/// An entry of the store that could not be read as a request: a line of the file, or a row of
+/// the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorruptLine {
-    /// 1-based line number.
+    /// 1-based line number of the file, or the row's sequence number in a database.
     pub line: usize,
     /// The request id, when it can still be made out.
     pub request_id: Option<String>,
@@ -76,179 +105,44 @@ impl CorruptLine {
     }
 }
 
-/// The readable requests of the store and the lines that are not.
+/// The readable requests of the store and the entries that are not.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Listing {
-    /// Requests in file order, with lazy expiry applied to what is returned (not written).
+    /// Requests in the order they were made (from [`crate::ApprovalStore`], with lazy expiry
+    /// applied to what is returned, not written).
     pub requests: Vec<ApprovalRequest>,
-    /// Lines that could not be read.
+    /// Entries that could not be read.
     pub corrupt: Vec<CorruptLine>,
 }
 
-/// A request being changed inside [`ApprovalStore::update`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Slot {
-    /// The request; lazy expiry already applied. Whatever the closure leaves here is written
-    /// back if it differs from the stored line.
-    pub request: ApprovalRequest,
-    /// Whether the request expired at this read (it was stored as pending).
-    pub expired_now: bool,
-    /// The time of the operation (from the store's clock, read under the lock).
-    pub now: OffsetDateTime,
-}
-
-/// The durable approval store.
+/// The file store, `approvals.jsonl`.
 #[derive(Debug, Clone)]
-pub struct ApprovalStore {
+pub struct FileApprovalStore {
     path: PathBuf,
     lock_path: PathBuf,
-    clock: Arc<dyn Clock>,
 }
 
 #[derive(Debug)]
 struct Entry {
-    /// 1-based line number.
-    number: usize,
     /// The line without its newline.
     raw: Vec<u8>,
     parsed: Result<ApprovalRequest, CorruptLine>,
 }
 
-impl ApprovalStore {
+impl FileApprovalStore {
     /// A store at `path` (created at the first request; its directory must exist). The lock file
     /// is `<path>.lock`.
-    pub fn new(path: impl Into<PathBuf>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
         let path = path.into();
         let mut lock_path = path.clone().into_os_string();
         lock_path.push(".lock");
-        Self { path, lock_path: PathBuf::from(lock_path), clock }
+        Self { path, lock_path: PathBuf::from(lock_path) }
     }
 
     /// The store file.
     pub fn path(&self) -> &Path {
         &self.path
     }
-
-    /// The clock deciding creation and expiry times.
-    pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
-    }
-
-    /// Whether the store file exists.
-    pub fn exists(&self) -> bool {
-        self.path.is_file()
-    }
-
-    /// Creates and stores a new pending request, created now (by the store's clock).
-    pub fn create(&self, new: NewRequest) -> Result<ApprovalRequest, StoreError> {
-        let request = ApprovalRequest::new(new, self.clock.now());
-        self.insert(&request)?;
-        Ok(request)
-    }
-
-    /// Appends a new request (one fsync'd line). A torn final line left by someone else stays
-    /// on its own line.
-    pub fn insert(&self, request: &ApprovalRequest) -> Result<(), StoreError> {
-        let mut line = request
-            .to_line()
-            .map_err(|source| StoreError::Serialize { id: request.request_id.clone(), source })?;
-        line.push('\n');
-        let _lock = self.lock(true)?;
-        let mut file =
-            open_private(&self.path, OpenOptions::new().read(true).append(true).create(true))
-                .map_err(self.io("open"))?;
-        let len = file.metadata().map_err(self.io("read"))?.len();
-        if len > 0 {
-            let mut last = [0u8; 1];
-            file.seek(SeekFrom::Start(len - 1))
-                .and_then(|_| file.read_exact(&mut last))
-                .map_err(self.io("read"))?;
-            if last[0] != b'\n' {
-                line.insert(0, '\n');
-            }
-        }
-        file.write_all(line.as_bytes()).map_err(self.io("write"))?;
-        file.sync_data().map_err(self.io("sync"))?;
-        Ok(())
-    }
-
-    /// The request `id`, with lazy expiry applied to the returned value (nothing is written).
-    ///
-    /// A line that names `id` but cannot be read is an error naming the line; so is any
-    /// unreadable line whose id cannot be made out when `id` is not found elsewhere (it may be
-    /// the request).
-    pub fn get(&self, id: &str) -> Result<ApprovalRequest, StoreError> {
-        let entries = self.read_shared()?;
-        let index = self.find(&entries, id)?;
-        let mut request = self.request_at(&entries, index)?;
-        request.expire_if_due(self.clock.now());
-        Ok(request)
-    }
-
-    /// Every readable request (lazy expiry applied to the returned values) and every unreadable
-    /// line.
-    pub fn list(&self) -> Result<Listing, StoreError> {
-        let now = self.clock.now();
-        let mut listing = Listing::default();
-        for entry in self.read_shared()? {
-            match entry.parsed {
-                Ok(mut request) => {
-                    request.expire_if_due(now);
-                    listing.requests.push(request);
-                }
-                Err(corrupt) => listing.corrupt.push(corrupt),
-            }
-        }
-        Ok(listing)
-    }
-
-    /// The pending requests (after lazy expiry) and every unreadable line.
-    pub fn list_pending(&self) -> Result<Listing, StoreError> {
-        let mut listing = self.list()?;
-        listing.requests.retain(|r| r.status == ApprovalStatus::Pending);
-        Ok(listing)
-    }
-
-    /// Changes request `id` under the exclusive lock: `f` gets the request (lazy expiry
-    /// applied) and may change it; when `f` returns `Ok` and the request differs from the stored
-    /// one, the file is rewritten atomically. When `f` returns `Err`, nothing is written.
-    ///
-    /// Exactly one of several concurrent updates of a request sees it in any given state.
-    pub fn update<T, E: From<StoreError>>(
-        &self,
-        id: &str,
-        f: impl FnOnce(&mut Slot) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let _lock = self.lock(true)?;
-        let entries = self.read_entries()?;
-        let index = self.find(&entries, id)?;
-        let stored = self.request_at(&entries, index)?;
-        let now = self.clock.now();
-        let mut request = stored.clone();
-        let expired_now = request.expire_if_due(now);
-        let mut slot = Slot { request, expired_now, now };
-        let out = f(&mut slot)?;
-        if slot.request != stored {
-            if slot.request.request_id != stored.request_id {
-                return Err(StoreError::Corrupt {
-                    path: self.path.clone(),
-                    line: entries.get(index).map_or(index + 1, |e| e.number),
-                    detail: format!(
-                        "an update may not change the request id (`{}` to `{}`)",
-                        stored.request_id, slot.request.request_id
-                    ),
-                }
-                .into());
-            }
-            let line = slot.request.to_line().map_err(|source| StoreError::Serialize {
-                id: slot.request.request_id.clone(),
-                source,
-            })?;
-            self.rewrite(&entries, index, line.as_bytes())?;
-        }
-        Ok(out)
-    }
-
     fn request_at(&self, entries: &[Entry], index: usize) -> Result<ApprovalRequest, StoreError> {
         match entries.get(index).map(|e| &e.parsed) {
             Some(Ok(request)) => Ok(request.clone()),
@@ -332,7 +226,7 @@ impl ApprovalStore {
                     seen.insert(request.request_id.clone(), number);
                 }
             }
-            entries.push(Entry { number, raw: raw.to_vec(), parsed });
+            entries.push(Entry { raw: raw.to_vec(), parsed });
         }
         Ok(entries)
     }
@@ -390,6 +284,94 @@ impl ApprovalStore {
     fn io(&self, action: &'static str) -> impl FnOnce(io::Error) -> StoreError + '_ {
         move |source| StoreError::Io { path: self.path.clone(), action, source }
     }
+}
+
+impl ApprovalBackend for FileApprovalStore {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn file_path(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+
+    fn exists(&self) -> bool {
+        self.path.is_file()
+    }
+
+    /// Appends a new request (one fsync'd line). A torn final line left by someone else stays
+    /// on its own line.
+    fn insert(&self, request: &ApprovalRequest) -> Result<(), StoreError> {
+        let mut line = request
+            .to_line()
+            .map_err(|source| StoreError::Serialize { id: request.request_id.clone(), source })?;
+        line.push('\n');
+        let _lock = self.lock(true)?;
+        let mut file =
+            open_private(&self.path, OpenOptions::new().read(true).append(true).create(true))
+                .map_err(self.io("open"))?;
+        let len = file.metadata().map_err(self.io("read"))?.len();
+        if len > 0 {
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::Start(len - 1))
+                .and_then(|_| file.read_exact(&mut last))
+                .map_err(self.io("read"))?;
+            if last[0] != b'\n' {
+                line.insert(0, '\n');
+            }
+        }
+        file.write_all(line.as_bytes()).map_err(self.io("write"))?;
+        file.sync_data().map_err(self.io("sync"))?;
+        Ok(())
+    }
+
+    /// A line that names `id` but cannot be read is an error naming the line; so is any
+    /// unreadable line whose id cannot be made out when `id` is not found elsewhere (it may be
+    /// the request).
+    fn get(&self, id: &str) -> Result<ApprovalRequest, StoreError> {
+        let entries = self.read_shared()?;
+        let index = self.find(&entries, id)?;
+        self.request_at(&entries, index)
+    }
+
+    fn list(&self, pending_only: bool) -> Result<Listing, StoreError> {
+        let mut listing = Listing::default();
+        for entry in self.read_shared()? {
+            match entry.parsed {
+                Ok(request) if pending_only && request.status != ApprovalStatus::Pending => {}
+                Ok(request) => listing.requests.push(request),
+                Err(corrupt) => listing.corrupt.push(corrupt),
+            }
+        }
+        Ok(listing)
+    }
+
+    /// Under the exclusive lock; a changed request rewrites the file atomically.
+    fn update(&self, id: &str, f: &mut UpdateFn<'_>) -> Result<(), StoreError> {
+        let _lock = self.lock(true)?;
+        let entries = self.read_entries()?;
+        let index = self.find(&entries, id)?;
+        let stored = self.request_at(&entries, index)?;
+        if let Some(changed) = f(&stored) {
+            let line = changed.to_line().map_err(|source| StoreError::Serialize {
+                id: changed.request_id.clone(),
+                source,
+            })?;
+            self.rewrite(&entries, index, line.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn corrupt_error(&self, corrupt: &CorruptLine) -> StoreError {
+        corrupt.to_error(&self.path)
+    }
+}
+
+/// Reads one stored request (a line of the file, a row of a database) and checks it: JSON,
+/// the request model, id shape, params digest, requirement, ticket. `line` numbers the entry in
+/// the error.
+pub fn read_request(raw: &[u8], line: usize) -> Result<ApprovalRequest, CorruptLine> {
+    parse_line(raw, line, false)
 }
 
 /// Parses and checks one line.

@@ -8,6 +8,7 @@ use agent_safe::approvals::{
     ApprovalError, ApprovalRequest, ApprovalStatus, ApprovalStore, CorruptLine, StoreError, Verdict,
 };
 use agent_safe::settings::DEFAULT_APPROVAL_STORE;
+use agent_safe::state::SharedState;
 use agent_safe::{ConfigFile, Decision, Error, Overrides, Params};
 use agent_safe_core::timefmt::format_utc;
 use agent_safe_core::{Clock, SystemClock};
@@ -120,19 +121,25 @@ pub(crate) fn store_path(flag: Option<&PathBuf>, config: Option<&ConfigFile>) ->
         .unwrap_or_else(|| PathBuf::from(DEFAULT_APPROVAL_STORE))
 }
 
-fn open_store(path: PathBuf) -> ApprovalStore {
+/// The store of the configured state backend: the database with `state: {backend:
+/// postgres}`, else the file [`store_path`] names.
+fn open_store(
+    flag: Option<&PathBuf>,
+    config: Option<&ConfigFile>,
+) -> anyhow::Result<ApprovalStore> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    ApprovalStore::new(path, clock)
+    let state = SharedState::open(config.and_then(|c| c.state.as_ref()))?;
+    state.approval_store(Some(store_path(flag, config)), &clock).context("no approval store")
 }
 
 fn report_corrupt(store: &ApprovalStore, corrupt: &[CorruptLine]) {
     for c in corrupt {
-        crate::output::error(&c.to_error(store.path()).to_string());
+        crate::output::error(&store.corrupt_error(c).to_string());
     }
 }
 
 fn list(config: Option<&ConfigFile>, args: &ListArgs) -> anyhow::Result<u8> {
-    let store = open_store(store_path(args.store.store.as_ref(), config));
+    let store = open_store(args.store.store.as_ref(), config)?;
     if !store.exists() {
         if args.json_output {
             crate::output::json(&Vec::<Value>::new())?;
@@ -167,9 +174,9 @@ fn list(config: Option<&ConfigFile>, args: &ListArgs) -> anyhow::Result<u8> {
 }
 
 fn show(config: Option<&ConfigFile>, args: &ShowArgs) -> anyhow::Result<u8> {
-    let store = open_store(store_path(args.store.store.as_ref(), config));
+    let store = open_store(args.store.store.as_ref(), config)?;
     if !store.exists() {
-        crate::output::error(&format!("approval store not found: `{}`", store.path().display()));
+        crate::output::error(&format!("approval store not found: `{}`", store.location()));
         return Ok(exit::DENY_OR_FAILED);
     }
     let mut request = match store.get(&args.request_id) {
@@ -301,7 +308,10 @@ fn resolve(
     let safe = builder.build().context("cannot load configuration")?;
     if !safe.approval_store().is_some_and(ApprovalStore::exists) {
         let path = store_path(args.store.store.as_ref(), config);
-        crate::output::error(&format!("approval store not found: `{}`", path.display()));
+        let shown = safe
+            .approval_store()
+            .map_or_else(|| path.display().to_string(), ApprovalStore::location);
+        crate::output::error(&format!("approval store not found: `{shown}`"));
         return Ok(exit::DENY_OR_FAILED);
     }
     let resolved = safe.resolve_approval(&args.request_id, verdict, &token, args.reason.as_deref());

@@ -237,10 +237,12 @@ fn nonce_store(
     config: Option<&ConfigFile>,
     clock: &Arc<dyn Clock>,
 ) -> anyhow::Result<Arc<dyn NonceStore>> {
-    let state = config.and_then(|c| c.state.as_ref());
-    if agent_safe::state::StateConfig::backend(state) == agent_safe::state::StateBackend::Postgres {
+    let state = agent_safe::state::SharedState::open(config.and_then(|c| c.state.as_ref()))?;
+    if state.backend() == agent_safe::state::StateBackend::Postgres {
         let fsync = agent_safe_audit::Durability::Fsync;
-        return Ok(agent_safe::state::nonce_store(state, Path::new(""), fsync, clock)?);
+        if let Some(store) = state.nonce_store(None, fsync, clock)? {
+            return Ok(store);
+        }
     }
     let mut overrides = agent_safe::Overrides::default();
     overrides.nonce_store.clone_from(&args.nonce_store);

@@ -130,12 +130,9 @@ fn setup(cli: &Cli, args: &CommonArgs) -> anyhow::Result<Setup> {
         _ => Durability::Fsync,
     };
     // The configured backend's store; a file one is as durable as the audit log.
-    let nonces = agent_safe::state::nonce_store(
-        config.and_then(|c| c.state.as_ref()),
-        &nonce_path,
-        durability,
-        &clock,
-    )?;
+    let nonces = agent_safe::state::SharedState::open(config.and_then(|c| c.state.as_ref()))?
+        .nonce_store(Some(&nonce_path), durability, &clock)?
+        .context("no nonce store")?;
     let validator =
         TicketValidator::new(keys, issuer, clock.clone(), nonces).with_audience(audience);
     Ok(Setup {

@@ -1,6 +1,7 @@
 //! `agent-safe ticket verify`: check an execution ticket the way an executor would, consuming
 //! its single-use nonce in the persistent nonce store (unless `--no-consume`).
 
+use anyhow::Context as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -65,12 +66,10 @@ pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
     let params: Option<Params> =
         args.params.as_deref().map(crate::setup::parse_params).transpose()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = agent_safe::state::nonce_store(
-        config.as_ref().and_then(|c| c.state.as_ref()),
-        &nonce_path,
-        agent_safe_audit::Durability::Fsync,
-        &clock,
-    )?;
+    let store =
+        agent_safe::state::SharedState::open(config.as_ref().and_then(|c| c.state.as_ref()))?
+            .nonce_store(Some(&nonce_path), agent_safe_audit::Durability::Fsync, &clock)?
+            .context("no nonce store")?;
     let validator = TicketValidator::new(key, issuer, clock, store).with_audience(audience);
     let result = if args.no_consume {
         validator.inspect(&args.token)

@@ -34,6 +34,21 @@ pub fn format_utc(t: OffsetDateTime) -> String {
     out
 }
 
+/// `t` in UTC and truncated to microseconds: the time as [`format_utc`] writes it, so a value
+/// compared or stored before it is written equals the value read back.
+///
+/// ```
+/// use agent_safe_core::timefmt::{format_utc, parse_rfc3339, stored_precision};
+/// use time::macros::datetime;
+/// let t = datetime!(2026-02-24 12:00:00.123456789 UTC);
+/// assert_eq!(stored_precision(t), datetime!(2026-02-24 12:00:00.123456 UTC));
+/// assert_eq!(parse_rfc3339(&format_utc(t)).unwrap(), stored_precision(t));
+/// ```
+pub fn stored_precision(t: OffsetDateTime) -> OffsetDateTime {
+    let t = t.to_offset(UtcOffset::UTC);
+    t.replace_nanosecond(t.nanosecond() / 1000 * 1000).unwrap_or(t)
+}
+
 /// Parses an RFC 3339 timestamp (`Z` or an offset, optional fraction) into UTC.
 pub fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, time::error::Parse> {
     OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)

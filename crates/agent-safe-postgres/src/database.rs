@@ -144,20 +144,37 @@ impl Database {
         &self,
         f: impl AsyncFnOnce(&mut Object) -> Result<T, tokio_postgres::Error> + Send,
     ) -> Result<T, DbError> {
-        let Some(runtime) = &self.inner.runtime else {
-            return Err(DbError::Setup("the pool is shut down".to_owned()));
-        };
-        let work = || {
+        self.block(|runtime| {
             runtime.block_on(async {
                 let mut client = self.inner.pool.get().await.map_err(|e| self.pool_error(e))?;
                 f(&mut client).await.map_err(|e| self.error(&e))
             })
+        })?
+    }
+
+    /// One pooled connection held for several statements run from synchronous code, for a
+    /// transaction whose steps are not all SQL (see [`Session`]).
+    pub(crate) fn session(&self) -> Result<Session<'_>, DbError> {
+        let client = self.block(|runtime| {
+            runtime.block_on(async { self.inner.pool.get().await.map_err(|e| self.pool_error(e)) })
+        })??;
+        Ok(Session { db: self, client: Some(client), in_transaction: false })
+    }
+
+    /// Runs `work` with the pool's runtime, on this thread, or on a thread of its own when
+    /// this one is running async code.
+    fn block<T: Send>(
+        &self,
+        work: impl FnOnce(&tokio::runtime::Runtime) -> T + Send,
+    ) -> Result<T, DbError> {
+        let Some(runtime) = &self.inner.runtime else {
+            return Err(DbError::Setup("the pool is shut down".to_owned()));
         };
         if tokio::runtime::Handle::try_current().is_err() {
-            return work();
+            return Ok(work(runtime));
         }
-        std::thread::scope(|s| s.spawn(work).join())
-            .unwrap_or_else(|_| Err(DbError::Setup("a database call panicked".to_owned())))
+        std::thread::scope(|s| s.spawn(|| work(runtime)).join())
+            .map_err(|_| DbError::Setup("a database call panicked".to_owned()))
     }
 
     /// Classifies a driver error: connection trouble is [`DbError::Unavailable`], a refused
@@ -211,4 +228,56 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// A pooled connection held by synchronous code between statements (see
+/// [`Database::session`]). A transaction begun and not committed is rolled back when the
+/// session is dropped; a connection that cannot roll back is closed, never returned to the
+/// pool mid-transaction.
+pub(crate) struct Session<'a> {
+    db: &'a Database,
+    client: Option<Object>,
+    in_transaction: bool,
+}
+
+impl Session<'_> {
+    /// Runs `f` on the held connection and waits for it.
+    pub(crate) fn run<T: Send>(
+        &mut self,
+        f: impl AsyncFnOnce(&mut Object) -> Result<T, tokio_postgres::Error> + Send,
+    ) -> Result<T, DbError> {
+        let db = self.db;
+        let Some(client) = self.client.as_mut() else {
+            return Err(DbError::Setup("the session's connection was closed".to_owned()));
+        };
+        db.block(|runtime| runtime.block_on(async { f(client).await.map_err(|e| db.error(&e)) }))?
+    }
+
+    /// `BEGIN`: what follows is one transaction, committed by [`Session::commit`].
+    pub(crate) fn begin(&mut self) -> Result<(), DbError> {
+        self.run(async |c| c.batch_execute("BEGIN").await)?;
+        self.in_transaction = true;
+        Ok(())
+    }
+
+    /// `COMMIT`.
+    pub(crate) fn commit(mut self) -> Result<(), DbError> {
+        let committed = self.run(async |c| c.batch_execute("COMMIT").await);
+        if committed.is_ok() {
+            self.in_transaction = false;
+        }
+        committed
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        if self.in_transaction
+            && self.run(async |c| c.batch_execute("ROLLBACK").await).is_err()
+            && let Some(client) = self.client.take()
+        {
+            // Out of the pool: dropping it closes the connection.
+            drop(Object::take(client));
+        }
+    }
 }

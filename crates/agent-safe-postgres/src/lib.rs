@@ -13,6 +13,8 @@
 //!   [`Database::check_schema`] refuses a database whose schema is older or newer than this
 //!   build knows, naming both versions.
 //! - [`PgNonceStore`]: execution-ticket nonces, consumed at most once across every replica.
+//! - [`PgApprovalStore`]: approval requests, listed and resolved through any replica; exactly
+//!   one of concurrent resolutions wins.
 //!
 //! ```no_run
 //! use agent_safe_postgres::{Database, PgSettings};
@@ -25,11 +27,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod approvals;
 mod database;
 mod migrate;
 mod nonce;
 mod settings;
 
+pub use approvals::PgApprovalStore;
 pub use database::{Database, DbError};
 pub use migrate::{LATEST_VERSION, MIGRATIONS, Migration, SchemaStatus};
 pub use nonce::PgNonceStore;

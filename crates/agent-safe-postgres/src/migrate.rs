@@ -16,11 +16,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "ticket_nonces",
-    sql: include_str!("../migrations/0001_ticket_nonces.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "ticket_nonces",
+        sql: include_str!("../migrations/0001_ticket_nonces.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "approval_requests",
+        sql: include_str!("../migrations/0002_approval_requests.sql"),
+    },
+];
 
 /// The schema version this build needs and knows.
 pub const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -3,8 +3,11 @@
 
 use std::sync::Arc;
 
-use agent_safe_core::SystemClock;
-use agent_safe_postgres::{Database, DbError, LATEST_VERSION, PgNonceStore, PgSettings};
+use agent_safe_approvals::{ApprovalStatus, ApprovalStore, StoreError, store_contract};
+use agent_safe_core::{ManualClock, SystemClock};
+use agent_safe_postgres::{
+    Database, DbError, LATEST_VERSION, PgApprovalStore, PgNonceStore, PgSettings,
+};
 use agent_safe_testkit::postgres;
 use agent_safe_tickets::{NonceStore, nonce_contract};
 use time::OffsetDateTime;
@@ -203,4 +206,108 @@ fn the_store_works_from_async_code_too() {
     });
     assert!(blocking.unwrap().unwrap());
     assert!(!store.check_and_set("in-current-thread", later()).unwrap());
+}
+
+/// An approval store on `db` with a manual clock (the contract moves time).
+fn approval_store(db: &Database) -> (ApprovalStore, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(now()));
+    let backend = Arc::new(PgApprovalStore::new(db.clone()));
+    (ApprovalStore::with_backend(backend, clock.clone()), clock)
+}
+
+#[test]
+fn approvals_keep_the_store_contract() {
+    let Some((db, _)) = database("approval_contract") else { return };
+    db.migrate().unwrap();
+    let (store, _) = approval_store(&db);
+    store_contract::round_trip(&store);
+    let (store, clock) = approval_store(&db);
+    store_contract::lazy_expiry(&store, &clock);
+    let (store, _) = approval_store(&db);
+    store_contract::update_rules(&store);
+}
+
+#[test]
+fn approvals_are_shared_and_exactly_one_resolution_wins_across_replicas() {
+    let Some((db, url)) = database("approval_replicas") else { return };
+    db.migrate().unwrap();
+    // Four replicas: four pools on one database.
+    let stores: Vec<ApprovalStore> = (0..4)
+        .map(|_| {
+            let db = Database::connect(&PgSettings::new(url.parse().unwrap())).unwrap();
+            approval_store(&db).0
+        })
+        .collect();
+    store_contract::shared(&stores[0], &stores[1]);
+    store_contract::racing(&stores[1..], 10);
+    assert_eq!(stores[0].list().unwrap().requests.len(), 11);
+}
+
+#[test]
+fn a_damaged_approval_row_is_named_and_the_others_still_work() {
+    let Some((db, url)) = database("approval_damage") else { return };
+    db.migrate().unwrap();
+    let (store, _) = approval_store(&db);
+    let a = store.create(store_contract::new_request("a")).unwrap();
+    let b = store.create(store_contract::new_request("b")).unwrap();
+    let err = store.insert(&a).unwrap_err();
+    assert_eq!(err.to_string(), format!("request `{}` already exists", a.request_id));
+    // Someone edits b's params in the database: its params digest no longer matches.
+    let bindir = postgres::server_bindir().unwrap();
+    postgres::psql(
+        &bindir,
+        &url,
+        &format!(
+            "UPDATE approval_requests SET line = replace(line, '\"deployment\": \"b\"', \
+             '\"deployment\": \"everything\"') WHERE id = '{}'",
+            b.request_id
+        ),
+    )
+    .unwrap();
+    let expected = format!(
+        "{}: approval request row 2: request `{}`: its params do not match its `params_digest`",
+        db.url(),
+        b.request_id
+    );
+    let err = store.get(&b.request_id).unwrap_err();
+    assert!(matches!(err, StoreError::CorruptRow { seq: 2, .. }), "{err}");
+    assert!(err.to_string().starts_with(&expected), "{err}");
+    let err = store.update(&b.request_id, |_| Ok::<_, StoreError>(())).unwrap_err();
+    assert!(err.to_string().starts_with(&expected), "{err}");
+    let listing = store.list().unwrap();
+    assert_eq!(listing.requests, vec![a.clone()]);
+    assert_eq!(listing.corrupt.len(), 1);
+    assert_eq!(listing.corrupt[0].request_id.as_deref(), Some(b.request_id.as_str()));
+    assert!(store.corrupt_error(&listing.corrupt[0]).to_string().starts_with(&expected));
+    store
+        .update(&a.request_id, |slot| {
+            slot.request.status = ApprovalStatus::Denied;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    assert_eq!(store.get(&a.request_id).unwrap().status, ApprovalStatus::Denied);
+}
+
+#[test]
+fn an_unreachable_database_fails_approvals_clearly() {
+    let mut settings = PgSettings::new(
+        "postgres://svc:hunter2@127.0.0.1:1/agent_safe?sslmode=disable".parse().unwrap(),
+    );
+    settings.connect_timeout = std::time::Duration::from_secs(2);
+    let (store, _) = approval_store(&Database::connect(&settings).unwrap());
+    let errors = [
+        store.create(store_contract::new_request("a")).unwrap_err(),
+        store.get("apr-000000000000").unwrap_err(),
+        store.list_pending().unwrap_err(),
+        store.update("apr-000000000000", |_| Ok::<_, StoreError>(())).unwrap_err(),
+    ];
+    for err in errors {
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with("database postgres://svc@127.0.0.1:1/agent_safe is unavailable: "),
+            "{shown}"
+        );
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
 }

@@ -202,7 +202,7 @@ impl Settings {
     /// Builds the approval machinery, or `None` when no store is configured.
     pub(crate) fn build(
         self,
-        store: Option<PathBuf>,
+        store: Option<ApprovalStore>,
         config: Option<&ApprovalsConfig>,
         clock: &Arc<dyn Clock>,
     ) -> Result<Option<Approvals>, ApprovalError> {
@@ -211,7 +211,7 @@ impl Settings {
             (None, Some(settings)) => build_notifiers(settings)?,
             (None, None) => Vec::new(),
         };
-        let Some(path) = store else {
+        let Some(store) = store else {
             if notifiers.is_empty() {
                 return Ok(None);
             }
@@ -224,7 +224,6 @@ impl Settings {
         if !ttl.is_positive() {
             return Err(ApprovalError::InvalidTtl(ttl));
         }
-        let store = ApprovalStore::new(path, clock.clone());
         let sleeper: Arc<dyn Sleeper> = self.sleeper.unwrap_or_else(|| Arc::new(TokioSleeper));
         let dispatcher = (!notifiers.is_empty()).then(|| {
             let recorder = store.clone();

@@ -78,10 +78,10 @@ impl Builder {
 
 /// The nonce store the SDK uses: the explicit one, else the database's with `state: {backend:
 /// postgres}`, else a file store at `path`, else at `<audit_log>.nonces`, else none (the
-/// validator then keeps nonces in memory). See [`crate::state::nonce_store`].
+/// validator then keeps nonces in memory). See [`crate::state::SharedState::nonce_store`].
 pub(crate) fn nonce_store(
     explicit: Option<Arc<dyn NonceStore>>,
-    state: Option<&crate::state::StateConfig>,
+    state: &crate::state::SharedState,
     path: Option<PathBuf>,
     audit_log: Option<&Path>,
     durability: agent_safe_audit::Durability,
@@ -90,15 +90,8 @@ pub(crate) fn nonce_store(
     if explicit.is_some() {
         return Ok(explicit);
     }
-    let postgres =
-        crate::state::StateConfig::backend(state) == crate::state::StateBackend::Postgres;
     let path = path.or_else(|| audit_log.map(crate::default_nonce_store));
-    if path.is_none() && !postgres {
-        return Ok(None);
-    }
-    // The PostgreSQL backend has no file.
-    let path = path.unwrap_or_default();
-    crate::state::nonce_store(state, &path, durability, clock).map(Some)
+    state.nonce_store(path.as_deref(), durability, clock)
 }
 
 /// The key for the digests of sensitive state values, derived from the signing key.

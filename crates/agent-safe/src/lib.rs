@@ -48,6 +48,10 @@ pub use agent_safe_core::{
 };
 use agent_safe_pdp::{Caller, Pdp, PdpConfig, Request};
 pub use agent_safe_pdp::{CumulativeRiskConfig, RateLimitConfig};
+/// The PostgreSQL backend of `state:` (feature `postgres`): the database, its migrations and
+/// its stores.
+#[cfg(feature = "postgres")]
+pub use agent_safe_postgres as postgres;
 use agent_safe_registry::{Inventory, Registry};
 use agent_safe_tickets::{IdentityManager, SigningKey, TicketIssuer, VerifiedIdentity};
 #[cfg(feature = "schema")]
@@ -429,10 +433,16 @@ impl Builder {
         let identity = signing_key
             .as_ref()
             .map(|k| IdentityManager::new(k.clone(), issuer.clone(), clock.clone()));
+        let state = match &self.continue_from {
+            Some(previous) => {
+                crate::state::SharedState::reopen(&previous.inner.state, cfg.state.as_ref())?
+            }
+            None => crate::state::SharedState::open(cfg.state.as_ref())?,
+        };
         let nonce_store = match &signing_key {
             Some(_) => execute::nonce_store(
                 self.nonce_store,
-                cfg.state.as_ref(),
+                &state,
                 resolved.nonce_store,
                 audit_path.as_deref(),
                 durability,
@@ -454,8 +464,11 @@ impl Builder {
         let require_scoped = cfg.credentials.as_ref().is_some_and(|c| c.require_scoped);
         let credential_vault =
             CredentialsConfig::vault(cfg.credentials.as_ref(), self.credential_vault, &clock)?;
-        let approvals =
-            self.approvals.build(resolved.approval_store, cfg.approvals.as_ref(), &clock)?;
+        let approvals = self.approvals.build(
+            state.approval_store(resolved.approval_store, &clock),
+            cfg.approvals.as_ref(),
+            &clock,
+        )?;
         let shipping = self.shipping.start(
             cfg.audit_shipping.as_ref(),
             audit.as_ref().map(agent_safe_audit::AuditLog::path),
@@ -472,6 +485,7 @@ impl Builder {
                 require_scoped,
                 ticket_validator,
                 approvals,
+                state,
                 state_key,
                 shipping,
                 change: change::ChangeState::default(),
@@ -499,6 +513,9 @@ struct Inner {
     require_scoped: bool,
     ticket_validator: Option<agent_safe_tickets::TicketValidator>,
     approvals: Option<approvals::Approvals>,
+    /// The state backend (its database pool, with `state: {backend: postgres}`), kept across
+    /// reloads of an unchanged `state:`.
+    state: crate::state::SharedState,
     /// Key of the digests of sensitive state values (derived from the signing key).
     state_key: Option<agent_safe_core::Secret<[u8; 32]>>,
     /// Ships the audit log in the background (see [`shipping`]).

@@ -1,12 +1,13 @@
 //! `state:` in agent-safe.yaml: where the state that replicas must share lives. `file` (the
 //! default) keeps each piece in a file next to the audit log, as one process needs; `postgres`
 //! (cargo feature `postgres`) keeps it in one PostgreSQL database shared by every replica.
-//! Today the execution-ticket nonces move; approvals, limits and the audit chain follow (see
-//! docs/state.md).
+//! Today the execution-ticket nonces and the approval requests move; limits and the audit
+//! chain follow (see docs/state.md). [`SharedState`] opens the backend once per facade.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use agent_safe_approvals::ApprovalStore;
 use agent_safe_core::{Clock, Secret};
 use agent_safe_tickets::{FileNonceStore, NonceStore};
 use serde::Deserialize;
@@ -120,28 +121,90 @@ impl StateConfig {
     }
 }
 
-/// The nonce store of a process: with `backend: postgres`, the database's (its schema checked:
-/// a database that is not migrated, or migrated by a newer release, is refused); else the file
-/// store at `path`, fsynced per nonce unless the audit log is buffered.
-pub fn nonce_store(
-    config: Option<&StateConfig>,
-    path: &Path,
-    durability: agent_safe_audit::Durability,
-    clock: &Arc<dyn Clock>,
-) -> Result<Arc<dyn NonceStore>, StateError> {
-    match StateConfig::backend(config) {
-        StateBackend::File => {
-            let store = FileNonceStore::open(path, clock.clone())?
-                .with_fsync(durability == agent_safe_audit::Durability::Fsync);
-            Ok(Arc::new(store))
+/// The state backend of one facade (or one CLI command), opened once: with `backend:
+/// postgres`, one connection pool that every store shares, its schema checked (a database that
+/// is not migrated, or migrated by a newer release, is refused naming both versions). Cheap to
+/// clone.
+#[derive(Debug, Clone, Default)]
+pub struct SharedState {
+    config: Option<StateConfig>,
+    #[cfg(feature = "postgres")]
+    db: Option<agent_safe_postgres::Database>,
+}
+
+impl SharedState {
+    /// Opens the configured backend (the file backend opens nothing).
+    pub fn open(config: Option<&StateConfig>) -> Result<Self, StateError> {
+        match StateConfig::backend(config) {
+            StateBackend::File => Ok(Self {
+                config: config.cloned(),
+                #[cfg(feature = "postgres")]
+                db: None,
+            }),
+            #[cfg(feature = "postgres")]
+            StateBackend::Postgres => {
+                let db = StateConfig::database(config)?;
+                db.check_schema()?;
+                Ok(Self { config: config.cloned(), db: Some(db) })
+            }
+            #[cfg(not(feature = "postgres"))]
+            StateBackend::Postgres => Err(StateError::NotBuilt),
         }
+    }
+
+    /// `previous` when it was opened from the same configuration (a reload keeps its pool),
+    /// else the configured backend, opened.
+    pub fn reopen(previous: &Self, config: Option<&StateConfig>) -> Result<Self, StateError> {
+        if previous.config.as_ref() == config {
+            return Ok(previous.clone());
+        }
+        Self::open(config)
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> StateBackend {
+        StateConfig::backend(self.config.as_ref())
+    }
+
+    /// The database, with `backend: postgres`.
+    #[cfg(feature = "postgres")]
+    pub fn database(&self) -> Option<&agent_safe_postgres::Database> {
+        self.db.as_ref()
+    }
+
+    /// The nonce store: the database's with `backend: postgres`; else the file store at
+    /// `file`, fsynced per nonce unless the audit log is buffered; else none.
+    pub fn nonce_store(
+        &self,
+        file: Option<&Path>,
+        durability: agent_safe_audit::Durability,
+        clock: &Arc<dyn Clock>,
+    ) -> Result<Option<Arc<dyn NonceStore>>, StateError> {
         #[cfg(feature = "postgres")]
-        StateBackend::Postgres => {
-            let db = StateConfig::database(config)?;
-            db.check_schema()?;
-            Ok(Arc::new(agent_safe_postgres::PgNonceStore::new(db, clock.clone())))
+        if let Some(db) = &self.db {
+            return Ok(Some(Arc::new(agent_safe_postgres::PgNonceStore::new(
+                db.clone(),
+                clock.clone(),
+            ))));
         }
-        #[cfg(not(feature = "postgres"))]
-        StateBackend::Postgres => Err(StateError::NotBuilt),
+        let Some(path) = file else { return Ok(None) };
+        let store = FileNonceStore::open(path, clock.clone())?
+            .with_fsync(durability == agent_safe_audit::Durability::Fsync);
+        Ok(Some(Arc::new(store)))
+    }
+
+    /// The approval store: the database's with `backend: postgres` (always there: the
+    /// `approval_store` file setting is not used); else the file store at `file`; else none.
+    pub fn approval_store(
+        &self,
+        file: Option<PathBuf>,
+        clock: &Arc<dyn Clock>,
+    ) -> Option<ApprovalStore> {
+        #[cfg(feature = "postgres")]
+        if let Some(db) = &self.db {
+            let backend = Arc::new(agent_safe_postgres::PgApprovalStore::new(db.clone()));
+            return Some(ApprovalStore::with_backend(backend, clock.clone()));
+        }
+        file.map(|path| ApprovalStore::new(path, clock.clone()))
     }
 }

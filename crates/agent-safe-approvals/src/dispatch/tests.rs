@@ -7,37 +7,20 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 
-use agent_safe_core::{ManualClock, Params, RiskClass};
+use agent_safe_core::{ManualClock, Params};
 use agent_safe_testkit::{Reply, TestServer};
 use time::macros::datetime;
 
 use super::*;
-use crate::model::{ApprovalRequirement, DEFAULT_APPROVAL_TTL, NewRequest};
 use crate::notify::{SlackNotifier, WebhookNotifier, webhook_payload};
 
 /// How long a test waits for an event before failing (never reached when things work).
 const PATIENCE: Duration = Duration::from_secs(20);
 
 fn request() -> ApprovalRequest {
-    ApprovalRequest::new(
-        NewRequest {
-            audit_id: "evt-00000000000a".into(),
-            action: "restart-deployment".into(),
-            target: "prod/api-server".into(),
-            caller: "deploy-bot".into(),
-            params: Params::new(),
-            risk_class: RiskClass::Medium,
-            effective_risk: RiskClass::Critical,
-            policy_matched: Some("require-approval-prod".into()),
-            reason: "Production changes need approval".into(),
-            ticket_id: None,
-            requester: None,
-            requirement: ApprovalRequirement::default(),
-            ttl: DEFAULT_APPROVAL_TTL,
-            request_event_id: None,
-        },
-        datetime!(2026-03-01 10:00 UTC),
-    )
+    let mut new = crate::store_contract::new_request("api-server");
+    new.params = Params::new();
+    ApprovalRequest::new(new, datetime!(2026-03-01 10:00 UTC))
 }
 
 fn clock() -> Arc<dyn Clock> {

@@ -1,33 +1,13 @@
 //! Tests of the notifier payloads and settings.
 
-use agent_safe_core::{Params, RiskClass};
 use serde_json::json;
 use time::macros::datetime;
 
 use super::*;
-use crate::model::{ApprovalRequirement, DEFAULT_APPROVAL_TTL, NewRequest};
 
 fn request() -> ApprovalRequest {
-    let mut params = Params::new();
-    params.insert("namespace".into(), json!("prod"));
-    params.insert("deployment".into(), json!("api-server"));
     let mut r = ApprovalRequest::new(
-        NewRequest {
-            audit_id: "evt-00000000000a".into(),
-            action: "restart-deployment".into(),
-            target: "prod/api-server".into(),
-            caller: "deploy-bot".into(),
-            params,
-            risk_class: RiskClass::Medium,
-            effective_risk: RiskClass::Critical,
-            policy_matched: Some("require-approval-prod".into()),
-            reason: "Production changes need approval".into(),
-            ticket_id: None,
-            requester: None,
-            requirement: ApprovalRequirement::default(),
-            ttl: DEFAULT_APPROVAL_TTL,
-            request_event_id: None,
-        },
+        crate::store_contract::new_request("api-server"),
         datetime!(2026-03-01 10:00 UTC),
     );
     r.request_id = "apr-0123456789ab".into();

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use agent_safe_core::{ManualClock, Params, RiskClass};
+use agent_safe_core::ManualClock;
 use serde_json::json;
-use time::Duration;
 use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
 
 use super::*;
-use crate::model::{ApprovalRequirement, DEFAULT_APPROVAL_TTL, NewRequest};
+use crate::backend::ApprovalStore;
+use crate::store_contract::new_request;
 
 const START: OffsetDateTime = datetime!(2026-03-01 10:00 UTC);
 
@@ -26,34 +27,12 @@ fn fixture() -> Fixture {
     Fixture { _dir: dir, clock, store }
 }
 
-fn new_request(deployment: &str) -> NewRequest {
-    let mut params = Params::new();
-    params.insert("namespace".into(), json!("prod"));
-    params.insert("deployment".into(), json!(deployment));
-    NewRequest {
-        audit_id: "evt-00000000000a".into(),
-        action: "restart-deployment".into(),
-        target: "prod/api-server".into(),
-        caller: "deploy-bot".into(),
-        params,
-        risk_class: RiskClass::Medium,
-        effective_risk: RiskClass::Critical,
-        policy_matched: Some("require-approval-prod".into()),
-        reason: "Production changes need approval".into(),
-        ticket_id: None,
-        requester: None,
-        requirement: ApprovalRequirement::default(),
-        ttl: DEFAULT_APPROVAL_TTL,
-        request_event_id: None,
-    }
-}
-
 fn read(store: &ApprovalStore) -> String {
-    std::fs::read_to_string(store.path()).unwrap()
+    std::fs::read_to_string(store.file_path().unwrap()).unwrap()
 }
 
 fn write(store: &ApprovalStore, text: &str) {
-    std::fs::write(store.path(), text).unwrap();
+    std::fs::write(store.file_path().unwrap(), text).unwrap();
 }
 
 /// Three requests `a`, `b`, `c` (lines 1–3).
@@ -98,7 +77,8 @@ fn store_and_lock_files_are_private() {
     let f = fixture();
     let [a, ..] = three(&f);
     approve(&f.store, &a.request_id).unwrap();
-    for path in [f.store.path().to_path_buf(), f.store.lock_path.clone()] {
+    let file = f.store.file_path().unwrap().to_path_buf();
+    for path in [file.clone(), FileApprovalStore::new(file).lock_path] {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", path.display());
     }
@@ -273,7 +253,7 @@ fn check_damage(d: &Damage) {
     lines[1] = (d.edit)(&lines[1]);
     let damaged_line = lines[1].clone();
     write(&f.store, &(lines.join("\n") + "\n"));
-    let path = f.store.path().display().to_string();
+    let path = f.store.location();
 
     // The damaged request: a clear error naming the file and line 2.
     let err = f.store.get(&b.request_id).unwrap_err();
@@ -389,4 +369,40 @@ fn reads_a_store_written_by_the_python_version() {
     assert_eq!(r.params_digest, None);
     f.clock.advance(Duration::hours(1));
     assert_eq!(f.store.get("apr-0123456789ab").unwrap().status, ApprovalStatus::Expired);
+}
+
+/// The backend contract (`store_contract`), on the file store.
+mod contract {
+    use super::*;
+    use crate::store_contract;
+
+    #[test]
+    fn round_trip() {
+        store_contract::round_trip(&fixture().store);
+    }
+
+    #[test]
+    fn lazy_expiry() {
+        let f = fixture();
+        store_contract::lazy_expiry(&f.store, &f.clock);
+    }
+
+    #[test]
+    fn update_rules() {
+        store_contract::update_rules(&fixture().store);
+    }
+
+    #[test]
+    fn shared_between_processes() {
+        let f = fixture();
+        let other = ApprovalStore::new(f.store.file_path().unwrap(), f.clock.clone());
+        store_contract::shared(&f.store, &other);
+    }
+
+    #[test]
+    fn racing() {
+        let f = fixture();
+        let other = ApprovalStore::new(f.store.file_path().unwrap(), f.clock.clone());
+        store_contract::racing(&[f.store.clone(), other], 5);
+    }
 }

@@ -14,21 +14,45 @@ use crate::common::{bin, catalog};
 
 const KEY: &str = "cli-state-key-0123456789abcdef0123456789abcdef";
 
+/// The schema version of this build.
+const LATEST: u32 = agent_safe::postgres::LATEST_VERSION;
+
 /// A replica's project: its own audit log (and file nonce store, unused), the shared database.
 fn replica(dir: &Path) {
+    replica_with(dir, &catalog().join("policies"), "");
+}
+
+/// A replica's project with the policies of `policies` and `extra` lines of configuration.
+fn replica_with(dir: &Path, policies: &Path, extra: &str) {
     let cat = catalog();
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(
         dir.join("agent-safe.yaml"),
         format!(
             "registry: {}\npolicies: {}\ninventory: {}\naudit_log: audit.jsonl\n\
-             signing_key: {KEY}\nstate:\n  backend: postgres\n  pool_size: 2\n",
+             signing_key: {KEY}\nstate:\n  backend: postgres\n  pool_size: 2\n{extra}",
             cat.join("actions").display(),
-            cat.join("policies").display(),
+            policies.display(),
             cat.join("inventory.yaml").display(),
         ),
     )
     .unwrap();
+}
+
+/// An identity token for `agent`, signed with the replicas' key (an hour of real time).
+fn token(agent: &str, roles: &[&str]) -> String {
+    use agent_safe_tickets::{IdentityManager, SigningKey};
+    let clock: std::sync::Arc<dyn agent_safe_core::Clock> =
+        std::sync::Arc::new(agent_safe_core::SystemClock);
+    let ids = IdentityManager::new(SigningKey::hs256_from_str(KEY).unwrap(), "agent-safe", clock);
+    let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+    ids.create_token(agent, "", &roles, &[], time::Duration::hours(1)).unwrap()
+}
+
+fn json_of(out: &Output) -> Value {
+    let value = serde_json::from_slice(&out.stdout);
+    assert!(value.is_ok(), "not JSON: {}", text(out));
+    value.unwrap()
 }
 
 fn run(dir: &Path, url: &str, args: &[&str]) -> Output {
@@ -53,26 +77,27 @@ fn replicas_share_nonces_through_the_database() {
     // Not migrated: status says so (exit 1), and a process refuses to start on it.
     let out = run(&a, &url, &["db", "status"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("schema version: 0 (this release needs 1)"), "{}", text(&out));
+    let needs = format!("schema version: 0 (this release needs {LATEST})");
+    assert!(text(&out).contains(&needs), "{}", text(&out));
     let out = run(&a, &url, &check);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(
-        text(&out).contains(
-            "has schema version 0; this agent-safe needs version 1: run `agent-safe db migrate`"
-        ),
-        "{}",
-        text(&out)
+    let needs = format!(
+        "has schema version 0; this agent-safe needs version {LATEST}: run `agent-safe db migrate`"
     );
+    assert!(text(&out).contains(&needs), "{}", text(&out));
 
     let out = run(&a, &url, &["db", "migrate"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("applied migration(s) 1; schema version 1"), "{}", text(&out));
+    let applied: Vec<String> = (1..=LATEST).map(|v| v.to_string()).collect();
+    let applied = format!("applied migration(s) {}; schema version {LATEST}", applied.join(", "));
+    assert!(text(&out).contains(&applied), "{}", text(&out));
     let out = run(&b, &url, &["db", "migrate"]);
-    assert!(text(&out).contains("schema version 1, up to date"), "{}", text(&out));
+    let current = format!("schema version {LATEST}, up to date");
+    assert!(text(&out).contains(&current), "{}", text(&out));
     let out = run(&b, &url, &["db", "status", "--json-output"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((&status["version"], &status["up_to_date"]), (&json!(1), &json!(true)));
+    assert_eq!((&status["version"], &status["up_to_date"]), (&json!(LATEST), &json!(true)));
 
     // One ticket, two replicas: executed by one, a replay for the other.
     let out = run(&a, &url, &[&check[..], &["--json-output"]].concat());
@@ -119,4 +144,74 @@ fn the_database_url_and_its_password_stay_out_of_errors_and_help() {
     assert!(!text(&out).contains("hunter2"));
     let out = run(dir.path(), url, &["--help"]);
     assert!(!text(&out).contains("hunter2"));
+}
+
+#[test]
+fn replicas_share_approval_requests_through_the_database() {
+    let Some(url) = agent_safe_testkit::postgres::database("cli_state_approvals").unwrap() else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let policies = root.path().join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(
+        policies.join("main.yaml"),
+        "rules:\n  - name: prod-needs-approval\n    priority: 10\n    match: {targets: \
+         {environments: [prod]}}\n    decision: require_approval\n    reason: production \
+         changes need approval\n",
+    )
+    .unwrap();
+    // `approvals.store` names a file: with the database backend it is not used.
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    replica_with(&a, &policies, "approvals:\n  store: approvals.jsonl\n");
+    replica_with(&b, &policies, "");
+    assert_eq!(run(&a, &url, &["db", "migrate"]).status.code(), Some(0));
+    let requester = token("deploy-bot", &["deployer"]);
+    let alice = token("alice", &["sre"]);
+    let params = json!({"namespace": "prod", "deployment": "api-server"}).to_string();
+    let check = [
+        "check",
+        "restart-deployment",
+        "-t",
+        "prod/api-server",
+        "-p",
+        &params,
+        "-c",
+        &requester,
+        "--json-output",
+    ];
+
+    // Requested through replica a…
+    let out = run(&a, &url, &check);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let id = json_of(&out)["request_id"].as_str().unwrap().to_owned();
+    // …listed and shown through replica b.
+    let out = run(&b, &url, &["approval", "list", "--json-output"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let listed = json_of(&out);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["request_id"], json!(id));
+    let out = run(&b, &url, &["approval", "show", &id, "--json-output"]);
+    assert_eq!(json_of(&out)["status"], json!("pending"), "{}", text(&out));
+
+    // Approved through a (its audit log holds the creation event the approval is checked
+    // against): one ticket.
+    let out =
+        run(&a, &url, &["approval", "approve", &id, "--approver-token", &alice, "--json-output"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let approved = json_of(&out);
+    assert_eq!(approved["result"], json!("allow"), "{approved}");
+    let ticket = approved["ticket"]["token"].as_str().unwrap().to_owned();
+    // A second resolution through b is refused: the request is no longer pending.
+    let out = run(&b, &url, &["approval", "deny", &id, "--approver-token", &token("bob", &[])]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("approved"), "{}", text(&out));
+    let out = run(&b, &url, &["approval", "show", &id, "--json-output"]);
+    let shown = json_of(&out);
+    assert_eq!(shown["status"], json!("approved"));
+    assert_eq!(shown["resolved_by"], json!("alice"));
+    assert_eq!(shown["ticket"]["token"], json!(ticket), "the one ticket is stored with it");
+    let out = run(&b, &url, &["approval", "list", "--json-output"]);
+    assert_eq!(json_of(&out), json!([]));
+    assert!(!a.join("approvals.jsonl").exists() && !b.join("approvals.jsonl").exists());
 }
