@@ -43,6 +43,14 @@ pub enum AuditError {
         /// What is wrong.
         message: String,
     },
+    /// The store cannot be reached now (a database that is down or slow): nothing was
+    /// recorded; retrying later may succeed. The message names the database without password.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The store refused an operation (a database error other than unavailability), or holds
+    /// something that is not an entry where one is required.
+    #[error("{0}")]
+    Backend(String),
     /// An earlier fsync of the log failed; entries written since may not be durable, so this
     /// handle refuses further appends. Reopen the log (and verify it) to continue.
     #[error("{}: an fsync failed ({message}); reopen the log to continue", path.display())]
@@ -52,4 +60,28 @@ pub enum AuditError {
         /// The fsync error.
         message: String,
     },
+}
+
+impl AuditError {
+    /// The same error again, for each entry of a failed batch (`io::Error` is not `Clone`).
+    pub fn copy(&self) -> AuditError {
+        match self {
+            AuditError::Io { path, source } => AuditError::Io {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            AuditError::NotFound { path } => AuditError::NotFound { path: path.clone() },
+            AuditError::TornTail { path, line } => {
+                AuditError::TornTail { path: path.clone(), line: *line }
+            }
+            AuditError::Corrupt { path, line, message } => {
+                AuditError::Corrupt { path: path.clone(), line: *line, message: message.clone() }
+            }
+            AuditError::Unavailable(message) => AuditError::Unavailable(message.clone()),
+            AuditError::Backend(message) => AuditError::Backend(message.clone()),
+            AuditError::SyncFailed { path, message } => {
+                AuditError::SyncFailed { path: path.clone(), message: message.clone() }
+            }
+        }
+    }
 }

@@ -36,6 +36,7 @@ mod read;
 mod repair;
 pub mod scan;
 pub mod state;
+mod store;
 mod tail;
 mod verify;
 
@@ -52,6 +53,7 @@ pub use index::{AuditIndex, GAP_LIMIT, IndexStats, index_path};
 pub use log::{AppendReceipt, AuditLog, AuditOptions, Durability};
 pub use read::{StoredEvent, find_decision, read_events};
 pub use repair::{RepairReport, repair};
+pub use store::{AuditStore, ChainedEntry, FileAuditStore, PreparedEntry, link_ids};
 pub use verify::{IssueKind, VerifyIssue, VerifyReport, verify, verify_reader};
 
 /// The `prev_hash` of the first entry: 64 zeros.

@@ -279,7 +279,7 @@ impl AuditLog {
                     .map(|((r, receipt), ticket)| (r.id, Ok((receipt, ticket))))
                     .collect()
             }
-            Err(e) => batch.iter().map(|r| (r.id, Err(copy_error(&e)))).collect(),
+            Err(e) => batch.iter().map(|r| (r.id, Err(e.copy()))).collect(),
         }
     }
 
@@ -441,26 +441,6 @@ const GATHER_MAX: Duration = Duration::from_millis(2);
 const GATHER_WINDOW: Duration = Duration::from_micros(50);
 
 type Outcome = Result<(AppendReceipt, u64), AuditError>;
-
-/// An error for each entry of a failed batch (`io::Error` is not `Clone`).
-fn copy_error(e: &AuditError) -> AuditError {
-    match e {
-        AuditError::Io { path, source } => AuditError::Io {
-            path: path.clone(),
-            source: io::Error::new(source.kind(), source.to_string()),
-        },
-        AuditError::NotFound { path } => AuditError::NotFound { path: path.clone() },
-        AuditError::TornTail { path, line } => {
-            AuditError::TornTail { path: path.clone(), line: *line }
-        }
-        AuditError::Corrupt { path, line, message } => {
-            AuditError::Corrupt { path: path.clone(), line: *line, message: message.clone() }
-        }
-        AuditError::SyncFailed { path, message } => {
-            AuditError::SyncFailed { path: path.clone(), message: message.clone() }
-        }
-    }
-}
 
 /// One `write` call for the whole buffer; a short write is an error.
 fn write_once(file: &mut File, buf: &[u8]) -> io::Result<()> {

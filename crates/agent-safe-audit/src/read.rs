@@ -26,6 +26,14 @@ pub struct StoredEvent {
     pub line: usize,
 }
 
+impl StoredEvent {
+    /// Parses one stored line (without its newline) as entry number `line`; `None` when it is
+    /// not an entry. Does not check its hash (see [`crate::verify_reader`]).
+    pub fn parse(text: &[u8], line: usize) -> Option<StoredEvent> {
+        crate::index::parse_entry(text, line)
+    }
+}
+
 #[derive(Deserialize)]
 struct Wire {
     #[serde(flatten)]

@@ -180,38 +180,59 @@ impl Database {
     /// Classifies a driver error: connection trouble is [`DbError::Unavailable`], a refused
     /// statement [`DbError::Statement`].
     pub(crate) fn error(&self, e: &tokio_postgres::Error) -> DbError {
-        let url = self.inner.url.clone();
-        match e.as_db_error() {
-            // 08: connection exception; 57P01-57P03: shutdown, crash, cannot connect now;
-            // 57014: statement timeout (query_canceled); 53: insufficient resources.
-            Some(db)
-                if !matches!(&db.code().code()[..2], "08" | "53")
-                    && !matches!(db.code().code(), "57P01" | "57P02" | "57P03" | "57014") =>
-            {
-                DbError::Statement {
-                    url,
-                    detail: format!("{} ({})", db.message(), db.code().code()),
-                }
-            }
-            Some(db) => DbError::Unavailable {
-                url,
-                detail: format!("{} ({})", db.message(), db.code().code()),
-            },
-            None => DbError::Unavailable { url, detail: chain(e) },
-        }
+        classify(&self.inner.url, e)
     }
 
     fn pool_error(&self, e: PoolError) -> DbError {
-        match e {
-            PoolError::Backend(e) => self.error(&e),
-            PoolError::Timeout(kind) => DbError::Unavailable {
-                url: self.inner.url.clone(),
-                detail: format!("no connection in time ({kind:?})"),
-            },
-            other => {
-                DbError::Unavailable { url: self.inner.url.clone(), detail: other.to_string() }
-            }
+        pool_error(&self.inner.url, e)
+    }
+
+    /// What a background task needs: the pool and the URL to name in errors.
+    pub(crate) fn pool(&self) -> (Pool, String) {
+        (self.inner.pool.clone(), self.inner.url.clone())
+    }
+
+    /// Runs `task` on the pool's runtime, in the background.
+    pub(crate) fn spawn(
+        &self,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), DbError> {
+        let Some(runtime) = &self.inner.runtime else {
+            return Err(DbError::Setup("the pool is shut down".to_owned()));
+        };
+        drop(runtime.spawn(task));
+        Ok(())
+    }
+}
+
+/// [`Database::error`] for code without a [`Database`] (background tasks).
+pub(crate) fn classify(url: &str, e: &tokio_postgres::Error) -> DbError {
+    let url = url.to_owned();
+    match e.as_db_error() {
+        // 08: connection exception; 57P01-57P03: shutdown, crash, cannot connect now;
+        // 57014: statement timeout (query_canceled); 53: insufficient resources.
+        Some(db)
+            if !matches!(&db.code().code()[..2], "08" | "53")
+                && !matches!(db.code().code(), "57P01" | "57P02" | "57P03" | "57014") =>
+        {
+            DbError::Statement { url, detail: format!("{} ({})", db.message(), db.code().code()) }
         }
+        Some(db) => {
+            DbError::Unavailable { url, detail: format!("{} ({})", db.message(), db.code().code()) }
+        }
+        None => DbError::Unavailable { url, detail: chain(e) },
+    }
+}
+
+/// A pool error, classified as [`classify`] does.
+pub(crate) fn pool_error(url: &str, e: PoolError) -> DbError {
+    match e {
+        PoolError::Backend(e) => classify(url, &e),
+        PoolError::Timeout(kind) => DbError::Unavailable {
+            url: url.to_owned(),
+            detail: format!("no connection in time ({kind:?})"),
+        },
+        other => DbError::Unavailable { url: url.to_owned(), detail: other.to_string() },
     }
 }
 

@@ -13,6 +13,8 @@
 //!   [`Database::check_schema`] refuses a database whose schema is older or newer than this
 //!   build knows, naming both versions.
 //! - [`PgNonceStore`]: execution-ticket nonces, consumed at most once across every replica.
+//! - [`PgAuditLog`]: the audit log, one hash chain for every replica, appended in batches
+//!   (group commit); its lines are the file log's, so an export is a file log.
 //! - [`PgApprovalStore`]: approval requests, listed and resolved through any replica; exactly
 //!   one of concurrent resolutions wins.
 //!
@@ -28,12 +30,14 @@
 //! ```
 
 mod approvals;
+mod audit;
 mod database;
 mod migrate;
 mod nonce;
 mod settings;
 
 pub use approvals::PgApprovalStore;
+pub use audit::{ChainHead, ChainReader, PgAuditLog};
 pub use database::{Database, DbError};
 pub use migrate::{LATEST_VERSION, MIGRATIONS, Migration, SchemaStatus};
 pub use nonce::PgNonceStore;

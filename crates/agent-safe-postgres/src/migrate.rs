@@ -27,6 +27,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "approval_requests",
         sql: include_str!("../migrations/0002_approval_requests.sql"),
     },
+    Migration {
+        version: 3,
+        name: "audit_log",
+        sql: include_str!("../migrations/0003_audit_log.sql"),
+    },
 ];
 
 /// The schema version this build needs and knows.

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use agent_safe_approvals::{ApprovalStatus, ApprovalStore, StoreError, store_contract};
+use agent_safe_audit::{AuditError, AuditLog, AuditOptions, AuditStore as _, StoredEvent};
 use agent_safe_core::{ManualClock, SystemClock};
 use agent_safe_postgres::{
-    Database, DbError, LATEST_VERSION, PgApprovalStore, PgNonceStore, PgSettings,
+    Database, DbError, LATEST_VERSION, PgApprovalStore, PgAuditLog, PgNonceStore, PgSettings,
 };
 use agent_safe_testkit::postgres;
 use agent_safe_tickets::{NonceStore, nonce_contract};
@@ -310,4 +311,184 @@ fn an_unreachable_database_fails_approvals_clearly() {
         );
         assert!(!shown.contains("hunter2"), "{shown}");
     }
+}
+
+/// The chain of `log`, exported as the file log's bytes.
+#[expect(clippy::unwrap_used, reason = "a test helper")]
+fn export(log: &PgAuditLog) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::copy(&mut log.reader(1), &mut out).unwrap();
+    out
+}
+
+/// `bytes` written to a file and verified by the file log's verifier.
+#[expect(clippy::unwrap_used, reason = "a test helper")]
+fn verify_bytes(bytes: &[u8]) -> agent_safe_audit::VerifyReport {
+    agent_safe_audit::verify_reader(std::io::BufReader::new(bytes)).unwrap()
+}
+
+#[test]
+fn the_audit_chain_is_byte_identical_to_the_file_log() {
+    let Some((db, _)) = database("audit_bytes") else { return };
+    db.migrate().unwrap();
+    let pg = PgAuditLog::new(db).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let file = AuditLog::open(&path, AuditOptions::default()).unwrap();
+    for i in 0..25 {
+        let event = agent_safe_audit::bench::sample_event(i);
+        let in_file = file.append(&event).unwrap();
+        let in_pg = pg.append(&event).unwrap();
+        assert_eq!(in_pg, in_file, "entry {i}");
+    }
+    let exported = export(&pg);
+    assert_eq!(String::from_utf8_lossy(&exported), std::fs::read_to_string(&path).unwrap());
+    let head = pg.head().unwrap();
+    assert_eq!(head.seq, 25);
+    assert_eq!(verify_bytes(&exported).entries, 25);
+    assert!(verify_bytes(&exported).is_valid());
+    // A page boundary does not change the bytes: read from the middle.
+    let mut tail = Vec::new();
+    std::io::copy(&mut pg.reader(11), &mut tail).unwrap();
+    assert!(exported.ends_with(&tail) && tail.len() < exported.len());
+}
+
+#[test]
+fn replicas_append_to_one_chain() {
+    let Some((db, url)) = database("audit_replicas") else { return };
+    db.migrate().unwrap();
+    // Four replicas (four pools, four appender tasks), eight threads each.
+    let logs: Vec<PgAuditLog> = (0..4)
+        .map(|_| {
+            let db = Database::connect(&PgSettings::new(url.parse().unwrap())).unwrap();
+            PgAuditLog::new(db).unwrap()
+        })
+        .collect();
+    let receipts: Vec<(String, u64, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..32)
+            .map(|t| {
+                let log = &logs[t % 4];
+                s.spawn(move || {
+                    (0..25)
+                        .map(|i| {
+                            let mut event = agent_safe_audit::bench::sample_event(t * 1000 + i);
+                            event.reason = format!("thread {t} entry {i}");
+                            let r = log.append(&event).unwrap();
+                            (event.event_id.as_str().to_owned(), r.seq, r.entry_hash)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let exported = export(&logs[0]);
+    let report = verify_bytes(&exported);
+    assert!(report.is_valid(), "{:?}", report.errors);
+    assert_eq!(report.entries, 800);
+    // Every append a client was told about is in the chain, at the seq it was told, once.
+    let stored: Vec<StoredEvent> = exported
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .enumerate()
+        .map(|(i, l)| StoredEvent::parse(l, i + 1).unwrap())
+        .collect();
+    for (n, e) in stored.iter().enumerate() {
+        assert_eq!(e.seq, Some(n as u64 + 1), "seq is contiguous");
+    }
+    for (event_id, seq, hash) in &receipts {
+        let e = &stored[usize::try_from(*seq).unwrap() - 1];
+        assert_eq!((e.event.event_id.as_str(), &e.entry_hash), (event_id.as_str(), hash));
+    }
+    assert_eq!(logs[3].head().unwrap().seq, 800);
+}
+
+#[test]
+fn lookups_by_id_follow_links() {
+    let Some((db, _)) = database("audit_lookups") else { return };
+    db.migrate().unwrap();
+    let log = PgAuditLog::new(db).unwrap();
+    let decision = agent_safe_audit::bench::sample_event(1);
+    log.append(&decision).unwrap();
+    let mut capture = agent_safe_audit::bench::sample_event(2);
+    capture.event_type = agent_safe_core::EventType::StateCapture;
+    capture.correlation_id = Some(decision.event_id.as_str().to_owned());
+    log.append(&capture).unwrap();
+    let mut resolution = agent_safe_audit::bench::sample_event(3);
+    resolution.context = Some(serde_json::json!({"original_audit_id": decision.event_id.as_str()}));
+    log.append(&resolution).unwrap();
+    log.append(&agent_safe_audit::bench::sample_event(4)).unwrap();
+
+    let found = log.find_decision(decision.event_id.as_str()).unwrap().unwrap();
+    assert_eq!((found.event, found.seq), (decision.clone(), Some(1)));
+    assert!(log.find_decision(capture.event_id.as_str()).unwrap().is_none(), "not a decision");
+    assert!(log.find_decision("evt-ffffffffffff").unwrap().is_none());
+    let linked: Vec<_> =
+        log.linked(decision.event_id.as_str()).unwrap().into_iter().map(|e| e.event).collect();
+    assert_eq!(linked, vec![capture, resolution]);
+}
+
+#[test]
+fn import_moves_a_file_log_into_an_empty_database_all_or_nothing() {
+    let Some((db, url)) = database("audit_import") else { return };
+    db.migrate().unwrap();
+    let log = PgAuditLog::new(db).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/audit");
+    // A log written by the Python version (no `seq`) and one written by this crate.
+    let python = std::fs::read_to_string(root.join("python-fixture.jsonl")).unwrap();
+    let lines = |text: &str| text.lines().map(str::to_owned).collect::<Vec<_>>();
+
+    // A line out of order is refused and nothing is written.
+    let mut shuffled = lines(&std::fs::read_to_string(root.join("rust-written.jsonl")).unwrap());
+    shuffled.swap(1, 2);
+    let err = log.import(shuffled).unwrap_err().to_string();
+    assert_eq!(err, "entry 2: its seq is 3 (entries must be numbered from 1 without gaps)");
+    let err = log.import(vec!["{\"not\": \"an entry\"}".to_owned()]).unwrap_err().to_string();
+    assert_eq!(err, "entry 1: not an audit entry");
+    assert_eq!(log.head().unwrap().seq, 0);
+
+    let head = log.import(lines(&python)).unwrap();
+    assert_eq!(String::from_utf8(export(&log)).unwrap(), python, "byte for byte");
+    assert_eq!(log.head().unwrap(), head);
+    // Appending continues the imported chain, as the file log continues a Python log.
+    let receipt = log.append(&agent_safe_audit::bench::sample_event(9)).unwrap();
+    assert_eq!(receipt.seq, head.seq + 1);
+    let report = verify_bytes(&export(&log));
+    assert!(report.is_valid(), "{:?}", report.errors);
+    // Into a database that holds a log: refused, nothing changed.
+    let before = export(&log);
+    let err = log.import(lines(&python)).unwrap_err().to_string();
+    assert!(
+        err.ends_with(&format!(
+            "the audit log is not empty ({} entries): import only into an empty database",
+            head.seq + 1
+        )),
+        "{err}"
+    );
+    assert!(err.starts_with(&postgres_url_shown(&url)), "{err}");
+    assert_eq!(export(&log), before);
+}
+
+/// How errors show `url` (without its password).
+#[expect(clippy::unwrap_used, reason = "a test helper")]
+fn postgres_url_shown(url: &str) -> String {
+    url.parse::<agent_safe_postgres::DatabaseUrl>().unwrap().to_string()
+}
+
+#[test]
+fn an_unreachable_database_records_nothing_and_says_so() {
+    let mut settings = PgSettings::new(
+        "postgres://svc:hunter2@127.0.0.1:1/agent_safe?sslmode=disable".parse().unwrap(),
+    );
+    settings.connect_timeout = std::time::Duration::from_secs(2);
+    let log = PgAuditLog::new(Database::connect(&settings).unwrap()).unwrap();
+    let err = log.append(&agent_safe_audit::bench::sample_event(1)).unwrap_err();
+    assert!(matches!(err, AuditError::Unavailable(_)), "{err:?}");
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with("database postgres://svc@127.0.0.1:1/agent_safe is unavailable: "),
+        "{shown}"
+    );
+    assert!(!shown.contains("hunter2"));
+    assert!(matches!(log.head(), Err(AuditError::Unavailable(_))));
 }

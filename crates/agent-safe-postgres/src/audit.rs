@@ -1,0 +1,420 @@
+//! The audit log on PostgreSQL: one hash chain for every replica.
+
+use std::fmt;
+use std::io::{self, BufRead, Read};
+use std::sync::mpsc as std_mpsc;
+
+use agent_safe_audit::{
+    AppendReceipt, AuditError, AuditStore, Durability, GENESIS_HASH, PreparedEntry, StoredEvent,
+    link_ids,
+};
+use agent_safe_core::AuditEvent;
+use deadpool_postgres::Pool;
+use tokio::sync::mpsc;
+
+use crate::database::{Database, DbError, classify, pool_error};
+
+/// At most this many entries go into one transaction.
+const MAX_BATCH: usize = 256;
+
+/// Rows fetched per round trip when reading the chain.
+const PAGE: i64 = 2000;
+
+/// The audit log in the `audit_log` table: each row the exact line the file log would write,
+/// chained in `seq` order across every replica.
+///
+/// Appends are batched (group commit): a task of the pool's runtime takes every append waiting
+/// and writes them in one transaction that holds the chain head (`audit_head … FOR UPDATE`),
+/// so replicas append one batch at a time, each chained onto the last; an append returns once
+/// its transaction is committed (durable, with the server's `synchronous_commit` on).
+pub struct PgAuditLog {
+    db: Database,
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl fmt::Debug for PgAuditLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PgAuditLog({})", self.db.url())
+    }
+}
+
+struct Job {
+    entry: PreparedEntry,
+    event_id: String,
+    event_type: &'static str,
+    correlation_id: Option<String>,
+    original_id: Option<String>,
+    reply: std_mpsc::SyncSender<Result<AppendReceipt, AuditError>>,
+}
+
+/// The head of the chain: the last entry's `seq` and `entry_hash` (0 and the genesis hash for an
+/// empty log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    /// The last entry's `seq` (0: empty).
+    pub seq: u64,
+    /// The last entry's `entry_hash`.
+    pub entry_hash: String,
+}
+
+fn fail(e: DbError) -> AuditError {
+    if e.is_unavailable() {
+        AuditError::Unavailable(e.to_string())
+    } else {
+        AuditError::Backend(e.to_string())
+    }
+}
+
+impl PgAuditLog {
+    /// The log in `db` (migrated: see [`Database::migrate`]); starts its appender task.
+    pub fn new(db: Database) -> Result<Self, DbError> {
+        let (jobs, queue) = mpsc::unbounded_channel();
+        let (pool, url) = db.pool();
+        db.spawn(appender(pool, url, queue))?;
+        Ok(Self { db, jobs })
+    }
+
+    /// The head of the chain.
+    pub fn head(&self) -> Result<ChainHead, AuditError> {
+        let (seq, entry_hash) = self
+            .db
+            .run(async |c| {
+                let row = c.query_one("SELECT seq, entry_hash FROM audit_head", &[]).await?;
+                Ok((row.get::<_, i64>(0), row.get::<_, String>(1)))
+            })
+            .map_err(fail)?;
+        Ok(ChainHead { seq: u64::try_from(seq).unwrap_or(0), entry_hash })
+    }
+
+    /// The lines from `seq` `from` on, in order, each with its newline: the file log's bytes.
+    /// Read page by page as the reader is consumed.
+    pub fn reader(&self, from: u64) -> ChainReader<'_> {
+        ChainReader {
+            log: self,
+            next: i64::try_from(from.max(1)).unwrap_or(i64::MAX),
+            buf: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+
+    /// Up to [`PAGE`] rows from `seq` `from` on.
+    fn page(&self, from: i64) -> Result<Vec<(i64, String)>, AuditError> {
+        self.db
+            .run(async |c| {
+                let rows = c
+                    .query(
+                        "SELECT seq, line FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2",
+                        &[&from, &PAGE],
+                    )
+                    .await?;
+                Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+            })
+            .map_err(fail)
+    }
+
+    fn stored(&self, rows: Vec<(i64, String)>) -> Result<Vec<StoredEvent>, AuditError> {
+        rows.into_iter()
+            .map(|(seq, line)| {
+                StoredEvent::parse(line.as_bytes(), usize::try_from(seq).unwrap_or(0)).ok_or_else(
+                    || {
+                        AuditError::Backend(format!(
+                            "{}: audit log row {seq} is not an entry",
+                            self.db.url()
+                        ))
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Moves a file log's lines into this log, which must be empty, in one transaction: all of
+    /// them or none. Each line is stored as it is; entry `n` must carry `seq` `n` (or none, as
+    /// the Python version writes). Check the file first (`agent_safe_audit::verify`): this
+    /// checks the shape of each line, not the chain. Returns the new head.
+    pub fn import(&self, lines: impl IntoIterator<Item = String>) -> Result<ChainHead, AuditError> {
+        let mut rows = Rows::default();
+        let mut last_hash = GENESIS_HASH.to_owned();
+        let mut n: u64 = 0;
+        for line in lines {
+            if line.trim().is_empty() {
+                continue;
+            }
+            n += 1;
+            let number = usize::try_from(n).unwrap_or(usize::MAX);
+            let Some(stored) = StoredEvent::parse(line.as_bytes(), number) else {
+                return Err(AuditError::Backend(format!("entry {n}: not an audit entry")));
+            };
+            if stored.seq.is_some_and(|s| s != n) {
+                return Err(AuditError::Backend(format!(
+                    "entry {n}: its seq is {} (entries must be numbered from 1 without gaps)",
+                    stored.seq.unwrap_or_default()
+                )));
+            }
+            let (correlation, original) = link_ids(&stored.event);
+            rows.push(
+                i64::try_from(n).unwrap_or(i64::MAX),
+                stored.event.event_id.as_str(),
+                stored.event.event_type.as_str(),
+                correlation,
+                original,
+                &stored.entry_hash,
+                line.trim_end_matches(['\n', '\r']),
+            );
+            last_hash = stored.entry_hash;
+        }
+        let count = i64::try_from(n).unwrap_or(i64::MAX);
+        let url = self.db.url().to_owned();
+        self.db
+            .run(async |c| {
+                let tx = c.transaction().await?;
+                let head = tx.query_one("SELECT seq FROM audit_head FOR UPDATE", &[]).await?;
+                let stored: i64 = tx.query_one("SELECT count(*) FROM audit_log", &[]).await?.get(0);
+                if head.get::<_, i64>(0) != 0 || stored != 0 {
+                    return Ok(Err(stored));
+                }
+                rows.insert(&tx).await?;
+                tx.execute(
+                    "UPDATE audit_head SET seq = $1, entry_hash = $2",
+                    &[&count, &last_hash],
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(Ok(()))
+            })
+            .map_err(fail)?
+            .map_err(|stored| {
+                AuditError::Backend(format!(
+                    "{url}: the audit log is not empty ({stored} entries): import only into an \
+                     empty database"
+                ))
+            })?;
+        Ok(ChainHead { seq: n, entry_hash: last_hash })
+    }
+}
+
+/// Reads the chain as the file log's bytes (see [`PgAuditLog::reader`]).
+pub struct ChainReader<'a> {
+    log: &'a PgAuditLog,
+    next: i64,
+    buf: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl Read for ChainReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for ChainReader<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos >= self.buf.len() && !self.done {
+            let rows = self.log.page(self.next).map_err(io::Error::other)?;
+            self.buf.clear();
+            self.pos = 0;
+            self.done = rows.len() < usize::try_from(PAGE).unwrap_or(usize::MAX);
+            for (seq, line) in rows {
+                self.buf.extend_from_slice(line.as_bytes());
+                self.buf.push(b'\n');
+                self.next = seq + 1;
+            }
+        }
+        Ok(&self.buf[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.buf.len());
+    }
+}
+
+impl AuditStore for PgAuditLog {
+    fn location(&self) -> String {
+        self.db.url().to_owned()
+    }
+
+    fn durability(&self) -> Durability {
+        Durability::Fsync
+    }
+
+    fn append(&self, event: &AuditEvent) -> Result<AppendReceipt, AuditError> {
+        let (correlation, original) = link_ids(event);
+        let (reply, outcome) = std_mpsc::sync_channel(1);
+        let job = Job {
+            entry: PreparedEntry::new(event),
+            event_id: event.event_id.as_str().to_owned(),
+            event_type: event.event_type.as_str(),
+            correlation_id: correlation.map(str::to_owned),
+            original_id: original.map(str::to_owned),
+            reply,
+        };
+        let stopped =
+            || AuditError::Unavailable(format!("{}: the appender stopped", self.db.url()));
+        self.jobs.send(job).map_err(|_| stopped())?;
+        outcome.recv().map_err(|_| stopped())?
+    }
+
+    /// Every append is committed before it returns.
+    fn sync(&self) -> Result<(), AuditError> {
+        Ok(())
+    }
+
+    fn find_decision(&self, audit_id: &str) -> Result<Option<StoredEvent>, AuditError> {
+        let rows = self
+            .db
+            .run(async |c| {
+                let rows = c
+                    .query(
+                        "SELECT seq, line FROM audit_log WHERE event_id = $1 \
+                         AND event_type = 'decision' ORDER BY seq LIMIT 1",
+                        &[&audit_id],
+                    )
+                    .await?;
+                Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+            })
+            .map_err(fail)?;
+        Ok(self.stored(rows)?.pop())
+    }
+
+    fn linked(&self, audit_id: &str) -> Result<Vec<StoredEvent>, AuditError> {
+        let rows = self
+            .db
+            .run(async |c| {
+                let rows = c
+                    .query(
+                        "SELECT seq, line FROM audit_log WHERE correlation_id = $1 \
+                         OR original_id = $1 ORDER BY seq",
+                        &[&audit_id],
+                    )
+                    .await?;
+                Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+            })
+            .map_err(fail)?;
+        self.stored(rows)
+    }
+}
+
+/// Columns of rows to insert with one `INSERT … SELECT FROM UNNEST(…)`.
+#[derive(Default)]
+struct Rows {
+    seq: Vec<i64>,
+    event_id: Vec<String>,
+    event_type: Vec<String>,
+    correlation_id: Vec<Option<String>>,
+    original_id: Vec<Option<String>>,
+    entry_hash: Vec<String>,
+    line: Vec<String>,
+}
+
+impl Rows {
+    #[expect(clippy::too_many_arguments, reason = "one argument per column")]
+    fn push(
+        &mut self,
+        seq: i64,
+        event_id: &str,
+        event_type: &str,
+        correlation_id: Option<&str>,
+        original_id: Option<&str>,
+        entry_hash: &str,
+        line: &str,
+    ) {
+        self.seq.push(seq);
+        self.event_id.push(event_id.to_owned());
+        self.event_type.push(event_type.to_owned());
+        self.correlation_id.push(correlation_id.map(str::to_owned));
+        self.original_id.push(original_id.map(str::to_owned));
+        self.entry_hash.push(entry_hash.to_owned());
+        self.line.push(line.to_owned());
+    }
+
+    async fn insert(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+    ) -> Result<u64, tokio_postgres::Error> {
+        tx.execute(
+            "INSERT INTO audit_log \
+             (seq, event_id, event_type, correlation_id, original_id, entry_hash, line) \
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], \
+             $5::text[], $6::text[], $7::text[])",
+            &[
+                &self.seq,
+                &self.event_id,
+                &self.event_type,
+                &self.correlation_id,
+                &self.original_id,
+                &self.entry_hash,
+                &self.line,
+            ],
+        )
+        .await
+    }
+}
+
+/// The appender task: takes every append waiting, writes them in one transaction, answers
+/// each. Ends when every [`PgAuditLog`] handle is gone.
+async fn appender(pool: Pool, url: String, mut queue: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match write_batch(&pool, &url, &batch).await {
+            Ok(receipts) => {
+                for (job, receipt) in batch.into_iter().zip(receipts) {
+                    // The appender may have gone (a panicking caller): nothing to tell.
+                    let _ = job.reply.send(Ok(receipt));
+                }
+            }
+            Err(e) => {
+                let e = fail(e);
+                for job in batch {
+                    let _ = job.reply.send(Err(e.copy()));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction: the head held, the batch chained onto it and inserted, the head moved.
+async fn write_batch(pool: &Pool, url: &str, batch: &[Job]) -> Result<Vec<AppendReceipt>, DbError> {
+    let mut client = pool.get().await.map_err(|e| pool_error(url, e))?;
+    let sql = async {
+        let tx = client.transaction().await?;
+        let head = tx.query_one("SELECT seq, entry_hash FROM audit_head FOR UPDATE", &[]).await?;
+        let mut seq: i64 = head.get(0);
+        let mut prev: String = head.get(1);
+        let mut rows = Rows::default();
+        let mut receipts = Vec::with_capacity(batch.len());
+        for job in batch {
+            seq += 1;
+            let entry = job.entry.chain(&prev, u64::try_from(seq).unwrap_or(0));
+            rows.push(
+                seq,
+                &job.event_id,
+                job.event_type,
+                job.correlation_id.as_deref(),
+                job.original_id.as_deref(),
+                &entry.entry_hash,
+                &entry.line,
+            );
+            receipts.push(AppendReceipt {
+                seq: u64::try_from(seq).unwrap_or(0),
+                entry_hash: entry.entry_hash.clone(),
+            });
+            prev = entry.entry_hash;
+        }
+        rows.insert(&tx).await?;
+        tx.execute("UPDATE audit_head SET seq = $1, entry_hash = $2", &[&seq, &prev]).await?;
+        tx.commit().await?;
+        Ok::<_, tokio_postgres::Error>(receipts)
+    };
+    sql.await.map_err(|e| classify(url, &e))
+}
