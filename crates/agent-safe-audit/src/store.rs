@@ -13,6 +13,7 @@ use crate::index::{AuditIndex, original_audit_id};
 use crate::line::PreparedLine;
 use crate::log::{AppendReceipt, AuditLog, Durability};
 use crate::read::StoredEvent;
+use crate::verify::VerifyReport;
 
 /// A log's entries, appended in one hash chain and looked up by id. `Send + Sync`.
 ///
@@ -45,6 +46,9 @@ pub trait AuditStore: fmt::Debug + Send + Sync {
     /// Every entry linked to `audit_id` (its `correlation_id` or `context.original_audit_id`
     /// is `audit_id`), in chain order.
     fn linked(&self, audit_id: &str) -> Result<Vec<StoredEvent>, AuditError>;
+
+    /// Verifies the whole chain, as `agent-safe audit verify` does.
+    fn verify(&self) -> Result<VerifyReport, AuditError>;
 }
 
 /// An event serialised up to its chain fields; [`PreparedEntry::chain`] completes it.
@@ -150,5 +154,9 @@ impl AuditStore for FileAuditStore {
 
     fn linked(&self, audit_id: &str) -> Result<Vec<StoredEvent>, AuditError> {
         self.with_index(|index| index.linked(audit_id))
+    }
+
+    fn verify(&self) -> Result<VerifyReport, AuditError> {
+        crate::verify(self.log.path())
     }
 }

@@ -1,12 +1,14 @@
-//! `agent-safe audit verify|show|repair`.
+//! `agent-safe audit verify|show|repair|export|import` (and `ship`, `show-state`,
+//! `state-coverage` in their modules).
 
 use std::path::PathBuf;
 
 use agent_safe_audit::{self as audit, AuditError};
 use agent_safe_core::EventType;
+use anyhow::Context as _;
 use serde_json::json;
 
-use crate::audit_path::log_path;
+use crate::audit_path::{LogSource, log_source};
 use crate::output::{green, line, red, result_label};
 use crate::{Cli, exit};
 
@@ -27,6 +29,31 @@ pub(crate) enum Command {
     ShowState(crate::audit_state::ShowStateArgs),
     /// Count the decisions that have a state capture.
     StateCoverage(crate::audit_state::CoverageArgs),
+    /// Write the chain as a JSON Lines file (the file log's format, byte for byte).
+    Export(ExportArgs),
+    /// Move a file log into the database of `state: {backend: postgres}`, which must hold no
+    /// entries yet, keeping its chain (verified before and after).
+    Import(ImportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExportArgs {
+    /// Where to write the file (replaced atomically when it exists).
+    #[arg(long, short, value_name = "FILE")]
+    output: PathBuf,
+    /// Start at this entry (1 = the first).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    from_seq: u64,
+    /// Audit log file to export [default: the database with `state: {backend: postgres}`, else
+    /// `audit_log` from agent-safe.yaml, else ./audit.jsonl]
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ImportArgs {
+    /// The file log to import.
+    file: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -61,6 +88,8 @@ pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
         Command::Ship(args) => ship::run(cli, args),
         Command::ShowState(args) => crate::audit_state::show_state(cli, args),
         Command::StateCoverage(args) => crate::audit_state::state_coverage(cli, args),
+        Command::Export(args) => export(cli, args),
+        Command::Import(args) => import(cli, args),
     }
 }
 
@@ -74,10 +103,16 @@ fn not_found(path: &std::path::Path, json_output: bool) -> anyhow::Result<u8> {
 }
 
 fn verify(cli: &Cli, args: &LogArgs) -> anyhow::Result<u8> {
-    let path = log_path(cli, args.log.as_ref())?;
-    let report = match audit::verify(&path) {
+    let source = log_source(cli, args.log.as_ref())?;
+    let path = source.name();
+    let verified = match &source {
+        LogSource::File(file) => audit::verify(file),
+        #[cfg(feature = "postgres")]
+        LogSource::Database(log) => audit::AuditStore::verify(log.as_ref()),
+    };
+    let report = match verified {
         Ok(r) => r,
-        Err(AuditError::NotFound { .. }) => return not_found(&path, args.json_output),
+        Err(AuditError::NotFound { path }) => return not_found(&path, args.json_output),
         Err(e) => return Err(e.into()),
     };
     let valid = report.errors.is_empty();
@@ -91,7 +126,7 @@ fn verify(cli: &Cli, args: &LogArgs) -> anyhow::Result<u8> {
         line(&format!(
             "{} — audit log chain is intact ({}, {} entries)",
             green("VALID"),
-            path.display(),
+            path,
             report.entries
         ));
     } else {
@@ -104,10 +139,14 @@ fn verify(cli: &Cli, args: &LogArgs) -> anyhow::Result<u8> {
 }
 
 fn show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<u8> {
-    let path = log_path(cli, args.log.as_ref())?;
-    let events = match audit::read_events(&path) {
+    let read = match log_source(cli, args.log.as_ref())? {
+        LogSource::File(path) => audit::read_events(&path),
+        #[cfg(feature = "postgres")]
+        LogSource::Database(log) => database_events(&log),
+    };
+    let events = match read {
         Ok(events) => events,
-        Err(AuditError::NotFound { .. }) => return not_found(&path, args.json_output),
+        Err(AuditError::NotFound { path }) => return not_found(&path, args.json_output),
         Err(e) => return Err(e.into()),
     };
     let wanted: Option<EventType> = args.event_type.as_deref().map(|t| match t {
@@ -156,7 +195,7 @@ fn show(cli: &Cli, args: &ShowArgs) -> anyhow::Result<u8> {
 }
 
 fn repair(cli: &Cli, args: &LogArgs) -> anyhow::Result<u8> {
-    let path = log_path(cli, args.log.as_ref())?;
+    let path = log_source(cli, args.log.as_ref())?.file_only("audit repair")?;
     let report = match audit::repair(&path) {
         Ok(r) => r,
         Err(AuditError::NotFound { .. }) => return not_found(&path, args.json_output),
@@ -186,5 +225,160 @@ fn repair(cli: &Cli, args: &LogArgs) -> anyhow::Result<u8> {
             line(&format!("The removed bytes are saved in `{}`.", backup.display()));
         }
     }
+    Ok(exit::OK)
+}
+
+/// Every entry of the database's log, in order.
+#[cfg(feature = "postgres")]
+fn database_events(
+    log: &agent_safe::postgres::PgAuditLog,
+) -> Result<Vec<audit::StoredEvent>, AuditError> {
+    use std::io::BufRead as _;
+    let mut events = Vec::new();
+    for (i, line) in log.reader(1).lines().enumerate() {
+        let line = line.map_err(|e| AuditError::Unavailable(e.to_string()))?;
+        let event = audit::StoredEvent::parse(line.as_bytes(), i + 1).ok_or_else(|| {
+            AuditError::Backend(format!(
+                "{}: audit log row {} is not an entry",
+                audit::AuditStore::location(log),
+                i + 1
+            ))
+        })?;
+        events.push(event);
+    }
+    Ok(events)
+}
+
+/// `audit export`: the chain from `--from-seq` on, to a temporary file renamed over `--output`
+/// once complete, so a failed export leaves nothing half-written.
+fn export(cli: &Cli, args: &ExportArgs) -> anyhow::Result<u8> {
+    if args.from_seq == 0 {
+        anyhow::bail!("`--from-seq` counts from 1");
+    }
+    let source = log_source(cli, args.log.as_ref())?;
+    let dir = match args.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+        .with_context(|| format!("cannot write in `{}`", dir.display()))?;
+    let written = match &source {
+        LogSource::File(path) => copy_file_from(path, args.from_seq, tmp.as_file_mut()),
+        #[cfg(feature = "postgres")]
+        LogSource::Database(log) => {
+            use std::io::Write as _;
+            let mut out = std::io::BufWriter::new(tmp.as_file_mut());
+            std::io::copy(&mut log.reader(args.from_seq), &mut out)
+                .and_then(|_| out.flush())
+                .map_err(|e| AuditError::Unavailable(e.to_string()))
+                .map(|()| 0)
+        }
+    };
+    match written {
+        Ok(_) => {}
+        Err(AuditError::NotFound { path }) => return not_found(&path, false),
+        Err(e) => return Err(e.into()),
+    }
+    tmp.as_file().sync_all().context("cannot sync the export")?;
+    tmp.persist(&args.output)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write `{}`", args.output.display()))?;
+    let entries = audit::verify(&args.output)?.entries;
+    line(&format!(
+        "Exported {entries} entries from {} to `{}`.",
+        source.name(),
+        args.output.display()
+    ));
+    Ok(exit::OK)
+}
+
+/// The lines of the file log at `path` from entry `from` on (blank lines are not entries).
+fn copy_file_from(
+    path: &std::path::Path,
+    from: u64,
+    out: &mut std::fs::File,
+) -> Result<u64, AuditError> {
+    use std::io::{BufRead as _, Write as _};
+    let io = |source| AuditError::Io { path: path.to_owned(), source };
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(AuditError::NotFound { path: path.to_owned() });
+        }
+        Err(e) => return Err(io(e)),
+    };
+    let mut out = std::io::BufWriter::new(out);
+    let mut n = 0;
+    for raw in std::io::BufReader::new(file).split(b'\n') {
+        let raw = raw.map_err(io)?;
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        n += 1;
+        if n >= from {
+            out.write_all(&raw).and_then(|()| out.write_all(b"\n")).map_err(io)?;
+        }
+    }
+    out.flush().map_err(io)?;
+    Ok(n)
+}
+
+/// `audit import FILE`: the file must verify; the database must hold no entries.
+fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<u8> {
+    let source = log_source(cli, None)?;
+    #[cfg(feature = "postgres")]
+    if let LogSource::Database(log) = source {
+        return import_into(&log, &args.file);
+    }
+    anyhow::bail!(
+        "cannot import `{}`: `audit import` moves a file log into the database of `state: \
+         {{backend: postgres}}`, and agent-safe.yaml keeps state in files (the log is `{}`)",
+        args.file.display(),
+        source.name()
+    )
+}
+
+#[cfg(feature = "postgres")]
+fn import_into(
+    log: &agent_safe::postgres::PgAuditLog,
+    file: &std::path::Path,
+) -> anyhow::Result<u8> {
+    let report = match audit::verify(file) {
+        Ok(r) => r,
+        Err(AuditError::NotFound { path }) => return not_found(&path, false),
+        Err(e) => return Err(e.into()),
+    };
+    if !report.is_valid() {
+        line(&format!(
+            "{} — `{}` does not verify ({} error(s)); nothing was imported:",
+            red("REFUSED"),
+            file.display(),
+            report.errors.len()
+        ));
+        for e in &report.errors {
+            line(&format!("  - {}", e.message));
+        }
+        return Ok(exit::DENY_OR_FAILED);
+    }
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read `{}`", file.display()))?;
+    let head = log.import(text.lines().map(str::to_owned))?;
+    let after = audit::AuditStore::verify(log)?;
+    if !after.is_valid() || after.entries != report.entries {
+        anyhow::bail!(
+            "the imported chain does not verify ({} entries, {} error(s)): check the database",
+            after.entries,
+            after.errors.len()
+        );
+    }
+    line(&format!(
+        "{} — imported {} entries from `{}` into {}; chain head {} (seq {}).",
+        green("IMPORTED"),
+        after.entries,
+        file.display(),
+        audit::AuditStore::location(log),
+        head.entry_hash,
+        head.seq
+    ));
     Ok(exit::OK)
 }

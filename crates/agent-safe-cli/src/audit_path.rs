@@ -1,5 +1,5 @@
 //! Which audit log the `audit` commands read (`audit verify`, `show`, `repair`, `show-state`,
-//! `state-coverage`).
+//! `state-coverage`, `export`): a file, or with `state: {backend: postgres}` the database's.
 
 use std::path::PathBuf;
 
@@ -14,4 +14,60 @@ pub(crate) fn log_path(cli: &Cli, given: Option<&PathBuf>) -> anyhow::Result<Pat
     let config = crate::setup::config_file(cli)?;
     let resolved = crate::setup::resolve(config.as_ref(), &agent_safe::Overrides::default());
     Ok(resolved.audit_log.unwrap_or_default())
+}
+
+/// Where the log a command reads is.
+pub(crate) enum LogSource {
+    /// A file log.
+    File(PathBuf),
+    /// The database's log (`state: {backend: postgres}`).
+    #[cfg(feature = "postgres")]
+    Database(std::sync::Arc<agent_safe::postgres::PgAuditLog>),
+}
+
+/// The log a command reads: a given path; else, with `state: {backend: postgres}`, the
+/// database's (a build without the backend says how to get one); else [`log_path`].
+pub(crate) fn log_source(cli: &Cli, given: Option<&PathBuf>) -> anyhow::Result<LogSource> {
+    if given.is_some() {
+        return Ok(LogSource::File(log_path(cli, given)?));
+    }
+    let config = crate::setup::config_file(cli)?;
+    let state = config.as_ref().and_then(|c| c.state.as_ref());
+    if agent_safe::state::StateConfig::backend(state) == agent_safe::state::StateBackend::Postgres {
+        let shared = agent_safe::state::SharedState::open(state)?;
+        #[cfg(feature = "postgres")]
+        if let Some(log) = shared.database_audit_log()? {
+            return Ok(LogSource::Database(log));
+        }
+        drop(shared);
+    }
+    Ok(LogSource::File(log_path(cli, None)?))
+}
+
+impl LogSource {
+    /// The log as messages name it (a database without password).
+    pub(crate) fn name(&self) -> String {
+        match self {
+            LogSource::File(path) => path.display().to_string(),
+            #[cfg(feature = "postgres")]
+            LogSource::Database(log) => agent_safe_audit::AuditStore::location(log.as_ref()),
+        }
+    }
+
+    /// An error for commands that work on a file log only.
+    #[cfg_attr(
+        not(feature = "postgres"),
+        expect(unused_variables, reason = "`what` names the command in the database's error")
+    )]
+    pub(crate) fn file_only(self, what: &str) -> anyhow::Result<PathBuf> {
+        match self {
+            LogSource::File(path) => Ok(path),
+            #[cfg(feature = "postgres")]
+            LogSource::Database(log) => anyhow::bail!(
+                "`{what}` works on a file log; the audit log is in the database {} (give a file \
+                 made by `agent-safe audit export`)",
+                agent_safe_audit::AuditStore::location(log.as_ref())
+            ),
+        }
+    }
 }

@@ -42,9 +42,19 @@ fn log_not_found(path: &Path, json_output: bool) -> anyhow::Result<u8> {
 
 /// `audit show-state AUDIT_ID`: the latest capture of a decision.
 pub(crate) fn show_state(cli: &Cli, args: &ShowStateArgs) -> anyhow::Result<u8> {
-    let path = crate::audit_path::log_path(cli, args.log_file.as_ref())?;
-    let mut index = AuditIndex::new(&path);
-    let capture = match state::latest_capture(&mut index, &args.audit_id) {
+    let source = crate::audit_path::log_source(cli, args.log_file.as_ref())?;
+    let path = std::path::PathBuf::from(source.name());
+    let found = match &source {
+        crate::audit_path::LogSource::File(file) => {
+            state::latest_capture(&mut AuditIndex::new(file), &args.audit_id)
+        }
+        #[cfg(feature = "postgres")]
+        crate::audit_path::LogSource::Database(log) => {
+            agent_safe_audit::AuditStore::linked(log.as_ref(), &args.audit_id)
+                .map(|linked| state::captures_of(&linked, &args.audit_id).pop())
+        }
+    };
+    let capture = match found {
         Ok(c) => c,
         Err(AuditError::NotFound { .. }) => return log_not_found(&path, args.json_output),
         Err(e) => return Err(e.into()),
@@ -128,7 +138,8 @@ fn list(items: &[String]) -> String {
 
 /// `audit state-coverage [LOG]`.
 pub(crate) fn state_coverage(cli: &Cli, args: &CoverageArgs) -> anyhow::Result<u8> {
-    let path = crate::audit_path::log_path(cli, args.log.as_ref())?;
+    let path =
+        crate::audit_path::log_source(cli, args.log.as_ref())?.file_only("audit state-coverage")?;
     let coverage = match state::state_coverage(&path) {
         Ok(c) => c,
         Err(AuditError::NotFound { .. }) => return log_not_found(&path, args.json_output),

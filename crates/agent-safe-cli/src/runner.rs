@@ -8,7 +8,7 @@ use std::time::Duration;
 use agent_safe::DurabilityMode;
 use agent_safe::credentials::CredentialVault;
 use agent_safe::report::RunReport;
-use agent_safe_audit::{AuditLog, AuditOptions, Durability};
+use agent_safe_audit::Durability;
 use agent_safe_core::{Clock, ExecutionStatus, Executor, Secret, SystemClock};
 use agent_safe_registry::Registry;
 use agent_safe_runner::{DryRunExecutor, RunOutcome, Runner, RunnerConfig, STATE_KEY_CONTEXT};
@@ -97,6 +97,8 @@ struct Setup {
     state_key: Option<Secret<[u8; 32]>>,
     audit_path: PathBuf,
     durability: Durability,
+    /// The state backend (`state:`): where the nonces and the audit log are.
+    state: agent_safe::state::SharedState,
     /// `audit_shipping:` of agent-safe.yaml, and how long to wait for it before exiting.
     shipping: Option<agent_safe::shipping::ShipperConfig>,
     flush: std::time::Duration,
@@ -130,9 +132,9 @@ fn setup(cli: &Cli, args: &CommonArgs) -> anyhow::Result<Setup> {
         _ => Durability::Fsync,
     };
     // The configured backend's store; a file one is as durable as the audit log.
-    let nonces = agent_safe::state::SharedState::open(config.and_then(|c| c.state.as_ref()))?
-        .nonce_store(Some(&nonce_path), durability, &clock)?
-        .context("no nonce store")?;
+    let state = agent_safe::state::SharedState::open(config.and_then(|c| c.state.as_ref()))?;
+    let nonces =
+        state.nonce_store(Some(&nonce_path), durability, &clock)?.context("no nonce store")?;
     let validator =
         TicketValidator::new(keys, issuer, clock.clone(), nonces).with_audience(audience);
     Ok(Setup {
@@ -144,6 +146,7 @@ fn setup(cli: &Cli, args: &CommonArgs) -> anyhow::Result<Setup> {
         state_key,
         audit_path,
         durability,
+        state,
         shipping: config.and_then(|c| c.audit_shipping.clone()),
         flush: crate::exit_flush::timeout(config)?,
         require_scoped: config
@@ -160,8 +163,11 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn runner(s: Setup, executor: Arc<dyn Executor>, config: RunnerConfig) -> anyhow::Result<Runner> {
-    let log = AuditLog::open(&s.audit_path, AuditOptions { durability: s.durability })
-        .with_context(|| format!("cannot open audit log `{}`", s.audit_path.display()))?;
+    let log = s
+        .state
+        .audit_store(Some(&s.audit_path), s.durability)
+        .with_context(|| format!("cannot open audit log `{}`", s.audit_path.display()))?
+        .context("no audit log")?;
     let mut runner = Runner::new(executor, s.registry, s.validator, s.clock)
         .with_audit(Arc::new(log))
         .with_config(config);
@@ -197,8 +203,16 @@ fn execute(cli: &Cli, args: &ExecuteArgs) -> anyhow::Result<u8> {
     // Started before the run, so the entries are shipped as they are appended.
     let shipping = s.shipping.clone();
     let flush = s.flush;
-    let worker = agent_safe::shipping::start_worker(shipping.as_ref(), &s.audit_path, &s.clock)
-        .context("cannot start audit shipping")?;
+    let worker = match s.state.backend() {
+        agent_safe::state::StateBackend::File => {
+            agent_safe::shipping::start_worker(shipping.as_ref(), &s.audit_path, &s.clock)
+                .context("cannot start audit shipping")?
+        }
+        agent_safe::state::StateBackend::Postgres if shipping.is_some() => {
+            return Err(agent_safe::shipping::ShippingError::FromDatabase.into());
+        }
+        agent_safe::state::StateBackend::Postgres => None,
+    };
     let runner = runner(s, executor, config)?;
     let ran = runtime()?.block_on(runner.run(&args.common.token));
     crate::exit_flush::finish(worker, flush);

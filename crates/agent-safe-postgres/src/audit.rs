@@ -6,7 +6,7 @@ use std::sync::mpsc as std_mpsc;
 
 use agent_safe_audit::{
     AppendReceipt, AuditError, AuditStore, Durability, GENESIS_HASH, PreparedEntry, StoredEvent,
-    link_ids,
+    VerifyReport, link_ids,
 };
 use agent_safe_core::AuditEvent;
 use deadpool_postgres::Pool;
@@ -296,6 +296,20 @@ impl AuditStore for PgAuditLog {
             })
             .map_err(fail)?;
         self.stored(rows)
+    }
+
+    fn verify(&self) -> Result<VerifyReport, AuditError> {
+        agent_safe_audit::verify_reader(self.reader(1)).map_err(|e| match e {
+            // A page that could not be read is the database's failure, not the chain's.
+            AuditError::Io { source, .. } => {
+                let text = source.to_string();
+                match source.into_inner().map(|inner| inner.downcast::<AuditError>()) {
+                    Some(Ok(e)) => *e,
+                    _ => AuditError::Unavailable(text),
+                }
+            }
+            other => other,
+        })
     }
 }
 

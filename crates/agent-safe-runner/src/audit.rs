@@ -24,6 +24,13 @@ pub trait AuditSink: Send + Sync + std::fmt::Debug {
     fn append(&self, event: &AuditEvent) -> Result<(), AuditError>;
 }
 
+/// Any audit store: the file log, or a database's (`agent-safe-postgres`).
+impl AuditSink for std::sync::Arc<dyn agent_safe_audit::AuditStore> {
+    fn append(&self, event: &AuditEvent) -> Result<(), AuditError> {
+        agent_safe_audit::AuditStore::append(self.as_ref(), event).map(|_| ())
+    }
+}
+
 impl AuditSink for AuditLog {
     fn append(&self, event: &AuditEvent) -> Result<(), AuditError> {
         AuditLog::append(self, event).map(|_| ())

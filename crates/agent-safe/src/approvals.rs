@@ -629,11 +629,11 @@ impl AgentSafe {
                     .to_owned(),
             ));
         };
-        let found = agent_safe_audit::find_decision(log.path(), event_id.as_str())?;
+        let found = log.find_decision(event_id.as_str())?;
         let Some(found) = found else {
             return Err(unbound(format!(
                 "its creation event `{event_id}` is not in the audit log `{}`",
-                log.path().display()
+                log.location()
             )));
         };
         let context = found.event.context.unwrap_or_default();

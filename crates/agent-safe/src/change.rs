@@ -16,15 +16,16 @@
 //! - [`AgentSafe::check_rollback`] checks the planned rollback like any other action, as the
 //!   original caller, with `correlation_id` set to the original decision's audit id.
 //!
-//! Lookups by audit id use the audit log's sidecar index (`<log>.idx`), so they do not read
-//! the whole log (see `agent_safe_audit::AuditIndex`).
+//! Lookups by audit id go through the audit store: the file log's sidecar index (`<log>.idx`),
+//! so they do not read the whole log (see `agent_safe_audit::AuditIndex`), or the database's
+//! indexes.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub use agent_safe_audit::state::StateCapture;
 use agent_safe_audit::state::{CaptureSubject, StateKey, captures_of, redact_state};
-use agent_safe_audit::{AuditError, AuditIndex, StoredEvent};
+use agent_safe_audit::{AuditError, StoredEvent};
 use agent_safe_core::{AuditId, Decision, DecisionResult, EventType, StateMap};
 pub use agent_safe_rollback::{RollbackError, RollbackPlan};
 use serde::Serialize;
@@ -109,12 +110,10 @@ pub struct RollbackCheck {
     pub decision: Decision,
 }
 
-/// The SDK's change-control state: before-states waiting for their after-state, and the
-/// audit log's index.
+/// The SDK's change-control state: before-states waiting for their after-state.
 #[derive(Debug, Default)]
 pub(crate) struct ChangeState {
     pending: Mutex<HashMap<String, Pending>>,
-    index: Mutex<Option<AuditIndex>>,
 }
 
 #[derive(Debug)]
@@ -184,7 +183,7 @@ impl AgentSafe {
     /// The latest state capture of decision `audit_id` (SDK-recorded, runner-written, or a
     /// Python runner's execution event), or `None`.
     pub fn get_state_capture(&self, audit_id: &str) -> Result<Option<StateCapture>, Error> {
-        let linked = self.with_index(|index| index.linked(audit_id))?;
+        let linked = self.require_log()?.linked(audit_id).map_err(ChangeError::from)?;
         Ok(captures_of(&linked, audit_id).pop())
     }
 
@@ -193,7 +192,7 @@ impl AgentSafe {
     /// capture that is not a dry run provides the before-state.
     pub fn generate_rollback(&self, audit_id: &str) -> Result<RollbackPlan, Error> {
         let decision = self.decision_event(audit_id)?;
-        let linked = self.with_index(|index| index.linked(audit_id))?;
+        let linked = self.require_log()?.linked(audit_id).map_err(ChangeError::from)?;
         let approved = linked.iter().any(|e| {
             e.event.event_type == EventType::Decision
                 && e.event.decision == DecisionResult::Allow
@@ -262,23 +261,13 @@ impl AgentSafe {
         Ok(RollbackCheck { plan, decision })
     }
 
-    fn require_log(&self) -> Result<&agent_safe_audit::AuditLog, ChangeError> {
-        self.inner.audit.as_ref().ok_or(ChangeError::NoAuditLog)
-    }
-
-    /// Runs `f` on the audit log's index (created on first use).
-    fn with_index<T>(
-        &self,
-        f: impl FnOnce(&mut AuditIndex) -> Result<T, AuditError>,
-    ) -> Result<T, ChangeError> {
-        let log = self.require_log()?;
-        let mut guard = lock(&self.inner.change.index);
-        let index = guard.get_or_insert_with(|| AuditIndex::new(log.path()));
-        Ok(f(index)?)
+    fn require_log(&self) -> Result<&dyn agent_safe_audit::AuditStore, ChangeError> {
+        self.inner.audit.as_deref().ok_or(ChangeError::NoAuditLog)
     }
 
     fn decision_event(&self, audit_id: &str) -> Result<StoredEvent, ChangeError> {
-        self.with_index(|index| index.find_decision(audit_id))?
+        self.require_log()?
+            .find_decision(audit_id)?
             .ok_or_else(|| ChangeError::NoDecision { audit_id: audit_id.to_owned() })
     }
 

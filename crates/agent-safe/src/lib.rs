@@ -419,26 +419,18 @@ impl Builder {
             DurabilityMode::Buffered => agent_safe_audit::Durability::Buffered,
         };
         let audit_path = resolved.audit_log;
-        let audit = audit_path
-            .as_ref()
-            .map(|path| {
-                agent_safe_audit::AuditLog::open(
-                    path,
-                    agent_safe_audit::AuditOptions { durability },
-                )
-            })
-            .transpose()?;
-        let signing_key = settings::signing_key(self.signing_key, Some(&cfg))?;
-        let issuer = resolved.issuer;
-        let identity = signing_key
-            .as_ref()
-            .map(|k| IdentityManager::new(k.clone(), issuer.clone(), clock.clone()));
         let state = match &self.continue_from {
             Some(previous) => {
                 crate::state::SharedState::reopen(&previous.inner.state, cfg.state.as_ref())?
             }
             None => crate::state::SharedState::open(cfg.state.as_ref())?,
         };
+        let audit = state.audit_store(audit_path.as_deref(), durability)?;
+        let signing_key = settings::signing_key(self.signing_key, Some(&cfg))?;
+        let issuer = resolved.issuer;
+        let identity = signing_key
+            .as_ref()
+            .map(|k| IdentityManager::new(k.clone(), issuer.clone(), clock.clone()));
         let nonce_store = match &signing_key {
             Some(_) => execute::nonce_store(
                 self.nonce_store,
@@ -471,7 +463,7 @@ impl Builder {
         )?;
         let shipping = self.shipping.start(
             cfg.audit_shipping.as_ref(),
-            audit.as_ref().map(agent_safe_audit::AuditLog::path),
+            audit.as_ref().map(|log| log.as_ref()),
             &clock,
         )?;
         Ok(AgentSafe {
@@ -504,7 +496,7 @@ pub struct AgentSafe {
 #[derive(Debug)]
 struct Inner {
     pdp: Pdp,
-    audit: Option<agent_safe_audit::AuditLog>,
+    audit: Option<Arc<dyn agent_safe_audit::AuditStore>>,
     identity: Option<IdentityManager>,
     tickets: Option<TicketIssuer>,
     clock: Arc<dyn Clock>,
@@ -542,8 +534,8 @@ impl AgentSafe {
     }
 
     /// The audit log, when configured.
-    pub fn audit_log(&self) -> Option<&agent_safe_audit::AuditLog> {
-        self.inner.audit.as_ref()
+    pub fn audit_log(&self) -> Option<&dyn agent_safe_audit::AuditStore> {
+        self.inner.audit.as_deref()
     }
 
     /// The clock decisions use.
@@ -621,10 +613,7 @@ impl AgentSafe {
 
     /// Verifies the configured audit log; `None` when no audit log is configured.
     pub fn verify_audit(&self) -> Option<Result<agent_safe_audit::VerifyReport, Error>> {
-        self.inner
-            .audit
-            .as_ref()
-            .map(|log| agent_safe_audit::verify(log.path()).map_err(Error::from))
+        self.inner.audit.as_ref().map(|log| log.verify().map_err(Error::from))
     }
 
     /// Params as they go into the audit log: values of parameters declared

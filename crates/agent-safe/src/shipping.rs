@@ -29,6 +29,12 @@ pub enum ShippingError {
     /// Shippers were configured without an audit log to ship.
     #[error("audit shippers require an audit log")]
     WithoutAuditLog,
+    /// Shippers were configured for an audit log kept in a database.
+    #[error(
+        "audit_shipping: shipping from the PostgreSQL audit log is not available yet; ship a \
+         file made by `agent-safe audit export` instead, or keep `state.backend: file`"
+    )]
+    FromDatabase,
     /// A shipper setting is invalid.
     #[error("audit_shipping: {0}")]
     Config(#[from] ShipperConfigError),
@@ -72,7 +78,19 @@ impl Settings {
     pub(crate) fn start(
         self,
         file: Option<&ShipperConfig>,
-        log: Option<&Path>,
+        log: Option<&dyn agent_safe_audit::AuditStore>,
+        clock: &Arc<dyn Clock>,
+    ) -> Result<Option<ShippingWorker>, ShippingError> {
+        let path = log.map(|l| l.file_path().ok_or(ShippingError::FromDatabase));
+        self.start_file(file, path, clock)
+    }
+
+    /// [`Settings::start`] for the file log at `log` (an error when the log is not a file,
+    /// reported only when shippers are configured).
+    fn start_file(
+        self,
+        file: Option<&ShipperConfig>,
+        log: Option<Result<&Path, ShippingError>>,
         clock: &Arc<dyn Clock>,
     ) -> Result<Option<ShippingWorker>, ShippingError> {
         let config = self.config.as_ref().or(file);
@@ -84,7 +102,7 @@ impl Settings {
         if shippers.is_empty() {
             return Ok(None);
         }
-        let log = log.ok_or(ShippingError::WithoutAuditLog)?;
+        let log = log.ok_or(ShippingError::WithoutAuditLog)??;
         let mut options = match config {
             Some(c) => c.options(clock.clone())?,
             None => ShippingOptions { clock: clock.clone(), ..ShippingOptions::default() },
@@ -104,7 +122,7 @@ pub fn start_worker(
     log: &Path,
     clock: &Arc<dyn Clock>,
 ) -> Result<Option<ShippingWorker>, ShippingError> {
-    Settings::default().start(config, Some(log), clock)
+    Settings::default().start_file(config, Some(Ok(log)), clock)
 }
 
 impl AgentSafe {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use agent_safe_approvals::ApprovalStore;
+use agent_safe_audit::AuditStore;
 use agent_safe_core::{Clock, Secret};
 use agent_safe_tickets::{FileNonceStore, NonceStore};
 use serde::Deserialize;
@@ -82,6 +83,9 @@ pub enum StateError {
     /// The file backend was asked for a database.
     #[error("`state.backend` is `file`: there is no database (set `state: {{backend: postgres}}`)")]
     NotPostgres,
+    /// The audit log could not be opened.
+    #[error(transparent)]
+    Audit(#[from] agent_safe_audit::AuditError),
     /// The database failed or has the wrong schema.
     #[cfg(feature = "postgres")]
     #[error(transparent)]
@@ -130,6 +134,9 @@ pub struct SharedState {
     config: Option<StateConfig>,
     #[cfg(feature = "postgres")]
     db: Option<agent_safe_postgres::Database>,
+    /// The database's audit log, made once (its appender task) and shared by reloads.
+    #[cfg(feature = "postgres")]
+    audit: Arc<std::sync::OnceLock<Arc<agent_safe_postgres::PgAuditLog>>>,
 }
 
 impl SharedState {
@@ -140,12 +147,14 @@ impl SharedState {
                 config: config.cloned(),
                 #[cfg(feature = "postgres")]
                 db: None,
+                #[cfg(feature = "postgres")]
+                audit: Arc::default(),
             }),
             #[cfg(feature = "postgres")]
             StateBackend::Postgres => {
                 let db = StateConfig::database(config)?;
                 db.check_schema()?;
-                Ok(Self { config: config.cloned(), db: Some(db) })
+                Ok(Self { config: config.cloned(), db: Some(db), audit: Arc::default() })
             }
             #[cfg(not(feature = "postgres"))]
             StateBackend::Postgres => Err(StateError::NotBuilt),
@@ -191,6 +200,38 @@ impl SharedState {
         let store = FileNonceStore::open(path, clock.clone())?
             .with_fsync(durability == agent_safe_audit::Durability::Fsync);
         Ok(Some(Arc::new(store)))
+    }
+
+    /// The audit log: the database's with `backend: postgres` (always there: the `audit_log`
+    /// file setting is not used); else the file log at `file`, opened with `durability`; else
+    /// none.
+    pub fn audit_store(
+        &self,
+        file: Option<&Path>,
+        durability: agent_safe_audit::Durability,
+    ) -> Result<Option<Arc<dyn AuditStore>>, StateError> {
+        #[cfg(feature = "postgres")]
+        if let Some(log) = self.database_audit_log()? {
+            return Ok(Some(log));
+        }
+        let Some(path) = file else { return Ok(None) };
+        let log =
+            agent_safe_audit::AuditLog::open(path, agent_safe_audit::AuditOptions { durability })?;
+        Ok(Some(Arc::new(agent_safe_audit::FileAuditStore::new(log))))
+    }
+
+    /// The database's audit log, with `backend: postgres` (made once, shared by reloads).
+    #[cfg(feature = "postgres")]
+    pub fn database_audit_log(
+        &self,
+    ) -> Result<Option<Arc<agent_safe_postgres::PgAuditLog>>, StateError> {
+        let Some(db) = &self.db else { return Ok(None) };
+        if let Some(log) = self.audit.get() {
+            return Ok(Some(log.clone()));
+        }
+        let log = Arc::new(agent_safe_postgres::PgAuditLog::new(db.clone())?);
+        // Two threads racing here: one log wins, the other's appender stops with it.
+        Ok(Some(self.audit.get_or_init(|| log).clone()))
     }
 
     /// The approval store: the database's with `backend: postgres` (always there: the

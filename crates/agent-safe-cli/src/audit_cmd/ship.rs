@@ -92,7 +92,7 @@ fn usage(message: &str) -> anyhow::Result<u8> {
 }
 
 pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let path = crate::audit_path::log_path(cli, args.log.as_ref())?;
+    let path = crate::audit_path::log_source(cli, args.log.as_ref())?.file_only("audit ship")?;
     let mut config = ShipperConfig::default();
     match args.backend {
         Backend::Filesystem => match &args.path {

@@ -194,16 +194,16 @@ fn replicas_share_approval_requests_through_the_database() {
     let out = run(&b, &url, &["approval", "show", &id, "--json-output"]);
     assert_eq!(json_of(&out)["status"], json!("pending"), "{}", text(&out));
 
-    // Approved through a (its audit log holds the creation event the approval is checked
-    // against): one ticket.
+    // Approved through b (the creation event it is checked against is in the shared audit
+    // chain): one ticket.
     let out =
-        run(&a, &url, &["approval", "approve", &id, "--approver-token", &alice, "--json-output"]);
+        run(&b, &url, &["approval", "approve", &id, "--approver-token", &alice, "--json-output"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let approved = json_of(&out);
     assert_eq!(approved["result"], json!("allow"), "{approved}");
     let ticket = approved["ticket"]["token"].as_str().unwrap().to_owned();
-    // A second resolution through b is refused: the request is no longer pending.
-    let out = run(&b, &url, &["approval", "deny", &id, "--approver-token", &token("bob", &[])]);
+    // A second resolution through a is refused: the request is no longer pending.
+    let out = run(&a, &url, &["approval", "deny", &id, "--approver-token", &token("bob", &[])]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("approved"), "{}", text(&out));
     let out = run(&b, &url, &["approval", "show", &id, "--json-output"]);
@@ -214,4 +214,85 @@ fn replicas_share_approval_requests_through_the_database() {
     let out = run(&b, &url, &["approval", "list", "--json-output"]);
     assert_eq!(json_of(&out), json!([]));
     assert!(!a.join("approvals.jsonl").exists() && !b.join("approvals.jsonl").exists());
+    // The decision, the request and the approval are in one chain, whichever replica wrote
+    // them.
+    let out = run(&a, &url, &["audit", "show", "--json-output"]);
+    let events = json_of(&out);
+    let kinds: Vec<&Value> =
+        events.as_array().unwrap().iter().map(|e| &e["context"]["type"]).collect();
+    assert_eq!(kinds, [&Value::Null, &json!("approval_request"), &json!("approval_resolution")]);
+    assert!(!a.join("audit.jsonl").exists() && !b.join("audit.jsonl").exists());
+}
+
+#[test]
+fn the_audit_chain_is_shared_exported_and_imported() {
+    let Some(url) = agent_safe_testkit::postgres::database("cli_state_audit").unwrap() else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    replica(&a);
+    replica(&b);
+    assert_eq!(run(&a, &url, &["db", "migrate"]).status.code(), Some(0));
+    let params = json!({"namespace": "dev", "deployment": "test-app"}).to_string();
+    for (i, dir) in [&a, &b, &a, &b].into_iter().enumerate() {
+        let caller = format!("bot-{i}");
+        let check =
+            ["check", "restart-deployment", "-t", "dev/test-app", "-c", &caller, "-p", &params];
+        assert_eq!(run(dir, &url, &check).status.code(), Some(0));
+    }
+    // One chain, verified through either replica.
+    for dir in [&a, &b] {
+        let out = run(dir, &url, &["audit", "verify", "--json-output"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let report = json_of(&out);
+        assert_eq!((&report["valid"], &report["entries"]), (&json!(true), &json!(4)));
+    }
+    let out = run(&b, &url, &["audit", "show", "--json-output"]);
+    let shown = json_of(&out);
+    let callers: Vec<&Value> = shown.as_array().unwrap().iter().map(|e| &e["caller"]).collect();
+    assert_eq!(callers, [&json!("bot-0"), &json!("bot-1"), &json!("bot-2"), &json!("bot-3")]);
+
+    // Exported: a file log that verifies on its own; from entry 3 on: the last two lines.
+    let export = root.path().join("export.jsonl");
+    let out = run(&a, &url, &["audit", "export", "--output", export.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("Exported 4 entries from postgres://"), "{}", text(&out));
+    let out = run(&a, &url, &["audit", "verify", export.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let full = std::fs::read_to_string(&export).unwrap();
+    let part = root.path().join("part.jsonl");
+    let out = run(&a, &url, &["audit", "export", "-o", part.to_str().unwrap(), "--from-seq", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let lines: Vec<&str> = full.lines().collect();
+    assert_eq!(std::fs::read_to_string(&part).unwrap(), format!("{}\n{}\n", lines[2], lines[3]));
+
+    // Imported into another (empty) database: the same bytes; a second import is refused.
+    let other = agent_safe_testkit::postgres::database("cli_state_audit_import").unwrap().unwrap();
+    assert_eq!(run(&a, &other, &["db", "migrate"]).status.code(), Some(0));
+    let out = run(&a, &other, &["audit", "import", export.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("IMPORTED — imported 4 entries"), "{}", text(&out));
+    let again = root.path().join("again.jsonl");
+    let out = run(&b, &other, &["audit", "export", "-o", again.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), full);
+    let out = run(&a, &other, &["audit", "import", export.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("the audit log is not empty (4 entries)"), "{}", text(&out));
+
+    // A file that does not verify is refused before anything is written.
+    let third = agent_safe_testkit::postgres::database("cli_state_audit_bad").unwrap().unwrap();
+    assert_eq!(run(&a, &third, &["db", "migrate"]).status.code(), Some(0));
+    let bad = root.path().join("bad.jsonl");
+    std::fs::write(&bad, full.replace("bot-1", "bot-9")).unwrap();
+    let out = run(&a, &third, &["audit", "import", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("does not verify"), "{}", text(&out));
+    let out = run(&a, &third, &["audit", "verify", "--json-output"]);
+    assert_eq!(json_of(&out)["entries"], json!(0), "nothing was imported");
+    // Commands that need a file say so.
+    let out = run(&a, &url, &["audit", "repair"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("`audit repair` works on a file log"), "{}", text(&out));
 }

@@ -61,7 +61,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     let buffered =
-        loaded.safe.audit_log().is_some_and(|log| log.options().durability == Durability::Buffered);
+        loaded.safe.audit_log().is_some_and(|log| log.durability() == Durability::Buffered);
     if buffered {
         return Ok(f());
     }

@@ -311,7 +311,7 @@ fn rollback_is_checked_as_the_original_caller_and_linked_to_the_decision() {
     assert_eq!(e.event.action, "scale-deployment");
     assert_eq!(e.event.params, plan.rollback_params);
     // And the index finds it among the decision's linked events.
-    let linked = s.safe.with_index(|i| i.linked(&id)).unwrap();
+    let linked = s.safe.audit_log().unwrap().linked(&id).unwrap();
     assert!(linked.iter().any(|l| l.event.event_id == r.audit_id));
 
     // Without a token: the original caller's plain id, without roles: denied, still linked.
