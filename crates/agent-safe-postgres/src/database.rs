@@ -132,6 +132,12 @@ impl Database {
         Ok(Self { inner: Arc::new(Inner { runtime: Some(runtime), pool, url }) })
     }
 
+    /// Whether the database answers now: a connection from the pool (made anew when the
+    /// pooled ones broke) and `SELECT 1`.
+    pub fn ping(&self) -> Result<(), DbError> {
+        self.run(async |c| c.simple_query("SELECT 1").await.map(|_| ()))
+    }
+
     /// The database, as messages show it (no password).
     pub fn url(&self) -> &str {
         &self.inner.url

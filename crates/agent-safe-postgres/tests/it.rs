@@ -492,3 +492,36 @@ fn an_unreachable_database_records_nothing_and_says_so() {
     assert!(!shown.contains("hunter2"));
     assert!(matches!(log.head(), Err(AuditError::Unavailable(_))));
 }
+
+#[test]
+fn a_restarted_database_is_used_again_without_restarting_the_client() {
+    let Some(mut server) = postgres::own_server("pg_restart").unwrap() else { return };
+    let mut settings = PgSettings::new(server.url("postgres").parse().unwrap());
+    settings.connect_timeout = std::time::Duration::from_secs(2);
+    let db = Database::connect(&settings).unwrap();
+    db.migrate().unwrap();
+    let log = PgAuditLog::new(db.clone()).unwrap();
+    let nonces = PgNonceStore::new(db.clone(), Arc::new(SystemClock));
+    let first = log.append(&agent_safe_audit::bench::sample_event(1)).unwrap();
+    assert!(nonces.check_and_set("before", later()).unwrap());
+
+    server.stop();
+    // Down: every call fails as unavailable, nothing is recorded, nothing is consumed.
+    let err = log.append(&agent_safe_audit::bench::sample_event(2)).unwrap_err();
+    assert!(matches!(err, AuditError::Unavailable(_)), "{err:?}");
+    assert!(matches!(
+        nonces.check_and_set("during", later()),
+        Err(agent_safe_tickets::NonceStoreError::Unavailable { .. })
+    ));
+    assert!(db.ping().unwrap_err().is_unavailable());
+
+    server.restart().unwrap();
+    // Up again: the same pool and appender serve, without being rebuilt.
+    db.ping().unwrap();
+    let third = log.append(&agent_safe_audit::bench::sample_event(3)).unwrap();
+    assert_eq!(third.seq, first.seq + 1, "the failed append left nothing");
+    assert!(nonces.check_and_set("during", later()).unwrap(), "the failed call consumed nothing");
+    assert!(!nonces.check_and_set("before", later()).unwrap());
+    let report = verify_bytes(&export(&log));
+    assert!(report.is_valid() && report.entries == 2, "{:?}", report.errors);
+}

@@ -54,7 +54,6 @@ impl PgServer {
                 .map_err(|e| format!("cannot hand {} to nobody: {e}", dir.display()))?;
         }
         let data = dir.join("data");
-        let log = dir.join("server.log");
         let out = as_server_user(root, &bindir.join("initdb"))
             .arg("-D")
             .arg(&data)
@@ -73,40 +72,60 @@ impl PgServer {
         let mut last = String::new();
         for _ in 0..3 {
             let port = free_port()?;
-            let log_file = std::fs::File::create(&log)
-                .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-            let err_file = log_file.try_clone().map_err(|e| e.to_string())?;
-            let mut postgres = as_server_user(root, &bindir.join("postgres"));
-            postgres
-                .arg("-D")
-                .arg(&data)
-                .args(["-p", &port.to_string()])
-                .args(["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="])
-                .args(["-c", "max_connections=300", "-c", "fsync=on"])
-                .args(["-c", "synchronous_commit=on"]);
-            let mut child = Command::new("sh")
-                .arg("-c")
-                .arg(r#""$0" "$@" & pid=$!; cat >/dev/null; kill -INT "$pid"; wait "$pid""#)
-                .arg(postgres.get_program())
-                .args(postgres.get_args())
-                .current_dir(dir)
-                .stdin(Stdio::piped())
-                .stdout(log_file)
-                .stderr(err_file)
-                .spawn()
-                .map_err(|e| format!("cannot run {}: {e}", bindir.join("postgres").display()))?;
-            let tie = child.stdin.take();
-            let mut server =
-                Self { child: Some(child), tie, port, bindir: bindir.clone(), log: log.clone() };
-            match server.wait_ready(Duration::from_secs(30)) {
-                Ok(()) => return Ok(server),
-                Err(e) => {
-                    last = e;
-                    server.stop();
-                }
+            match Self::launch(&bindir, dir, port) {
+                Ok(server) => return Ok(server),
+                Err(e) => last = e,
             }
         }
         Err(last)
+    }
+
+    /// Stops the server and starts it again on the same data and port (what a database
+    /// restart looks like to its clients).
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.stop();
+        let dir = self.log.parent().map(Path::to_path_buf).unwrap_or_default();
+        *self = Self::launch(&self.bindir.clone(), &dir, self.port)?;
+        Ok(())
+    }
+
+    /// Starts `postgres` on the cluster in `dir` on `port` and waits until it is ready.
+    fn launch(bindir: &Path, dir: &Path, port: u16) -> Result<Self, String> {
+        let root = effective_uid() == Some(0);
+        let data = dir.join("data");
+        let log = dir.join("server.log");
+        let log_file = std::fs::File::create(&log)
+            .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let err_file = log_file.try_clone().map_err(|e| e.to_string())?;
+        let mut postgres = as_server_user(root, &bindir.join("postgres"));
+        postgres
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string()])
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="])
+            .args(["-c", "max_connections=300", "-c", "fsync=on"])
+            .args(["-c", "synchronous_commit=on"]);
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(r#""$0" "$@" & pid=$!; cat >/dev/null; kill -INT "$pid"; wait "$pid""#)
+            .arg(postgres.get_program())
+            .args(postgres.get_args())
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(log_file)
+            .stderr(err_file)
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", bindir.join("postgres").display()))?;
+        let tie = child.stdin.take();
+        let mut server =
+            Self { child: Some(child), tie, port, bindir: bindir.to_path_buf(), log: log.clone() };
+        match server.wait_ready(Duration::from_secs(30)) {
+            Ok(()) => Ok(server),
+            Err(e) => {
+                server.stop();
+                Err(e)
+            }
+        }
     }
 
     /// The TCP port on 127.0.0.1.

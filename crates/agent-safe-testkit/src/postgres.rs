@@ -92,20 +92,47 @@ fn find_or_start() -> Result<Shared, Unavailable> {
         };
     }
     // target/pg/<pid>: next to the test binary's target directory.
+    let dir = clusters_dir("pg").join(std::process::id().to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = PgServer::start(&dir).map_err(Unavailable::Fail)?;
+    Ok(Shared { admin_url: server.url("postgres"), bindir, _server: Some(server) })
+}
+
+/// `target/<name>`, next to the test binary's target directory, without the clusters of test
+/// processes that have exited (a server dies with its process). Clusters are named
+/// `<pid>` or `<pid>-<anything>`.
+fn clusters_dir(name: &str) -> PathBuf {
     let target = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.ancestors().find(|a| a.ends_with("target")).map(PathBuf::from))
         .unwrap_or_else(std::env::temp_dir);
-    let parent = target.join("pg");
-    // Clusters of test processes that have exited (a server dies with its process).
+    let parent = target.join(name);
     for entry in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
-        let pid = entry.file_name().to_string_lossy().into_owned();
-        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(&pid).exists() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let pid = file_name.split('-').next().unwrap_or_default();
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
-    let dir = parent.join(std::process::id().to_string());
+    parent
+}
+
+/// A server of its own for `test`, for tests that stop or restart it (the shared one must stay
+/// up for the others): its superuser URL is [`PgServer::url`]. `Ok(None)` after a loud
+/// `SKIPPED` line without server binaries (`cargo xtask ci` fails before that).
+pub fn own_server(test: &str) -> Result<Option<PgServer>, String> {
+    if let Err(why) = bindir() {
+        if std::env::var_os(URL_VAR).is_some() {
+            return Err(format!("{URL_VAR} is set but the server binaries are missing: {why}"));
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "*** SKIPPED {test}: no PostgreSQL server binaries ({why}); {INSTALL_HINT} ***"
+        );
+        return Ok(None);
+    }
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = clusters_dir("pg-own").join(format!("{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let server = PgServer::start(&dir).map_err(Unavailable::Fail)?;
-    Ok(Shared { admin_url: server.url("postgres"), bindir, _server: Some(server) })
+    PgServer::start(&dir).map(Some)
 }

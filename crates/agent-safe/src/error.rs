@@ -99,3 +99,47 @@ pub enum Error {
     )]
     DelegationWithoutKey,
 }
+
+impl CheckError {
+    /// Whether the state backend (a database) could not be reached or answered too slowly. No
+    /// decision was returned and none is recorded as returned; retrying later may succeed (the
+    /// sidecar answers 503 `unavailable`).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            CheckError::Audit(e) => audit_unavailable(e),
+            CheckError::Approval(e) => approval_unavailable(e),
+            CheckError::Ticket(_) => false,
+        }
+    }
+}
+
+impl Error {
+    /// Whether the state backend (a database) could not be reached or answered too slowly:
+    /// nothing was decided, recorded or consumed; retrying later may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Check(e) => e.is_unavailable(),
+            Error::Audit(e) => audit_unavailable(e),
+            Error::Approval(e) => approval_unavailable(e),
+            Error::Execute(execute::ExecuteError::NonceStore(e)) => {
+                matches!(e, agent_safe_tickets::NonceStoreError::Unavailable { .. })
+            }
+            Error::Build(BuildError::State(e)) => e.is_unavailable(),
+            _ => false,
+        }
+    }
+}
+
+fn audit_unavailable(e: &agent_safe_audit::AuditError) -> bool {
+    matches!(e, agent_safe_audit::AuditError::Unavailable(_))
+}
+
+fn approval_unavailable(e: &approvals::ApprovalError) -> bool {
+    match e {
+        approvals::ApprovalError::Store(e) => {
+            matches!(e, agent_safe_approvals::StoreError::Unavailable(_))
+        }
+        approvals::ApprovalError::Audit(e) => audit_unavailable(e),
+        _ => false,
+    }
+}

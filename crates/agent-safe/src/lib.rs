@@ -533,6 +533,17 @@ impl AgentSafe {
         self.inner.pdp.registry()
     }
 
+    /// Whether the state backend can serve now (see [`state::SharedState::ready`]): what the
+    /// sidecar's `/readyz` reports.
+    pub fn state_ready(&self) -> Result<(), state::StateError> {
+        self.inner.state.ready()
+    }
+
+    /// The state backend (`state:` of agent-safe.yaml).
+    pub fn state_backend(&self) -> state::StateBackend {
+        self.inner.state.backend()
+    }
+
     /// The audit log, when configured.
     pub fn audit_log(&self) -> Option<&dyn agent_safe_audit::AuditStore> {
         self.inner.audit.as_deref()

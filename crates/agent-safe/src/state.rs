@@ -95,6 +95,22 @@ pub enum StateError {
     NonceStore(#[from] agent_safe_tickets::NonceStoreError),
 }
 
+impl StateError {
+    /// Whether the database could not be reached or answered too slowly (retrying later may
+    /// succeed).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            #[cfg(feature = "postgres")]
+            StateError::Database(e) => e.is_unavailable(),
+            StateError::Audit(e) => matches!(e, agent_safe_audit::AuditError::Unavailable(_)),
+            StateError::NonceStore(e) => {
+                matches!(e, agent_safe_tickets::NonceStoreError::Unavailable { .. })
+            }
+            _ => false,
+        }
+    }
+}
+
 impl StateConfig {
     /// The configured backend (`file` without a `state:` section).
     pub fn backend(config: Option<&Self>) -> StateBackend {
@@ -168,6 +184,17 @@ impl SharedState {
             return Ok(previous.clone());
         }
         Self::open(config)
+    }
+
+    /// Whether the backend can serve now: with `backend: postgres`, the database answers
+    /// (`SELECT 1` on a pooled connection, made anew when the pooled ones broke); always for
+    /// the file backend. `Err` says why not, without the password.
+    pub fn ready(&self) -> Result<(), StateError> {
+        #[cfg(feature = "postgres")]
+        if let Some(db) = &self.db {
+            db.ping()?;
+        }
+        Ok(())
     }
 
     /// The backend.

@@ -96,6 +96,40 @@ impl Served {
         (status, body)
     }
 
+    /// `GET path` without credentials: the status line and the JSON answer.
+    pub fn get(&self, path: &str) -> (String, serde_json::Value) {
+        self.get_as(path, None)
+    }
+
+    /// `GET path` with `authorization: Bearer <bearer>`: the status line and the JSON answer.
+    pub fn get_with(&self, path: &str, bearer: &str) -> (String, serde_json::Value) {
+        self.get_as(path, Some(bearer))
+    }
+
+    fn get_as(&self, path: &str, bearer: Option<&str>) -> (String, serde_json::Value) {
+        use std::io::Write as _;
+        let auth = bearer.map(|b| format!("authorization: Bearer {b}\r\n")).unwrap_or_default();
+        let mut stream = std::net::TcpStream::connect(&self.addr).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nhost: {}\r\n{auth}connection: close\r\n\r\n",
+            self.addr
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        let status = head.lines().next().unwrap_or_default().to_owned();
+        let body = serde_json::from_str(body).map_err(|e| format!("{e}: {response}")).unwrap();
+        (status, body)
+    }
+
+    /// Kills the server with SIGKILL (`kill -9`: no shutdown, nothing flushed).
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// Stops the server with SIGTERM (it exits 0 and says so); returns what it printed after
     /// its first line.
     pub fn stop(mut self) -> String {

@@ -296,3 +296,50 @@ fn the_audit_chain_is_shared_exported_and_imported() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("`audit repair` works on a file log"), "{}", text(&out));
 }
+
+#[test]
+fn serve_answers_503_while_the_database_is_down_and_serves_again_after() {
+    let Some(mut server) = agent_safe_testkit::postgres::own_server("cli_serve_down").unwrap()
+    else {
+        return;
+    };
+    let url = server.url("postgres");
+    let dir = tempfile::tempdir().unwrap();
+    replica(dir.path());
+    assert_eq!(run(dir.path(), &url, &["db", "migrate"]).status.code(), Some(0));
+    let mut serve = bin(dir.path());
+    serve.env(agent_safe::state::DATABASE_URL_VAR, &url).args(["serve", "--listen", "127.0.0.1:0"]);
+    let served = crate::common::Served::spawn(&mut serve);
+    let bot = token("deploy-bot", &[]);
+    let body = json!({
+        "action": "restart-deployment",
+        "target": "dev/test-app",
+        "params": {"namespace": "dev", "deployment": "test-app"},
+    });
+    let (status, decision) = served.post("/v1/check", &bot, &body);
+    assert!(status.contains("200"), "{status} {decision}");
+    assert_eq!(served.get("/readyz").1["ready"], json!(true));
+
+    server.stop();
+    // Down: no decision without its record, and the replica says it is not ready.
+    let (status, error) = served.post("/v1/check", &bot, &body);
+    assert!(status.contains("503"), "{status} {error}");
+    assert_eq!(error["error"]["code"], json!("unavailable"), "{error}");
+    let shown = error["error"]["message"].as_str().unwrap();
+    assert!(shown.contains(&format!("database {url} is unavailable")), "{shown}");
+    let (status, ready) = served.get("/readyz");
+    assert!(status.contains("503"), "{status} {ready}");
+    assert_eq!(ready["ready"], json!(false));
+    assert!(ready["reason"].as_str().unwrap().contains("is unavailable"), "{ready}");
+
+    // Up again: the same process serves, without a restart.
+    server.restart().unwrap();
+    assert_eq!(served.get("/readyz").1["ready"], json!(true));
+    let (status, decision) = served.post("/v1/check", &bot, &body);
+    assert!(status.contains("200"), "{status} {decision}");
+    served.stop();
+    // What clients were told is recorded; the refused request is not.
+    let out = run(dir.path(), &url, &["audit", "verify", "--json-output"]);
+    let report = json_of(&out);
+    assert_eq!((&report["valid"], &report["entries"]), (&json!(true), &json!(2)), "{report}");
+}

@@ -38,8 +38,16 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, code, message)
     }
 
+    pub(crate) fn not_configured(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "not_configured", message)
+    }
+
+    /// 503 `unavailable`: the state backend (a database) cannot be reached now; nothing was
+    /// decided, recorded or consumed. Retry after a second.
     pub(crate) fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "unavailable", message)
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
+        e.retry_after = Some(1);
+        e
     }
 
     pub(crate) fn internal(message: impl Into<String>) -> Self {
@@ -72,13 +80,16 @@ impl From<agent_safe::CheckError> for ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let message = e.to_string();
+        if e.is_unavailable() {
+            return ApiError::unavailable(message);
+        }
         match e {
             Error::Approval(a) | Error::Check(agent_safe::CheckError::Approval(a)) => {
                 approval(a, message)
             }
             Error::Execute(ExecuteError::NoSigningKey)
             | Error::DelegationWithoutKey
-            | Error::Credentials(_) => ApiError::unavailable(message),
+            | Error::Credentials(_) => ApiError::not_configured(message),
             // The audit log could not be written: the decision is not returned.
             _ => ApiError::internal(message),
         }
@@ -88,7 +99,7 @@ impl From<Error> for ApiError {
 fn approval(e: ApprovalError, message: String) -> ApiError {
     match e {
         ApprovalError::NotConfigured | ApprovalError::NoSigningKey => {
-            ApiError::unavailable(message)
+            ApiError::not_configured(message)
         }
         ApprovalError::ApproverToken(_) => ApiError::unauthenticated(message),
         ApprovalError::NotFound(_) | ApprovalError::Store(StoreError::NotFound(_)) => {

@@ -54,7 +54,7 @@ pub(crate) async fn audit_verify(auth: Authed) -> Result<Response, ApiError> {
     let loaded = auth.loaded.clone();
     let report = blocking_always(move || loaded.safe.verify_audit()).await?;
     let Some(report) = report else {
-        return Err(ApiError::unavailable("no audit log is configured"));
+        return Err(ApiError::not_configured("no audit log is configured"));
     };
     let report = report?;
     let errors: Vec<_> =
@@ -102,15 +102,30 @@ pub(crate) async fn healthz() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
 
+/// Ready when a configuration is loaded and the state backend answers (with `state: {backend:
+/// postgres}`, a `SELECT 1`); else 503 with the reason, so a load balancer stops sending
+/// requests this replica could not record.
 pub(crate) async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     let loaded = shared.current();
-    axum::Json(json!({
-        "ready": true,
+    let safe = loaded.safe.clone();
+    let state = match tokio::task::spawn_blocking(move || safe.state_ready()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(format!("the readiness check failed: {e}")),
+    };
+    let mut body = json!({
+        "ready": state.is_ok(),
         "policy_revision": loaded.revision,
         "loaded_at": format_utc(loaded.loaded_at),
         "last_reload": shared.last_reload(),
-    }))
-    .into_response()
+    });
+    match state {
+        Ok(()) => axum::Json(body).into_response(),
+        Err(reason) => {
+            body["reason"] = json!(reason);
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+        }
+    }
 }
 
 pub(crate) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {

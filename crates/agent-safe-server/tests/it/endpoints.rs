@@ -325,7 +325,7 @@ async fn actions_audit_health_readiness_metrics_openapi() {
 }
 
 /// Without an approval store nothing can be pending: the list is empty (200), while showing,
-/// approving or denying a request is 409 `unavailable` (docs/server.md).
+/// approving or denying a request is 409 `not_configured` (docs/server.md).
 #[tokio::test]
 async fn approvals_without_a_store() {
     let env = Env::start().await;
@@ -344,13 +344,13 @@ async fn approvals_without_a_store() {
     assert_error(
         &env.get(&format!("/v1/approvals/{id}"), Some(&approver)).await,
         StatusCode::CONFLICT,
-        "unavailable",
+        "not_configured",
     );
     for verdict in ["approve", "deny"] {
         assert_error(
             &env.post(&format!("/v1/approvals/{id}/{verdict}"), Some(&approver), json!({})).await,
             StatusCode::CONFLICT,
-            "unavailable",
+            "not_configured",
         );
     }
 }
