@@ -22,6 +22,8 @@ mod identity;
 mod k8s_e2e;
 mod mcp;
 mod redaction;
+#[cfg(feature = "postgres")]
+mod replicas;
 mod runner;
 mod serve;
 #[cfg(feature = "postgres")]
