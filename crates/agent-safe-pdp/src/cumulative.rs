@@ -12,6 +12,11 @@ use agent_safe_core::{DecisionResult, RiskClass};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
+use crate::windows::{WindowStore, WindowStoreError, from_micros, to_micros};
+
+/// The kind of cumulative-risk windows in a [`WindowStore`].
+const KIND: &str = "cumulative_risk";
+
 /// `cumulative_risk:` settings. Field names and defaults are the Python version's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -119,6 +124,8 @@ pub struct CumulativeRisk {
     window: Duration,
     /// Shared with the tracker of a reloaded PDP ([`CumulativeRisk::continue_from`]).
     state: Arc<Mutex<HashMap<String, Window>>>,
+    /// Where the windows are instead, when several processes share them.
+    shared: Option<Arc<dyn WindowStore>>,
 }
 
 /// One caller's window: entries in time order and their running sum (so a check costs the
@@ -130,6 +137,31 @@ struct Window {
 }
 
 impl Window {
+    /// The window stored as `json` (empty for `None` or anything unreadable).
+    fn load(json: Option<&str>) -> Self {
+        let stored: Vec<(i64, u64)> =
+            json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default();
+        let entries: VecDeque<(OffsetDateTime, u64)> =
+            stored.into_iter().map(|(t, score)| (from_micros(t), score)).collect();
+        let sum = entries.iter().fold(0u64, |sum, (_, score)| sum.saturating_add(*score));
+        Self { entries, sum }
+    }
+
+    fn store(&self) -> String {
+        let stored: Vec<(i64, u64)> =
+            self.entries.iter().map(|(t, score)| (to_micros(*t), *score)).collect();
+        serde_json::to_string(&stored).unwrap_or_default()
+    }
+
+    /// Drops what fell out of the window and adds `score` at `now`: the sum and the number of
+    /// entries after.
+    fn add(&mut self, cutoff: OffsetDateTime, now: OffsetDateTime, score: u64) -> (u64, usize) {
+        self.prune(cutoff);
+        self.entries.push_back((now, score));
+        self.sum = self.sum.saturating_add(score);
+        (self.sum, self.entries.len())
+    }
+
     fn prune(&mut self, cutoff: OffsetDateTime) {
         while let Some(&(t, score)) = self.entries.front() {
             if t >= cutoff {
@@ -146,7 +178,7 @@ impl CumulativeRisk {
     pub fn new(config: CumulativeRiskConfig) -> Result<Self, String> {
         config.validate()?;
         let window = Duration::seconds_f64(config.window_seconds);
-        Ok(Self { config, window, state: Arc::new(Mutex::new(HashMap::new())) })
+        Ok(Self { config, window, state: Arc::new(Mutex::new(HashMap::new())), shared: None })
     }
 
     /// Keeps recording into `previous`'s per-caller windows (shared, not copied: requests
@@ -155,13 +187,20 @@ impl CumulativeRisk {
         self.state = Arc::clone(&previous.state);
     }
 
+    /// Keeps the windows in `store` (shared by every process using it) instead of this
+    /// process's memory.
+    pub fn set_store(&mut self, store: Arc<dyn WindowStore>) {
+        self.shared = Some(store);
+    }
+
     /// The settings.
     pub fn config(&self) -> &CumulativeRiskConfig {
         &self.config
     }
 
     /// Records a non-DENY policy outcome for `keys` (the caller, and its delegation origin)
-    /// and applies the thresholds.
+    /// and applies the thresholds. An error means the shared store could not be used (nothing
+    /// is decided).
     pub fn apply(
         &self,
         keys: &[&str],
@@ -169,11 +208,28 @@ impl CumulativeRisk {
         result: DecisionResult,
         reason: &str,
         now: OffsetDateTime,
-    ) -> Outcome {
+    ) -> Result<Outcome, WindowStoreError> {
         let add = self.config.risk_scores.get(&effective).copied().unwrap_or(0);
         let cutoff = now - self.window;
         let (mut score, mut entries) = (0u64, 0usize);
-        {
+        if let Some(store) = &self.shared {
+            // One window at a time, each in its own hold: no two are ever held together, so
+            // replicas recording a caller and its origin in opposite orders cannot deadlock.
+            for (i, key) in keys.iter().enumerate() {
+                if keys[..i].contains(key) {
+                    continue;
+                }
+                let mut added = (0, 0);
+                store.update(KIND, key, &mut |json| {
+                    let mut window = Window::load(json);
+                    added = window.add(cutoff, now, add);
+                    window.store()
+                })?;
+                if added.0 >= score {
+                    (score, entries) = added;
+                }
+            }
+        } else {
             let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             for (i, key) in keys.iter().enumerate() {
                 if keys[..i].contains(key) {
@@ -184,12 +240,9 @@ impl CumulativeRisk {
                     state.insert((*key).to_owned(), Window::default());
                 }
                 let Some(window) = state.get_mut(*key) else { continue };
-                window.prune(cutoff);
-                window.entries.push_back((now, add));
-                window.sum = window.sum.saturating_add(add);
-                if window.sum >= score {
-                    score = window.sum;
-                    entries = window.entries.len();
+                let added = window.add(cutoff, now, add);
+                if added.0 >= score {
+                    (score, entries) = added;
                 }
             }
             if state.len() > 1024 {
@@ -221,13 +274,13 @@ impl CumulativeRisk {
         } else {
             (result, reason.to_owned(), None)
         };
-        Outcome {
+        Ok(Outcome {
             result: final_result,
             reason: final_reason,
             score,
             class,
             escalated_from,
             entries,
-        }
+        })
     }
 }

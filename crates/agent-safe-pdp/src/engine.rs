@@ -17,6 +17,7 @@ use crate::compiled::{CompiledRule, Facts, action_glob, utc_hour_day};
 use crate::cumulative::{CumulativeRisk, CumulativeRiskConfig};
 use crate::limits::{RateLimitConfig, RateLimiter};
 use crate::policy::{ApprovalSettings, PolicyLoadError, SourcedRule};
+use crate::windows::{WindowStore, WindowStoreError};
 
 /// Who is asking, as far as the PDP is concerned.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +84,29 @@ pub struct Evaluation {
     /// For a REQUIRE_APPROVAL decided by a rule with an `approvals:` block: how many approvers,
     /// with which roles. `None` otherwise (one approver, any role).
     pub approval_requirement: Option<ApprovalSettings>,
+    /// The shared window store (see [`crate::windows`]) could not be used, so no decision
+    /// could be made: the decision here is a DENY saying so, and must not be returned as one
+    /// (the SDK refuses the request as unavailable, without recording it).
+    pub unavailable: Option<WindowStoreError>,
+}
+
+impl Evaluation {
+    /// No decision: the shared window store failed with `error`.
+    fn unavailable(
+        mut decision: Decision,
+        context: Option<Value>,
+        error: WindowStoreError,
+    ) -> Self {
+        decision.result = DecisionResult::Deny;
+        decision.reason = format!("No decision: the shared limit state is unavailable: {error}");
+        Evaluation {
+            decision,
+            context,
+            cumulative: None,
+            approval_requirement: None,
+            unavailable: Some(error),
+        }
+    }
 }
 
 /// The cumulative-risk part of a decision's audit context.
@@ -190,6 +214,18 @@ impl Pdp {
         })
     }
 
+    /// Keeps the per-caller windows of the rate limiter, the circuit breaker and cumulative
+    /// risk in `store`, shared by every process using it (see [`crate::windows`]), instead of
+    /// this process's memory.
+    pub fn set_window_store(&mut self, store: Arc<dyn WindowStore>) {
+        if let Some(limiter) = &mut self.limiter {
+            limiter.set_store(store.clone());
+        }
+        if let Some(cumulative) = &mut self.cumulative {
+            cumulative.set_store(store);
+        }
+    }
+
     /// Continues the per-caller state of `previous` (a PDP this one replaces, e.g. on a
     /// configuration reload): the rate-limit windows and open circuit breakers, and the
     /// cumulative-risk windows, when both PDPs have them. The state is shared, so requests
@@ -249,9 +285,20 @@ impl Pdp {
             escalated_from: None,
         };
 
-        if let Some(reason) = self.limiter.as_ref().and_then(|l| l.check(caller_id, now)) {
-            decision.reason = reason;
-            return Evaluation { decision, context, cumulative, approval_requirement: None };
+        let limited = self.limiter.as_ref().map(|l| l.check(caller_id, now)).transpose();
+        match limited {
+            Ok(Some(Some(reason))) => {
+                decision.reason = reason;
+                return Evaluation {
+                    decision,
+                    context,
+                    cumulative,
+                    approval_requirement: None,
+                    unavailable: None,
+                };
+            }
+            Ok(_) => {}
+            Err(e) => return Evaluation::unavailable(decision, context, e),
         }
 
         let (result, reason, policy) = self.decide(req, identity, action, target, effective, now);
@@ -264,7 +311,10 @@ impl Pdp {
                 identity.and_then(|c| c.delegation_chain.first()).map(|l| l.agent_id.as_str());
             let both = [caller_id, origin.unwrap_or(caller_id)];
             let keys = if origin.is_some() { &both[..] } else { &both[..1] };
-            let outcome = tracker.apply(keys, effective, result, &decision.reason, now);
+            let outcome = match tracker.apply(keys, effective, result, &decision.reason, now) {
+                Ok(outcome) => outcome,
+                Err(e) => return Evaluation::unavailable(decision, context, e),
+            };
             cumulative = Some(CumulativeContext {
                 score: outcome.score,
                 class: outcome.class,
@@ -281,13 +331,14 @@ impl Pdp {
 
         if decision.result == DecisionResult::Deny
             && let Some(limiter) = &self.limiter
+            && let Err(e) = limiter.record_deny(caller_id, now)
         {
-            limiter.record_deny(caller_id, now);
+            return Evaluation::unavailable(decision, context, e);
         }
         let approval_requirement = policy
             .filter(|_| decision.result == DecisionResult::RequireApproval)
             .and_then(|rule| rule.approvals.clone());
-        Evaluation { decision, context, cumulative, approval_requirement }
+        Evaluation { decision, context, cumulative, approval_requirement, unavailable: None }
     }
 
     /// Evaluates `req` against the policy alone — system checks and rules — without the rate
@@ -322,7 +373,7 @@ impl Pdp {
             .filter(|_| result == DecisionResult::RequireApproval)
             .and_then(|r| r.approvals.clone());
         let context = identity.and_then(delegation_context);
-        Evaluation { decision, context, cumulative: None, approval_requirement }
+        Evaluation { decision, context, cumulative: None, approval_requirement, unavailable: None }
     }
 
     /// The policy outcome before rate limits and cumulative risk: system denies, then rules.

@@ -13,6 +13,7 @@ mod engine;
 pub mod limits;
 pub mod policy;
 pub mod testing;
+pub mod windows;
 
 pub use analysis::Warning;
 pub use cumulative::CumulativeRiskConfig;
@@ -21,6 +22,7 @@ pub use engine::{
 };
 pub use limits::RateLimitConfig;
 pub use policy::{PolicyLoadError, Rule, SourcedRule};
+pub use windows::{WindowStore, WindowStoreError};
 
 /// The JSON Schema of a policy file (feature `schema`): what the loader reads, no stricter.
 #[cfg(feature = "schema")]

@@ -1,14 +1,17 @@
 //! Per-caller rate limiting and circuit breaker (SPEC §8.1), evaluated before policy rules.
 //!
-//! State is in memory, per process, keyed by caller id; time comes from the evaluation's
-//! server time. Callers whose windows are empty are forgotten, so spraying caller ids cannot
-//! grow memory without bound for longer than one window.
+//! State is in memory, per process, keyed by caller id (or in a shared [`WindowStore`]: see
+//! [`crate::windows`]); time comes from the evaluation's server time. Callers whose windows are
+//! empty are forgotten, so spraying caller ids cannot grow memory without bound for longer than
+//! one window.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
+
+use crate::windows::{WindowStore, WindowStoreError, from_micros, to_micros};
 
 /// `rate_limit:` settings. Field names and defaults are the Python version's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,11 +89,86 @@ struct CallerState {
     open_since: Option<OffsetDateTime>,
 }
 
+/// [`CallerState`] as a [`WindowStore`] keeps it (times in microseconds).
+#[derive(Serialize, Deserialize, Default)]
+struct StoredCallerState {
+    requests: Vec<i64>,
+    denies: Vec<i64>,
+    open_since: Option<i64>,
+}
+
 impl CallerState {
     fn is_idle(&self) -> bool {
         self.requests.is_empty() && self.denies.is_empty() && self.open_since.is_none()
     }
+
+    /// The state stored as `json` (empty for `None` or anything unreadable: a damaged window
+    /// forgets its caller's recent requests rather than blocking it forever).
+    fn load(json: Option<&str>) -> Self {
+        let stored: StoredCallerState =
+            json.and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default();
+        Self {
+            requests: stored.requests.into_iter().map(from_micros).collect(),
+            denies: stored.denies.into_iter().map(from_micros).collect(),
+            open_since: stored.open_since.map(from_micros),
+        }
+    }
+
+    fn store(&self) -> String {
+        let stored = StoredCallerState {
+            requests: self.requests.iter().copied().map(to_micros).collect(),
+            denies: self.denies.iter().copied().map(to_micros).collect(),
+            open_since: self.open_since.map(to_micros),
+        };
+        serde_json::to_string(&stored).unwrap_or_default()
+    }
+
+    /// The breaker and the window for one request: `Some(reason)` refuses it (not recorded as
+    /// a request, and not counted by the breaker); else it is recorded.
+    fn check(
+        &mut self,
+        config: &RateLimitConfig,
+        caller: &str,
+        now: OffsetDateTime,
+    ) -> Option<String> {
+        if config.circuit_breaker_threshold > 0
+            && let Some(opened) = self.open_since
+        {
+            let cooldown = secs(config.circuit_breaker_cooldown_seconds);
+            let elapsed = now - opened;
+            if elapsed < cooldown {
+                let remaining = (cooldown - elapsed).as_seconds_f64();
+                return Some(format!(
+                    "Circuit breaker open for caller '{caller}': too many denied requests. \
+                         Auto-resumes in {remaining:.0}s."
+                ));
+            }
+            self.open_since = None;
+            self.denies.clear();
+        }
+        prune(&mut self.requests, now, secs(config.window_seconds));
+        if self.requests.len() as u64 >= config.max_requests {
+            return Some(format!(
+                "Rate limit exceeded for caller '{caller}': {} requests per {:.0}s window.",
+                config.max_requests, config.window_seconds
+            ));
+        }
+        self.requests.push_back(now);
+        None
+    }
+
+    /// Records a final DENY for the breaker.
+    fn record_deny(&mut self, config: &RateLimitConfig, now: OffsetDateTime) {
+        prune(&mut self.denies, now, secs(config.circuit_breaker_window_seconds));
+        self.denies.push_back(now);
+        if self.denies.len() as u64 >= config.circuit_breaker_threshold {
+            self.open_since = Some(now);
+        }
+    }
 }
+
+/// The kind of the rate limiter's windows in a [`WindowStore`].
+const KIND: &str = "rate_limit";
 
 /// The rate limiter and circuit breaker. Thread-safe.
 #[derive(Debug)]
@@ -98,6 +176,8 @@ pub struct RateLimiter {
     config: RateLimitConfig,
     /// Shared with the limiter of a reloaded PDP ([`RateLimiter::continue_from`]).
     state: Arc<Mutex<HashMap<String, CallerState>>>,
+    /// Where the windows are instead, when several processes share them.
+    shared: Option<Arc<dyn WindowStore>>,
 }
 
 /// Drops entries strictly older than `now - window`.
@@ -112,7 +192,7 @@ impl RateLimiter {
     /// A limiter with validated settings.
     pub fn new(config: RateLimitConfig) -> Result<Self, String> {
         config.validate()?;
-        Ok(Self { config, state: Arc::new(Mutex::new(HashMap::new())) })
+        Ok(Self { config, state: Arc::new(Mutex::new(HashMap::new())), shared: None })
     }
 
     /// Keeps recording into `previous`'s per-caller windows and breakers (shared, not copied:
@@ -121,57 +201,58 @@ impl RateLimiter {
         self.state = Arc::clone(&previous.state);
     }
 
+    /// Keeps the windows in `store` (shared by every process using it) instead of this
+    /// process's memory.
+    pub fn set_store(&mut self, store: Arc<dyn WindowStore>) {
+        self.shared = Some(store);
+    }
+
     /// The settings.
     pub fn config(&self) -> &RateLimitConfig {
         &self.config
     }
 
-    /// Called before every evaluation. `Some(reason)` denies the request (not recorded as a
-    /// request, and not counted by the breaker).
-    pub fn check(&self, caller: &str, now: OffsetDateTime) -> Option<String> {
+    /// Called before every evaluation. `Ok(Some(reason))` denies the request (not recorded as
+    /// a request, and not counted by the breaker); an error means the shared store could not
+    /// be used (nothing is decided).
+    pub fn check(
+        &self,
+        caller: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>, WindowStoreError> {
+        if let Some(store) = &self.shared {
+            let mut outcome = None;
+            store.update(KIND, caller, &mut |json| {
+                let mut state = CallerState::load(json);
+                outcome = state.check(&self.config, caller, now);
+                state.store()
+            })?;
+            return Ok(outcome);
+        }
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = state.entry(caller.to_owned()).or_default();
-        if self.config.circuit_breaker_threshold > 0
-            && let Some(opened) = entry.open_since
-        {
-            let cooldown = secs(self.config.circuit_breaker_cooldown_seconds);
-            let elapsed = now - opened;
-            if elapsed < cooldown {
-                let remaining = (cooldown - elapsed).as_seconds_f64();
-                return Some(format!(
-                    "Circuit breaker open for caller '{caller}': too many denied requests. \
-                         Auto-resumes in {remaining:.0}s."
-                ));
-            }
-            entry.open_since = None;
-            entry.denies.clear();
-        }
-        prune(&mut entry.requests, now, secs(self.config.window_seconds));
-        if entry.requests.len() as u64 >= self.config.max_requests {
-            return Some(format!(
-                "Rate limit exceeded for caller '{caller}': {} requests per {:.0}s window.",
-                self.config.max_requests, self.config.window_seconds
-            ));
-        }
-        entry.requests.push_back(now);
-        if state.len() > 1024 {
+        let outcome = entry.check(&self.config, caller, now);
+        if outcome.is_none() && state.len() > 1024 {
             Self::sweep(&mut state, &self.config, now);
         }
-        None
+        Ok(outcome)
     }
 
     /// Records a final DENY (other than a rate-limit or breaker deny) for the breaker.
-    pub fn record_deny(&self, caller: &str, now: OffsetDateTime) {
+    pub fn record_deny(&self, caller: &str, now: OffsetDateTime) -> Result<(), WindowStoreError> {
         if self.config.circuit_breaker_threshold == 0 {
-            return;
+            return Ok(());
+        }
+        if let Some(store) = &self.shared {
+            return store.update(KIND, caller, &mut |json| {
+                let mut state = CallerState::load(json);
+                state.record_deny(&self.config, now);
+                state.store()
+            });
         }
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = state.entry(caller.to_owned()).or_default();
-        prune(&mut entry.denies, now, secs(self.config.circuit_breaker_window_seconds));
-        entry.denies.push_back(now);
-        if entry.denies.len() as u64 >= self.config.circuit_breaker_threshold {
-            entry.open_since = Some(now);
-        }
+        state.entry(caller.to_owned()).or_default().record_deny(&self.config, now);
+        Ok(())
     }
 
     /// Forgets callers with nothing left in their windows.

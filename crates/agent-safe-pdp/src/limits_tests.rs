@@ -309,3 +309,113 @@ fn a_replacing_pdp_continues_the_windows_and_breakers_of_the_old_one() {
     let other = CallerIdentity::unverified("other");
     assert_eq!(run(&reloaded, &other, "read", later).decision.cumulative_risk_score, Some(1));
 }
+
+/// A [`WindowStore`](crate::WindowStore) in memory, standing in for a database: it keeps only
+/// the JSON the PDP hands it, as a shared store does.
+#[derive(Debug, Default)]
+struct JsonWindows(std::sync::Mutex<std::collections::HashMap<(String, String), String>>);
+
+impl crate::WindowStore for JsonWindows {
+    fn update(
+        &self,
+        kind: &str,
+        key: &str,
+        update: &mut dyn FnMut(Option<&str>) -> String,
+    ) -> Result<(), crate::WindowStoreError> {
+        let mut map = self.0.lock().unwrap();
+        let slot = (kind.to_owned(), key.to_owned());
+        let next = update(map.get(&slot).map(String::as_str));
+        map.insert(slot, next);
+        Ok(())
+    }
+}
+
+/// A shared store that is down.
+#[derive(Debug)]
+struct DownWindows;
+
+impl crate::WindowStore for DownWindows {
+    fn update(
+        &self,
+        _: &str,
+        _: &str,
+        _: &mut dyn FnMut(Option<&str>) -> String,
+    ) -> Result<(), crate::WindowStoreError> {
+        Err(crate::WindowStoreError("database postgres://db/x is unavailable: refused".into()))
+    }
+}
+
+fn limits_and_cumulative() -> PdpConfig {
+    PdpConfig {
+        rate_limit: Some(RateLimitConfig {
+            max_requests: 6,
+            window_seconds: 10.0,
+            circuit_breaker_threshold: 3,
+            circuit_breaker_window_seconds: 20.0,
+            circuit_breaker_cooldown_seconds: 15.0,
+        }),
+        cumulative_risk: Some(CumulativeRiskConfig {
+            window_seconds: 30.0,
+            ..CumulativeRiskConfig::default()
+        }),
+        ..PdpConfig::default()
+    }
+}
+
+/// The windows kept in a shared store follow the same rules as the in-process ones: 2,000
+/// pseudo-random requests (three callers, allowed, escalated and unknown actions, gaps from 0
+/// to 4 s) get the same decisions from both.
+#[test]
+fn shared_windows_decide_exactly_as_in_process_ones() {
+    let local = pdp(limits_and_cumulative(), ALLOW_ALL);
+    let mut shared = pdp(limits_and_cumulative(), ALLOW_ALL);
+    shared.set_window_store(Arc::new(JsonWindows::default()));
+    let callers: Vec<CallerIdentity> =
+        ["a", "b", "c"].iter().map(|c| CallerIdentity::unverified(*c)).collect();
+    let actions = ["read", "change", "nuke", "bogus"];
+    let mut seed: u64 = 0x5eed;
+    let mut next = |n: u64| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let mut at = T0;
+    let mut kinds = std::collections::HashSet::new();
+    for i in 0..2000 {
+        at += Duration::milliseconds(i64::try_from(next(4000)).unwrap());
+        let caller = &callers[usize::try_from(next(3)).unwrap()];
+        let action = actions[usize::try_from(next(4)).unwrap()];
+        let (l, s) = (run(&local, caller, action, at), run(&shared, caller, action, at));
+        assert!(s.unavailable.is_none());
+        let (l, s) = (l.decision, s.decision);
+        assert_eq!(
+            (l.result, &l.reason, l.cumulative_risk_score, l.escalated_from),
+            (s.result, &s.reason, s.cumulative_risk_score, s.escalated_from),
+            "request {i}: {} {action} at {at}",
+            caller.agent_id
+        );
+        kinds.insert(l.reason.split(' ').take(2).collect::<Vec<_>>().join(" "));
+    }
+    // The sequence went through every rule it is meant to compare.
+    for kind in
+        ["Rate limit", "Circuit breaker", "Escalated by", "Cumulative risk", "Unknown action:"]
+    {
+        assert!(kinds.contains(kind), "{kind} never happened: {kinds:?}");
+    }
+}
+
+/// A shared store that cannot be used gives no decision, flagged for the SDK to refuse.
+#[test]
+fn a_shared_store_that_is_down_gives_no_decision() {
+    let mut p = pdp(limits_and_cumulative(), ALLOW_ALL);
+    p.set_window_store(Arc::new(DownWindows));
+    let e = run(&p, &CallerIdentity::unverified("a"), "read", T0);
+    assert_eq!(
+        e.unavailable.map(|e| e.to_string()).as_deref(),
+        Some("database postgres://db/x is unavailable: refused")
+    );
+    assert_eq!(e.decision.result, DecisionResult::Deny);
+    // Without a rate limit, cumulative risk is the first to need the store.
+    let mut p = pdp(cumulative(), ALLOW_ALL);
+    p.set_window_store(Arc::new(DownWindows));
+    assert!(run(&p, &CallerIdentity::unverified("a"), "read", T0).unavailable.is_some());
+}

@@ -15,6 +15,8 @@
 //! - [`PgNonceStore`]: execution-ticket nonces, consumed at most once across every replica.
 //! - [`PgAuditLog`]: the audit log, one hash chain for every replica, appended in batches
 //!   (group commit); its lines are the file log's, so an export is a file log.
+//! - [`PgWindowStore`]: the rate-limit, circuit-breaker and cumulative-risk windows, per caller
+//!   across every replica.
 //! - [`PgApprovalStore`]: approval requests, listed and resolved through any replica; exactly
 //!   one of concurrent resolutions wins.
 //!
@@ -35,6 +37,7 @@ mod database;
 mod migrate;
 mod nonce;
 mod settings;
+mod windows;
 
 pub use approvals::PgApprovalStore;
 pub use audit::{ChainHead, ChainReader, PgAuditLog};
@@ -42,3 +45,4 @@ pub use database::{Database, DbError};
 pub use migrate::{LATEST_VERSION, MIGRATIONS, Migration, SchemaStatus};
 pub use nonce::PgNonceStore;
 pub use settings::{DatabaseUrl, PgSettings};
+pub use windows::PgWindowStore;

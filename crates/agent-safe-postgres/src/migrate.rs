@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "audit_log",
         sql: include_str!("../migrations/0003_audit_log.sql"),
     },
+    Migration {
+        version: 4,
+        name: "limit_windows",
+        sql: include_str!("../migrations/0004_limit_windows.sql"),
+    },
 ];
 
 /// The schema version this build needs and knows.

@@ -525,3 +525,43 @@ fn a_restarted_database_is_used_again_without_restarting_the_client() {
     let report = verify_bytes(&export(&log));
     assert!(report.is_valid() && report.entries == 2, "{:?}", report.errors);
 }
+
+#[test]
+fn a_rate_limit_holds_across_replicas() {
+    let Some((db, url)) = database("windows_replicas") else { return };
+    db.migrate().unwrap();
+    let config = agent_safe_pdp::RateLimitConfig {
+        max_requests: 10,
+        window_seconds: 60.0,
+        circuit_breaker_threshold: 0,
+        circuit_breaker_window_seconds: 60.0,
+        circuit_breaker_cooldown_seconds: 60.0,
+    };
+    // Four replicas (four pools), each with its own limiter on the shared windows.
+    let limiters: Vec<agent_safe_pdp::limits::RateLimiter> = (0..4)
+        .map(|_| {
+            let db = Database::connect(&PgSettings::new(url.parse().unwrap())).unwrap();
+            let mut limiter = agent_safe_pdp::limits::RateLimiter::new(config.clone()).unwrap();
+            limiter.set_store(Arc::new(agent_safe_postgres::PgWindowStore::new(db)));
+            limiter
+        })
+        .collect();
+    let at = now();
+    let allowed: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let limiter = &limiters[t % 4];
+                s.spawn(move || {
+                    (0..5).filter(|_| limiter.check("bot", at).unwrap().is_none()).count()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(allowed, 10, "10 of 40 across four replicas");
+    let refused = limiters[0].check("bot", at).unwrap().unwrap();
+    assert_eq!(refused, "Rate limit exceeded for caller 'bot': 10 requests per 60s window.");
+    assert!(limiters[1].check("other", at).unwrap().is_none(), "per caller");
+    // Past the window, the caller may go again.
+    assert!(limiters[2].check("bot", at + time::Duration::seconds(61)).unwrap().is_none());
+}

@@ -64,6 +64,10 @@ pub enum CheckError {
     /// The approval request a REQUIRE_APPROVAL opens could not be created or recorded.
     #[error(transparent)]
     Approval(#[from] approvals::ApprovalError),
+    /// The rate-limit or cumulative-risk windows shared by the replicas could not be used, so
+    /// no decision could be made (nothing was recorded).
+    #[error("no decision: the shared rate-limit and cumulative-risk state is unavailable: {0}")]
+    Limits(agent_safe_pdp::WindowStoreError),
 }
 
 /// Every error of the SDK: what the operations without an error type of their own return, and
@@ -109,6 +113,7 @@ impl CheckError {
             CheckError::Audit(e) => audit_unavailable(e),
             CheckError::Approval(e) => approval_unavailable(e),
             CheckError::Ticket(_) => false,
+            CheckError::Limits(_) => true,
         }
     }
 }

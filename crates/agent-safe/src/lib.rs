@@ -426,6 +426,9 @@ impl Builder {
             None => crate::state::SharedState::open(cfg.state.as_ref())?,
         };
         let audit = state.audit_store(audit_path.as_deref(), durability)?;
+        if let Some(windows) = state.window_store() {
+            pdp.set_window_store(windows);
+        }
         let signing_key = settings::signing_key(self.signing_key, Some(&cfg))?;
         let issuer = resolved.issuer;
         let identity = signing_key
@@ -581,6 +584,10 @@ impl AgentSafe {
             ticket_id: req.ticket_id.as_deref(),
         };
         let evaluation = self.inner.pdp.evaluate(&request, now);
+        if let Some(e) = evaluation.unavailable {
+            // No decision could be made: nothing is recorded or returned as one.
+            return Err(CheckError::Limits(e));
+        }
         let audit_context = self.inner.audit.as_ref().and_then(|_| evaluation.audit_context());
         let audit_context = self.with_policy_revision(audit_context);
         let mut decision = evaluation.decision;

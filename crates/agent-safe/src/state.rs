@@ -261,6 +261,16 @@ impl SharedState {
         Ok(Some(self.audit.get_or_init(|| log).clone()))
     }
 
+    /// The store of the PDP's rate-limit, circuit-breaker and cumulative-risk windows: the
+    /// database's with `backend: postgres`; else none (they live in the process).
+    pub fn window_store(&self) -> Option<Arc<dyn agent_safe_pdp::WindowStore>> {
+        #[cfg(feature = "postgres")]
+        if let Some(db) = &self.db {
+            return Some(Arc::new(agent_safe_postgres::PgWindowStore::new(db.clone())));
+        }
+        None
+    }
+
     /// The approval store: the database's with `backend: postgres` (always there: the
     /// `approval_store` file setting is not used); else the file store at `file`; else none.
     pub fn approval_store(

@@ -96,6 +96,24 @@ impl Served {
         (status, body)
     }
 
+    /// Stops the server with SIGTERM (it exits 0 and says so); returns what it printed after
+    /// its first line.
+    pub fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        let status = self.child.wait().unwrap();
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).unwrap();
+        assert_eq!(status.code(), Some(0), "{rest}");
+        assert!(rest.contains("agent-safe serve: stopped"), "{rest}");
+        rest
+    }
+}
+
+/// What the PostgreSQL suites (`state`, `replicas`) need besides.
+#[cfg(feature = "postgres")]
+impl Served {
     /// `GET path` without credentials: the status line and the JSON answer.
     pub fn get(&self, path: &str) -> (String, serde_json::Value) {
         self.get_as(path, None)
@@ -128,20 +146,6 @@ impl Served {
     pub fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
-    }
-
-    /// Stops the server with SIGTERM (it exits 0 and says so); returns what it printed after
-    /// its first line.
-    pub fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(killed.success());
-        let status = self.child.wait().unwrap();
-        let mut rest = String::new();
-        self.stdout.read_to_string(&mut rest).unwrap();
-        assert_eq!(status.code(), Some(0), "{rest}");
-        assert!(rest.contains("agent-safe serve: stopped"), "{rest}");
-        rest
     }
 }
 

@@ -31,8 +31,9 @@ rules:
     reason: dev is open
 ";
 
-/// `n` replicas' projects under `root` (own directories, one database) and their servers.
-fn replicas(root: &Path, url: &str, n: usize) -> Vec<Served> {
+/// `n` replicas' projects under `root` (own directories, one database, `extra` lines of
+/// configuration) and their servers.
+fn replicas(root: &Path, url: &str, n: usize, extra: &str) -> Vec<Served> {
     let policies = root.join("policies");
     std::fs::create_dir_all(&policies).unwrap();
     std::fs::write(policies.join("main.yaml"), POLICY).unwrap();
@@ -45,7 +46,7 @@ fn replicas(root: &Path, url: &str, n: usize) -> Vec<Served> {
                 dir.join("agent-safe.yaml"),
                 format!(
                     "registry: {}\npolicies: {}\ninventory: {}\nsigning_key: {KEY}\n\
-                     state:\n  backend: postgres\n  pool_size: 8\n",
+                     state:\n  backend: postgres\n  pool_size: 8\n{extra}",
                     cat.join("actions").display(),
                     policies.display(),
                     cat.join("inventory.yaml").display(),
@@ -121,7 +122,7 @@ fn four_replicas_share_tickets_approvals_and_one_chain() {
         return;
     };
     let root = tempfile::tempdir().unwrap();
-    let servers = replicas(root.path(), &url, 4);
+    let servers = replicas(root.path(), &url, 4, "");
     let bot = token("deploy-bot", &[]);
 
     // 1. 100 tickets, each presented to all four replicas at once: 100 executions.
@@ -224,7 +225,7 @@ fn a_killed_replica_and_a_restarted_database_lose_nothing_a_client_was_told() {
     };
     let url = db.url("postgres");
     let root = tempfile::tempdir().unwrap();
-    let mut servers = replicas(root.path(), &url, 4);
+    let mut servers = replicas(root.path(), &url, 4, "");
     let victim = servers.remove(0);
     let victim_addr = victim.addr.clone();
     let done = AtomicBool::new(false);
@@ -281,6 +282,45 @@ fn a_killed_replica_and_a_restarted_database_lose_nothing_a_client_was_told() {
     let seen = occurrences(&chain);
     for (id, _) in &received {
         assert_eq!(seen.get(id), Some(&1), "{id}: recorded once");
+    }
+}
+
+#[test]
+fn a_rate_limit_holds_across_replicas() {
+    let Some(url) = agent_safe_testkit::postgres::database("cli_replicas_limit").unwrap() else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let servers =
+        replicas(root.path(), &url, 4, "rate_limit:\n  max_requests: 10\n  window_seconds: 60\n");
+    let bot = token("deploy-bot", &[]);
+    // 40 requests of one caller, ten through each replica, all at once: 10 allowed.
+    let results: Vec<Value> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..40)
+            .map(|i| {
+                let (server, bot) = (&servers[i % 4], &bot);
+                s.spawn(move || {
+                    let (status, decision) = server.post("/v1/check", bot, &dev_check());
+                    assert!(status.contains("200"), "{status} {decision}");
+                    decision
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let allowed = results.iter().filter(|d| d["result"] == json!("allow")).count();
+    assert_eq!(allowed, 10);
+    for refused in results.iter().filter(|d| d["result"] != json!("allow")) {
+        assert_eq!(
+            refused["reason"],
+            json!("Rate limit exceeded for caller 'deploy-bot': 10 requests per 60s window.")
+        );
+    }
+    // Per caller: another caller is not limited by this one.
+    let (_, other) = servers[0].post("/v1/check", &token("other-bot", &[]), &dev_check());
+    assert_eq!(other["result"], json!("allow"));
+    for server in servers {
+        server.stop();
     }
 }
 
