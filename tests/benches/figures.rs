@@ -221,10 +221,56 @@ fn main() {
     if let serde_json::Value::Object(map) = serve {
         figures.extend(map);
     }
+    figures.extend(pg_figures());
     figures.insert("pdp_check_p50_ns".into(), json!(p50));
     figures.insert("pdp_check_p99_ns".into(), json!(p99));
     figures.insert("pdp_check_cumulative_risk_p50_ns".into(), json!(p50_cumulative));
     figures.insert("pdp_check_10k_rules_p99_ns".into(), json!(p99_10k));
     figures.insert("pdp_10k_rule_count".into(), json!(big.rule_count()));
     println!("{}", serde_json::Value::Object(figures));
+}
+
+/// The figures of PostgreSQL (`state: {backend: postgres}`) against the server `cargo xtask
+/// bench` started (its URL in `AGENT_SAFE_TEST_DATABASE_URL`); none without one.
+fn pg_figures() -> serde_json::Map<String, serde_json::Value> {
+    let mut figures = serde_json::Map::new();
+    if std::env::var_os(agent_safe_testkit::postgres::URL_VAR).is_none() {
+        return figures;
+    }
+    let Some(url) = or_exit(agent_safe_testkit::postgres::database("bench"), "bench database")
+    else {
+        return figures;
+    };
+    let db = or_exit(
+        agent_safe::postgres::Database::connect(&agent_safe::postgres::PgSettings::new(or_exit(
+            url.parse(),
+            "database URL",
+        ))),
+        "database",
+    );
+    or_exit(db.migrate(), "migrations");
+    // One ticket consumed: a nonce recorded once across replicas (one INSERT, committed).
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let nonces = agent_safe::postgres::PgNonceStore::new(db, clock.clone());
+    let expires = clock.now() + time::Duration::hours(1);
+    let mut n = 0u64;
+    let (p50, p99) = percentiles(2_000, || {
+        n += 1;
+        let fresh = or_exit(
+            agent_safe_tickets::NonceStore::check_and_set(&nonces, &format!("bench-{n}"), expires),
+            "nonce",
+        );
+        std::hint::black_box(fresh);
+    });
+    figures.insert("pg_ticket_consume_us".into(), json!((p50 as f64 / 100.0).round() / 10.0));
+    figures.insert("pg_ticket_consume_p99_us".into(), json!((p99 as f64 / 100.0).round() / 10.0));
+    let dir = or_exit(tempfile::tempdir(), "temporary directory");
+    let serve = or_exit(
+        agent_safe_server::bench::pg_serve_figures(&catalog(), dir.path(), &url, 50_000),
+        "PostgreSQL serve figures",
+    );
+    if let serde_json::Value::Object(map) = serve {
+        figures.extend(map);
+    }
+    figures
 }

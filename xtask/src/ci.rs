@@ -278,16 +278,23 @@ pub(crate) fn fuzz(root: &Path, secs: u64) -> anyhow::Result<()> {
 /// Release-mode figures. Prints JSON with `--json`.
 pub(crate) fn bench(root: &Path, json: bool) -> anyhow::Result<()> {
     run_cmd(cargo_cmd().args(["build", "--release", "-p", "agent-safe-cli"]))?;
-    let figures = output(cargo_cmd().args([
-        "bench",
-        "-q",
-        "-p",
-        "agent-safe-tests",
-        "--bench",
-        "figures",
-        "--",
-        "--json",
-    ]))?;
+    // The PostgreSQL figures run against a server of their own, as the tests do.
+    let figures = crate::pg::with_postgres(root, |database| {
+        output(
+            cargo_cmd()
+                .args([
+                    "bench",
+                    "-q",
+                    "-p",
+                    "agent-safe-tests",
+                    "--bench",
+                    "figures",
+                    "--",
+                    "--json",
+                ])
+                .env(crate::pg::URL_VAR, database),
+        )
+    })?;
     let mut value: serde_json::Value = serde_json::from_str(figures.trim())
         .with_context(|| format!("bench output is not JSON: {figures}"))?;
     let bin = release_bin(root);

@@ -52,6 +52,19 @@ impl LoadReport {
     pub fn per_second(&self) -> f64 {
         self.answered as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
+
+    /// Adds a run made at the same time: answers, statuses and failures add up, the wall time
+    /// is the longer one, and the percentiles are the worse of the two (an upper bound).
+    pub fn merge(&mut self, other: LoadReport) {
+        self.answered += other.answered;
+        for (status, n) in other.statuses {
+            *self.statuses.entry(status).or_default() += n;
+        }
+        self.failed_connections += other.failed_connections;
+        self.elapsed = self.elapsed.max(other.elapsed);
+        self.p50 = self.p50.max(other.p50);
+        self.p99 = self.p99.max(other.p99);
+    }
 }
 
 /// Runs `plan` against `addr`.
@@ -182,71 +195,7 @@ pub fn serve_figures(
     total: u64,
     durability: agent_safe::DurabilityMode,
 ) -> Result<serde_json::Value, String> {
-    use agent_safe_tickets::{IdentityManager, SigningKey};
-
-    let key = SigningKey::hs256_from_str("bench-key-0123456789abcdef0123456789abcdef")
-        .map_err(|e| e.to_string())?;
-    let clock: Arc<dyn agent_safe::Clock> = Arc::new(agent_safe::SystemClock);
-    let token = IdentityManager::new(key.clone(), "agent-safe", clock)
-        .create_token("bench", "bench", &["deployer".to_owned()], &[], time::Duration::hours(1))
-        .map_err(|e| e.to_string())?;
-    let source = crate::Source::new()
-        .config_file(catalog.join("agent-safe.yaml"))
-        .audit_log(dir.join("serve-bench.jsonl"))
-        .durability(durability)
-        .signing_key(key);
-    let server =
-        crate::Server::new(source, crate::ServerConfig::default()).map_err(|e| e.to_string())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .map_err(|e| e.to_string())?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = runtime.spawn({
-        let server = server.clone();
-        async move {
-            server
-                .serve(listener, async {
-                    let _ = stopped.await;
-                })
-                .await
-        }
-    });
-    let body = serde_json::json!({
-        "action": "restart-deployment",
-        "target": "dev/test-app",
-        "params": {"namespace": "dev", "deployment": "test-app"},
-    })
-    .to_string();
-    let plan = |total| LoadPlan {
-        connections,
-        total,
-        duration: None,
-        path: "/v1/check".to_owned(),
-        body: body.clone(),
-        token: Some(token.clone()),
-    };
-    let (warm_up, measured) = (plan(total / 10), plan(total));
-    let report = std::thread::spawn(move || {
-        let client = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        client.block_on(run(addr, &warm_up));
-        Ok::<_, String>(client.block_on(run(addr, &measured)))
-    })
-    .join()
-    .map_err(|_| "the load generator failed".to_owned())??;
-    let _ = stop.send(());
-    runtime.block_on(serving).map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
-    if report.statuses.keys().any(|s| *s != 200) || report.failed_connections > 0 {
-        return Err(format!("the load run had failures: {report:?}"));
-    }
+    let report = load(&catalog.join("agent-safe.yaml"), dir, 1, connections, total, durability)?;
     let ms = |d: Duration| (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
     Ok(serde_json::json!({
         "serve_checks_per_s": report.per_second().round(),
@@ -254,5 +203,135 @@ pub fn serve_figures(
         "serve_check_p99_ms": ms(report.p99),
         "serve_connections": connections,
         "serve_requests": report.answered,
+    }))
+}
+
+/// `replicas` servers in this process, each loading `config` (its own state: with `state:
+/// {backend: postgres}` its own pool on the shared database), on one 2-worker runtime, and
+/// `connections` keep-alive connections spread over them from a load generator thread per
+/// replica, sending `total` checks of an ALLOW in all. The report of all of them together.
+pub fn load(
+    config: &std::path::Path,
+    dir: &std::path::Path,
+    replicas: usize,
+    connections: usize,
+    total: u64,
+    durability: agent_safe::DurabilityMode,
+) -> Result<LoadReport, String> {
+    use agent_safe_tickets::{IdentityManager, SigningKey};
+
+    let replicas = replicas.max(1);
+    let key = SigningKey::hs256_from_str("bench-key-0123456789abcdef0123456789abcdef")
+        .map_err(|e| e.to_string())?;
+    let clock: Arc<dyn agent_safe::Clock> = Arc::new(agent_safe::SystemClock);
+    let token = IdentityManager::new(key.clone(), "agent-safe", clock)
+        .create_token("bench", "bench", &["deployer".to_owned()], &[], time::Duration::hours(1))
+        .map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut servers = Vec::new();
+    for i in 0..replicas {
+        let source = crate::Source::new()
+            .config_file(config)
+            .audit_log(dir.join(format!("serve-bench-{i}.jsonl")))
+            .durability(durability)
+            .signing_key(key.clone());
+        let server = crate::Server::new(source, crate::ServerConfig::default())
+            .map_err(|e| e.to_string())?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = runtime.spawn(async move {
+            server
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        servers.push((addr, stop, serving));
+    }
+    let body = serde_json::json!({
+        "action": "restart-deployment",
+        "target": "dev/test-app",
+        "params": {"namespace": "dev", "deployment": "test-app"},
+    })
+    .to_string();
+    let plan = |total| LoadPlan {
+        connections: (connections / replicas).max(1),
+        total,
+        duration: None,
+        path: "/v1/check".to_owned(),
+        body: body.clone(),
+        token: Some(token.clone()),
+    };
+    let share = total / replicas as u64;
+    let generators: Vec<_> = servers
+        .iter()
+        .map(|(addr, _, _)| {
+            let (addr, warm_up, measured) = (*addr, plan(share / 10), plan(share));
+            std::thread::spawn(move || {
+                let client = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                client.block_on(run(addr, &warm_up));
+                Ok::<_, String>(client.block_on(run(addr, &measured)))
+            })
+        })
+        .collect();
+    let mut reports = Vec::new();
+    for generator in generators {
+        reports.push(generator.join().map_err(|_| "the load generator failed".to_owned())??);
+    }
+    for (_, stop, serving) in servers {
+        let _ = stop.send(());
+        runtime.block_on(serving).map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    }
+    let mut report = reports.pop().ok_or("no load generator")?;
+    for other in reports {
+        report.merge(other);
+    }
+    if report.statuses.keys().any(|s| *s != 200) || report.failed_connections > 0 {
+        return Err(format!("the load run had failures: {report:?}"));
+    }
+    Ok(report)
+}
+
+/// The bench's figures of PostgreSQL (`state: {backend: postgres}` at `database_url`): one
+/// replica (`pg_serve_checks_per_s`, `pg_serve_check_p50_ms`, `pg_serve_check_p99_ms`) and four
+/// (`pg_replicas4_checks_per_s`), 16 keep-alive connections in all, every decision committed to
+/// the database before it is answered.
+pub fn pg_serve_figures(
+    catalog: &std::path::Path,
+    dir: &std::path::Path,
+    database_url: &str,
+    total: u64,
+) -> Result<serde_json::Value, String> {
+    let config = dir.join("agent-safe-pg.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "registry: {}\npolicies: {}\ninventory: {}\nstate:\n  backend: postgres\n  url: {database_url}\n",
+            catalog.join("actions").display(),
+            catalog.join("policies").display(),
+            catalog.join("inventory.yaml").display(),
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let buffered = agent_safe::DurabilityMode::Buffered;
+    let one = load(&config, dir, 1, 16, total, buffered)?;
+    let four = load(&config, dir, 4, 16, total, buffered)?;
+    let ms = |d: Duration| (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
+    Ok(serde_json::json!({
+        "pg_serve_checks_per_s": one.per_second().round(),
+        "pg_serve_check_p50_ms": ms(one.p50),
+        "pg_serve_check_p99_ms": ms(one.p99),
+        "pg_replicas4_checks_per_s": four.per_second().round(),
+        "pg_replicas4_check_p99_ms": ms(four.p99),
     }))
 }

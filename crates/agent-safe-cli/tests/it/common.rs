@@ -149,6 +149,16 @@ impl Served {
     }
 }
 
+impl Drop for Served {
+    /// A test that fails before stopping its server does not leave it running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// The filters of every CLI snapshot, after the test's temporary directory, the catalog path and
 /// the module's own `FILTERS` (which therefore win: `runner` calls SHA-256 digests `[SHA256]`).
 pub const COMMON_FILTERS: &[(&str, &str)] = &[
