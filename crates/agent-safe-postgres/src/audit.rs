@@ -24,9 +24,10 @@ const PAGE: i64 = 2000;
 /// chained in `seq` order across every replica.
 ///
 /// Appends are batched (group commit): a task of the pool's runtime takes every append waiting
-/// and writes them in one transaction that holds the chain head (`audit_head … FOR UPDATE`),
-/// so replicas append one batch at a time, each chained onto the last; an append returns once
-/// its transaction is committed (durable, with the server's `synchronous_commit` on).
+/// and writes them atomically after the chain head (see `write_batch`: one statement when this
+/// process writes alone, else a transaction holding `audit_head … FOR UPDATE`), so replicas
+/// append one batch at a time, each chained onto the last; an append returns once its batch is
+/// committed (durable, with the server's `synchronous_commit` on).
 pub struct PgAuditLog {
     db: Database,
     jobs: mpsc::UnboundedSender<Job>,
@@ -346,6 +347,44 @@ impl Rows {
         self.line.push(line.to_owned());
     }
 
+    fn len(&self) -> u64 {
+        self.seq.len() as u64
+    }
+
+    /// Inserts the rows and moves the head from `head` to `next` in one statement (one round
+    /// trip, committed on its own), only if the head is still `head`: the number of rows
+    /// inserted (0 when the head had moved).
+    async fn insert_after_head(
+        &self,
+        client: &tokio_postgres::Client,
+        head: &Head,
+        next: &Head,
+    ) -> Result<u64, tokio_postgres::Error> {
+        client
+            .execute(
+                "WITH moved AS (UPDATE audit_head SET seq = $8, entry_hash = $9 \
+                 WHERE seq = $10 AND entry_hash = $11 RETURNING 1) \
+                 INSERT INTO audit_log \
+                 (seq, event_id, event_type, correlation_id, original_id, entry_hash, line) \
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], \
+                 $5::text[], $6::text[], $7::text[]) WHERE EXISTS (SELECT 1 FROM moved)",
+                &[
+                    &self.seq,
+                    &self.event_id,
+                    &self.event_type,
+                    &self.correlation_id,
+                    &self.original_id,
+                    &self.entry_hash,
+                    &self.line,
+                    &next.0,
+                    &next.1,
+                    &head.0,
+                    &head.1,
+                ],
+            )
+            .await
+    }
+
     async fn insert(
         &self,
         tx: &deadpool_postgres::Transaction<'_>,
@@ -372,6 +411,7 @@ impl Rows {
 /// The appender task: takes every append waiting, writes them in one transaction, answers
 /// each. Ends when every [`PgAuditLog`] handle is gone.
 async fn appender(pool: Pool, url: String, mut queue: mpsc::UnboundedReceiver<Job>) {
+    let mut cached = Cached::default();
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -380,7 +420,7 @@ async fn appender(pool: Pool, url: String, mut queue: mpsc::UnboundedReceiver<Jo
                 Err(_) => break,
             }
         }
-        match write_batch(&pool, &url, &batch).await {
+        match write_batch(&pool, &url, &batch, &mut cached).await {
             Ok(receipts) => {
                 for (job, receipt) in batch.into_iter().zip(receipts) {
                     // The appender may have gone (a panicking caller): nothing to tell.
@@ -388,6 +428,7 @@ async fn appender(pool: Pool, url: String, mut queue: mpsc::UnboundedReceiver<Jo
                 }
             }
             Err(e) => {
+                cached = Cached::default();
                 let e = fail(e);
                 for job in batch {
                     let _ = job.reply.send(Err(e.copy()));
@@ -397,37 +438,84 @@ async fn appender(pool: Pool, url: String, mut queue: mpsc::UnboundedReceiver<Jo
     }
 }
 
-/// One transaction: the head held, the batch chained onto it and inserted, the head moved.
-async fn write_batch(pool: &Pool, url: &str, batch: &[Job]) -> Result<Vec<AppendReceipt>, DbError> {
+/// A chain head as the appender sees it: the last `seq` and its `entry_hash`.
+type Head = (i64, String);
+
+/// What the appender knows of the head between batches.
+#[derive(Default)]
+struct Cached {
+    /// The head this appender wrote last.
+    head: Option<Head>,
+    /// Nobody else moved the head between this appender's last two batches: the next batch
+    /// assumes it is still `head` (one round trip) instead of reading it under a lock.
+    alone: bool,
+}
+
+/// The batch chained onto `head`: its rows, receipts and the new head.
+fn chain(batch: &[Job], head: &Head) -> (Rows, Vec<AppendReceipt>, Head) {
+    let (mut seq, mut prev) = head.clone();
+    let mut rows = Rows::default();
+    let mut receipts = Vec::with_capacity(batch.len());
+    for job in batch {
+        seq += 1;
+        let entry = job.entry.chain(&prev, u64::try_from(seq).unwrap_or(0));
+        rows.push(
+            seq,
+            &job.event_id,
+            job.event_type,
+            job.correlation_id.as_deref(),
+            job.original_id.as_deref(),
+            &entry.entry_hash,
+            &entry.line,
+        );
+        receipts.push(AppendReceipt {
+            seq: u64::try_from(seq).unwrap_or(0),
+            entry_hash: entry.entry_hash.clone(),
+        });
+        prev = entry.entry_hash;
+    }
+    (rows, receipts, (seq, prev))
+}
+
+/// One transaction that appends `batch` after the chain's head and moves the head.
+///
+/// While this appender is the only one writing (the head it read last was the one it had
+/// written), the batch is chained onto the head it wrote last, and one statement, committed on
+/// its own, moves the head with a compare-and-set and inserts the rows only if that succeeded:
+/// one round trip. Otherwise (or when that finds the head moved, writing nothing) the batch is
+/// written in a transaction holding the head from its read (`SELECT … FOR UPDATE`) to the
+/// commit.
+async fn write_batch(
+    pool: &Pool,
+    url: &str,
+    batch: &[Job],
+    cached: &mut Cached,
+) -> Result<Vec<AppendReceipt>, DbError> {
     let mut client = pool.get().await.map_err(|e| pool_error(url, e))?;
     let sql = async {
-        let tx = client.transaction().await?;
-        let head = tx.query_one("SELECT seq, entry_hash FROM audit_head FOR UPDATE", &[]).await?;
-        let mut seq: i64 = head.get(0);
-        let mut prev: String = head.get(1);
-        let mut rows = Rows::default();
-        let mut receipts = Vec::with_capacity(batch.len());
-        for job in batch {
-            seq += 1;
-            let entry = job.entry.chain(&prev, u64::try_from(seq).unwrap_or(0));
-            rows.push(
-                seq,
-                &job.event_id,
-                job.event_type,
-                job.correlation_id.as_deref(),
-                job.original_id.as_deref(),
-                &entry.entry_hash,
-                &entry.line,
-            );
-            receipts.push(AppendReceipt {
-                seq: u64::try_from(seq).unwrap_or(0),
-                entry_hash: entry.entry_hash.clone(),
-            });
-            prev = entry.entry_hash;
+        if let Some(head) = cached.head.take_if(|_| cached.alone) {
+            let (rows, receipts, next) = chain(batch, &head);
+            // One statement, its own transaction: the head is moved only if it is still
+            // `head`, and the rows are inserted only once it was (the insert reads the
+            // update's result), so they are never written without holding the head.
+            let inserted = rows.insert_after_head(&client, &head, &next).await?;
+            if inserted == rows.len() {
+                cached.head = Some(next);
+                return Ok(receipts);
+            }
+            // Another replica moved the head: nothing was written; take the locking path.
         }
+        let tx = client.transaction().await?;
+        let row = tx.query_one("SELECT seq, entry_hash FROM audit_head FOR UPDATE", &[]).await?;
+        let head: Head = (row.get(0), row.get(1));
+        let (rows, receipts, next) = chain(batch, &head);
         rows.insert(&tx).await?;
-        tx.execute("UPDATE audit_head SET seq = $1, entry_hash = $2", &[&seq, &prev]).await?;
+        tx.execute("UPDATE audit_head SET seq = $1, entry_hash = $2", &[&next.0, &next.1]).await?;
         tx.commit().await?;
+        // Several replicas appending: keep holding the head from the read (a batch that
+        // assumed a stale head would cost a wasted round trip each time).
+        cached.alone = cached.head.as_ref() == Some(&head);
+        cached.head = Some(next);
         Ok::<_, tokio_postgres::Error>(receipts)
     };
     sql.await.map_err(|e| classify(url, &e))
