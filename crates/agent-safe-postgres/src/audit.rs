@@ -314,6 +314,19 @@ impl AuditStore for PgAuditLog {
     }
 }
 
+/// A statement parameter.
+type Param = dyn tokio_postgres::types::ToSql + Sync;
+
+/// The insert of [`Rows`], its columns `$1` to `$7` (see [`Rows::params`]).
+macro_rules! insert_rows {
+    () => {
+        "INSERT INTO audit_log \
+         (seq, event_id, event_type, correlation_id, original_id, entry_hash, line) \
+         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], \
+         $5::text[], $6::text[], $7::text[])"
+    };
+}
+
 /// Columns of rows to insert with one `INSERT … SELECT FROM UNNEST(…)`.
 #[derive(Default)]
 struct Rows {
@@ -360,51 +373,39 @@ impl Rows {
         head: &Head,
         next: &Head,
     ) -> Result<u64, tokio_postgres::Error> {
+        let mut params = self.params();
+        params.extend([&next.0 as &Param, &next.1, &head.0, &head.1]);
         client
             .execute(
-                "WITH moved AS (UPDATE audit_head SET seq = $8, entry_hash = $9 \
-                 WHERE seq = $10 AND entry_hash = $11 RETURNING 1) \
-                 INSERT INTO audit_log \
-                 (seq, event_id, event_type, correlation_id, original_id, entry_hash, line) \
-                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], \
-                 $5::text[], $6::text[], $7::text[]) WHERE EXISTS (SELECT 1 FROM moved)",
-                &[
-                    &self.seq,
-                    &self.event_id,
-                    &self.event_type,
-                    &self.correlation_id,
-                    &self.original_id,
-                    &self.entry_hash,
-                    &self.line,
-                    &next.0,
-                    &next.1,
-                    &head.0,
-                    &head.1,
-                ],
+                concat!(
+                    "WITH moved AS (UPDATE audit_head SET seq = $8, entry_hash = $9 \
+                     WHERE seq = $10 AND entry_hash = $11 RETURNING 1) ",
+                    insert_rows!(),
+                    " WHERE EXISTS (SELECT 1 FROM moved)"
+                ),
+                &params,
             )
             .await
+    }
+
+    /// The seven columns, as the parameters `$1` to `$7` of [`insert_rows!`].
+    fn params(&self) -> Vec<&Param> {
+        vec![
+            &self.seq,
+            &self.event_id,
+            &self.event_type,
+            &self.correlation_id,
+            &self.original_id,
+            &self.entry_hash,
+            &self.line,
+        ]
     }
 
     async fn insert(
         &self,
         tx: &deadpool_postgres::Transaction<'_>,
     ) -> Result<u64, tokio_postgres::Error> {
-        tx.execute(
-            "INSERT INTO audit_log \
-             (seq, event_id, event_type, correlation_id, original_id, entry_hash, line) \
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], \
-             $5::text[], $6::text[], $7::text[])",
-            &[
-                &self.seq,
-                &self.event_id,
-                &self.event_type,
-                &self.correlation_id,
-                &self.original_id,
-                &self.entry_hash,
-                &self.line,
-            ],
-        )
-        .await
+        tx.execute(insert_rows!(), &self.params()).await
     }
 }
 
