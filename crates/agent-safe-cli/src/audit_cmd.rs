@@ -360,9 +360,10 @@ fn import_into(
         }
         return Ok(exit::DENY_OR_FAILED);
     }
-    let text = std::fs::read_to_string(file)
+    let reader = std::fs::File::open(file)
+        .map(std::io::BufReader::new)
         .with_context(|| format!("cannot read `{}`", file.display()))?;
-    let head = log.import(text.lines().map(str::to_owned))?;
+    let head = log.import(std::io::BufRead::lines(reader))?;
     let after = audit::AuditStore::verify(log)?;
     if !after.is_valid() || after.entries != report.entries {
         anyhow::bail!(

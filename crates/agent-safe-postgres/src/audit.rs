@@ -17,6 +17,9 @@ use crate::database::{Database, DbError, classify, pool_error};
 /// At most this many entries go into one transaction.
 const MAX_BATCH: usize = 256;
 
+/// Entries inserted per statement by [`PgAuditLog::import`].
+pub const IMPORT_CHUNK: u64 = 5_000;
+
 /// Rows fetched per round trip when reading the chain.
 const PAGE: i64 = 2000;
 
@@ -132,12 +135,37 @@ impl PgAuditLog {
     /// Moves a file log's lines into this log, which must be empty, in one transaction: all of
     /// them or none. Each line is stored as it is; entry `n` must carry `seq` `n` (or none, as
     /// the Python version writes). Check the file first (`agent_safe_audit::verify`): this
-    /// checks the shape of each line, not the chain. Returns the new head.
-    pub fn import(&self, lines: impl IntoIterator<Item = String>) -> Result<ChainHead, AuditError> {
+    /// checks the shape of each line, not the chain. Lines are read and inserted
+    /// [`IMPORT_CHUNK`] at a time, so a log of any size is imported in bounded memory. Returns
+    /// the new head.
+    pub fn import(
+        &self,
+        lines: impl IntoIterator<Item = io::Result<String>>,
+    ) -> Result<ChainHead, AuditError> {
+        let mut session = self.db.session().map_err(fail)?;
+        session.begin().map_err(fail)?;
+        let (head, stored) = session
+            .run(async |c| {
+                let head = c.query_one("SELECT seq FROM audit_head FOR UPDATE", &[]).await?;
+                let stored = c.query_one("SELECT count(*) FROM audit_log", &[]).await?;
+                Ok((head.get::<_, i64>(0), stored.get::<_, i64>(0)))
+            })
+            .map_err(fail)?;
+        if head != 0 || stored != 0 {
+            // Returning drops the session, which rolls the transaction back.
+            return Err(AuditError::Backend(format!(
+                "{}: the audit log is not empty ({stored} entries): import only into an empty \
+                 database",
+                self.db.url()
+            )));
+        }
         let mut rows = Rows::default();
         let mut last_hash = GENESIS_HASH.to_owned();
         let mut n: u64 = 0;
         for line in lines {
+            let line = line.map_err(|e| {
+                AuditError::Backend(format!("entry {}: cannot be read: {e}", n + 1))
+            })?;
             if line.trim().is_empty() {
                 continue;
             }
@@ -163,33 +191,20 @@ impl PgAuditLog {
                 line.trim_end_matches(['\n', '\r']),
             );
             last_hash = stored.entry_hash;
+            if rows.len() >= IMPORT_CHUNK {
+                let chunk = std::mem::take(&mut rows);
+                session.run(async |c| chunk.insert(&*c).await).map_err(fail)?;
+            }
         }
         let count = i64::try_from(n).unwrap_or(i64::MAX);
-        let url = self.db.url().to_owned();
-        self.db
+        session
             .run(async |c| {
-                let tx = c.transaction().await?;
-                let head = tx.query_one("SELECT seq FROM audit_head FOR UPDATE", &[]).await?;
-                let stored: i64 = tx.query_one("SELECT count(*) FROM audit_log", &[]).await?.get(0);
-                if head.get::<_, i64>(0) != 0 || stored != 0 {
-                    return Ok(Err(stored));
-                }
-                rows.insert(&tx).await?;
-                tx.execute(
-                    "UPDATE audit_head SET seq = $1, entry_hash = $2",
-                    &[&count, &last_hash],
-                )
-                .await?;
-                tx.commit().await?;
-                Ok(Ok(()))
+                rows.insert(&*c).await?;
+                c.execute("UPDATE audit_head SET seq = $1, entry_hash = $2", &[&count, &last_hash])
+                    .await
             })
-            .map_err(fail)?
-            .map_err(|stored| {
-                AuditError::Backend(format!(
-                    "{url}: the audit log is not empty ({stored} entries): import only into an \
-                     empty database"
-                ))
-            })?;
+            .map_err(fail)?;
+        session.commit().map_err(fail)?;
         Ok(ChainHead { seq: n, entry_hash: last_hash })
     }
 }
@@ -403,9 +418,9 @@ impl Rows {
 
     async fn insert(
         &self,
-        tx: &deadpool_postgres::Transaction<'_>,
+        client: &impl deadpool_postgres::GenericClient,
     ) -> Result<u64, tokio_postgres::Error> {
-        tx.execute(insert_rows!(), &self.params()).await
+        client.execute(insert_rows!(), &self.params()).await
     }
 }
 

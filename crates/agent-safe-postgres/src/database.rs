@@ -6,6 +6,10 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, Recycli
 
 use crate::settings::PgSettings;
 
+/// The smallest pool: an approval resolution holds one connection (its row) while the audit
+/// events it writes take another.
+pub const MIN_POOL_SIZE: usize = 2;
+
 /// Why the database could not be used. Messages name the database as
 /// `postgres://USER@HOST:PORT/DATABASE`, never with its password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,7 +125,7 @@ impl Database {
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager)
-            .max_size(settings.pool_size.max(1))
+            .max_size(settings.pool_size.max(MIN_POOL_SIZE))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .wait_timeout(Some(settings.connect_timeout))
             .create_timeout(Some(settings.connect_timeout))

@@ -40,8 +40,8 @@ mod settings;
 mod windows;
 
 pub use approvals::PgApprovalStore;
-pub use audit::{ChainHead, ChainReader, PgAuditLog};
-pub use database::{Database, DbError};
+pub use audit::{ChainHead, ChainReader, IMPORT_CHUNK, PgAuditLog};
+pub use database::{Database, DbError, MIN_POOL_SIZE};
 pub use migrate::{LATEST_VERSION, MIGRATIONS, Migration, SchemaStatus};
 pub use nonce::PgNonceStore;
 pub use settings::{DatabaseUrl, PgSettings};

@@ -79,7 +79,7 @@ impl fmt::Debug for DatabaseUrl {
 pub struct PgSettings {
     /// Where the database is.
     pub url: DatabaseUrl,
-    /// Connections kept at most (default 16).
+    /// Connections kept at most (default 16; at least [`crate::MIN_POOL_SIZE`]).
     pub pool_size: usize,
     /// Longest a statement may run before the server cancels it (default 5 s).
     pub statement_timeout: Duration,

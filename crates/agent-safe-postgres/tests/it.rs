@@ -436,14 +436,14 @@ fn import_moves_a_file_log_into_an_empty_database_all_or_nothing() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/audit");
     // A log written by the Python version (no `seq`) and one written by this crate.
     let python = std::fs::read_to_string(root.join("python-fixture.jsonl")).unwrap();
-    let lines = |text: &str| text.lines().map(str::to_owned).collect::<Vec<_>>();
+    let lines = |text: &str| text.lines().map(|l| Ok(l.to_owned())).collect::<Vec<_>>();
 
     // A line out of order is refused and nothing is written.
     let mut shuffled = lines(&std::fs::read_to_string(root.join("rust-written.jsonl")).unwrap());
     shuffled.swap(1, 2);
     let err = log.import(shuffled).unwrap_err().to_string();
     assert_eq!(err, "entry 2: its seq is 3 (entries must be numbered from 1 without gaps)");
-    let err = log.import(vec!["{\"not\": \"an entry\"}".to_owned()]).unwrap_err().to_string();
+    let err = log.import(vec![Ok("{\"not\": \"an entry\"}".to_owned())]).unwrap_err().to_string();
     assert_eq!(err, "entry 1: not an audit entry");
     assert_eq!(log.head().unwrap().seq, 0);
 
@@ -564,4 +564,25 @@ fn a_rate_limit_holds_across_replicas() {
     assert!(limiters[1].check("other", at).unwrap().is_none(), "per caller");
     // Past the window, the caller may go again.
     assert!(limiters[2].check("bot", at + time::Duration::seconds(61)).unwrap().is_none());
+}
+
+#[test]
+fn a_log_larger_than_one_chunk_imports_byte_for_byte() {
+    let Some((db, _)) = database("audit_import_large") else { return };
+    db.migrate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let file =
+        AuditLog::open(&path, AuditOptions { durability: agent_safe_audit::Durability::Buffered })
+            .unwrap();
+    let entries = agent_safe_postgres::IMPORT_CHUNK * 2 + 7;
+    for i in 0..entries {
+        file.append(&agent_safe_audit::bench::sample_event(usize::try_from(i).unwrap())).unwrap();
+    }
+    file.sync().unwrap();
+    let log = PgAuditLog::new(db).unwrap();
+    let reader = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
+    let head = log.import(std::io::BufRead::lines(reader)).unwrap();
+    assert_eq!(head.seq, entries);
+    assert_eq!(export(&log), std::fs::read(&path).unwrap());
 }

@@ -41,7 +41,7 @@ pub struct StateConfig {
     /// `AGENT_SAFE_DATABASE_URL` overrides it.
     #[serde(default)]
     pub url: Option<Secret<String>>,
-    /// Connections per process, at most (default 16).
+    /// Connections per process, at most (default 16, at least 2).
     #[serde(default)]
     pub pool_size: Option<usize>,
     /// Longest a statement may run, in milliseconds (default 5000).
