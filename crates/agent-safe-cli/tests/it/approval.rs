@@ -6,10 +6,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
-use agent_safe_core::{Clock, SystemClock};
-use agent_safe_tickets::{IdentityManager, SigningKey};
 use serde_json::Value;
 
 use crate::common::{bin, catalog, snap};
@@ -55,10 +52,7 @@ fn project(dir: &Path, extra: &str) {
 /// An identity token for `agent` (valid for an hour of real time: the binary uses the system
 /// clock).
 fn token(agent: &str, roles: &[&str]) -> String {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ids = IdentityManager::new(SigningKey::hs256_from_str(KEY).unwrap(), "agent-safe", clock);
-    let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
-    ids.create_token(agent, "", &roles, &[], time::Duration::hours(1)).unwrap()
+    crate::common::identity_token(KEY, agent, roles)
 }
 
 fn approval(dir: &Path, args: &[&str]) -> Command {

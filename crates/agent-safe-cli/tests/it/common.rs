@@ -88,12 +88,7 @@ impl Served {
             body.len()
         )
         .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-        let status = head.lines().next().unwrap_or_default().to_owned();
-        let body = serde_json::from_str(body).map_err(|e| format!("{e}: {response}")).unwrap();
-        (status, body)
+        answer(stream)
     }
 
     /// Stops the server with SIGTERM (it exits 0 and says so); returns what it printed after
@@ -134,12 +129,7 @@ impl Served {
             self.addr
         )
         .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-        let status = head.lines().next().unwrap_or_default().to_owned();
-        let body = serde_json::from_str(body).map_err(|e| format!("{e}: {response}")).unwrap();
-        (status, body)
+        answer(stream)
     }
 
     /// Kills the server with SIGKILL (`kill -9`: no shutdown, nothing flushed).
@@ -157,6 +147,28 @@ impl Drop for Served {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The status line and the JSON body of the HTTP answer read from `stream` (the connection
+/// closes after it).
+fn answer(mut stream: std::net::TcpStream) -> (String, serde_json::Value) {
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    let body = serde_json::from_str(body).map_err(|e| format!("{e}: {response}")).unwrap();
+    (status, body)
+}
+
+/// An identity token for `agent` with `roles`, signed with the HS256 key `key`, valid for an
+/// hour of real time (the binary uses the system clock).
+pub fn identity_token(key: &str, agent: &str, roles: &[&str]) -> String {
+    use agent_safe_tickets::{IdentityManager, SigningKey};
+    let clock: std::sync::Arc<dyn agent_safe_core::Clock> =
+        std::sync::Arc::new(agent_safe_core::SystemClock);
+    let ids = IdentityManager::new(SigningKey::hs256_from_str(key).unwrap(), "agent-safe", clock);
+    let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+    ids.create_token(agent, "", &roles, &[], time::Duration::hours(1)).unwrap()
 }
 
 /// The filters of every CLI snapshot, after the test's temporary directory, the catalog path and

@@ -70,12 +70,7 @@ fn cli(dir: &Path, url: &str) -> std::process::Command {
 
 /// An identity token for `agent` (an hour of real time).
 fn token(agent: &str, roles: &[&str]) -> String {
-    use agent_safe_tickets::{IdentityManager, SigningKey};
-    let clock: std::sync::Arc<dyn agent_safe_core::Clock> =
-        std::sync::Arc::new(agent_safe_core::SystemClock);
-    let ids = IdentityManager::new(SigningKey::hs256_from_str(KEY).unwrap(), "agent-safe", clock);
-    let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
-    ids.create_token(agent, "", &roles, &[], time::Duration::hours(1)).unwrap()
+    crate::common::identity_token(KEY, agent, roles)
 }
 
 fn dev_check() -> Value {

@@ -41,12 +41,7 @@ fn replica_with(dir: &Path, policies: &Path, extra: &str) {
 
 /// An identity token for `agent`, signed with the replicas' key (an hour of real time).
 fn token(agent: &str, roles: &[&str]) -> String {
-    use agent_safe_tickets::{IdentityManager, SigningKey};
-    let clock: std::sync::Arc<dyn agent_safe_core::Clock> =
-        std::sync::Arc::new(agent_safe_core::SystemClock);
-    let ids = IdentityManager::new(SigningKey::hs256_from_str(KEY).unwrap(), "agent-safe", clock);
-    let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
-    ids.create_token(agent, "", &roles, &[], time::Duration::hours(1)).unwrap()
+    crate::common::identity_token(KEY, agent, roles)
 }
 
 fn json_of(out: &Output) -> Value {
