@@ -104,14 +104,21 @@ impl PgAuditLog {
 
     /// Up to [`PAGE`] rows from `seq` `from` on.
     fn page(&self, from: i64) -> Result<Vec<(i64, String)>, AuditError> {
+        self.seq_lines(
+            "SELECT seq, line FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2",
+            &[&from, &PAGE],
+        )
+    }
+
+    /// The `(seq, line)` rows `sql` selects.
+    fn seq_lines(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<(i64, String)>, AuditError> {
         self.db
             .run(async |c| {
-                let rows = c
-                    .query(
-                        "SELECT seq, line FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2",
-                        &[&from, &PAGE],
-                    )
-                    .await?;
+                let rows = c.query(sql, params).await?;
                 Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
             })
             .map_err(fail)
@@ -281,36 +288,20 @@ impl AuditStore for PgAuditLog {
     }
 
     fn find_decision(&self, audit_id: &str) -> Result<Option<StoredEvent>, AuditError> {
-        let rows = self
-            .db
-            .run(async |c| {
-                let rows = c
-                    .query(
-                        "SELECT seq, line FROM audit_log WHERE event_id = $1 \
-                         AND event_type = 'decision' ORDER BY seq LIMIT 1",
-                        &[&audit_id],
-                    )
-                    .await?;
-                Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
-            })
-            .map_err(fail)?;
+        let rows = self.seq_lines(
+            "SELECT seq, line FROM audit_log WHERE event_id = $1 \
+             AND event_type = 'decision' ORDER BY seq LIMIT 1",
+            &[&audit_id],
+        )?;
         Ok(self.stored(rows)?.pop())
     }
 
     fn linked(&self, audit_id: &str) -> Result<Vec<StoredEvent>, AuditError> {
-        let rows = self
-            .db
-            .run(async |c| {
-                let rows = c
-                    .query(
-                        "SELECT seq, line FROM audit_log WHERE correlation_id = $1 \
-                         OR original_id = $1 ORDER BY seq",
-                        &[&audit_id],
-                    )
-                    .await?;
-                Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
-            })
-            .map_err(fail)?;
+        let rows = self.seq_lines(
+            "SELECT seq, line FROM audit_log WHERE correlation_id = $1 OR original_id = $1 \
+             ORDER BY seq",
+            &[&audit_id],
+        )?;
         self.stored(rows)
     }
 
