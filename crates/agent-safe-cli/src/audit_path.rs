@@ -11,9 +11,13 @@ pub(crate) fn log_path(cli: &Cli, given: Option<&PathBuf>) -> anyhow::Result<Pat
     if let Some(p) = given {
         return Ok(p.clone());
     }
-    let config = crate::setup::config_file(cli)?;
-    let resolved = crate::setup::resolve(config.as_ref(), &agent_safe::Overrides::default());
-    Ok(resolved.audit_log.unwrap_or_default())
+    Ok(configured_log(crate::setup::config_file(cli)?.as_ref()))
+}
+
+/// `audit_log` of `config`, else `./audit.jsonl`.
+fn configured_log(config: Option<&agent_safe::ConfigFile>) -> PathBuf {
+    let resolved = crate::setup::resolve(config, &agent_safe::Overrides::default());
+    resolved.audit_log.unwrap_or_default()
 }
 
 /// Where the log a command reads is.
@@ -41,7 +45,7 @@ pub(crate) fn log_source(cli: &Cli, given: Option<&PathBuf>) -> anyhow::Result<L
         }
         drop(shared);
     }
-    Ok(LogSource::File(log_path(cli, None)?))
+    Ok(LogSource::File(configured_log(config.as_ref())))
 }
 
 impl LogSource {

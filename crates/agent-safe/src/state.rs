@@ -1,8 +1,9 @@
 //! `state:` in agent-safe.yaml: where the state that replicas must share lives. `file` (the
 //! default) keeps each piece in a file next to the audit log, as one process needs; `postgres`
 //! (cargo feature `postgres`) keeps it in one PostgreSQL database shared by every replica.
-//! Today the execution-ticket nonces and the approval requests move; limits and the audit
-//! chain follow (see docs/state.md). [`SharedState`] opens the backend once per facade.
+//! The execution-ticket nonces, the approval requests, the rate-limit and cumulative-risk
+//! windows and the audit chain move; audit shipping from the database follows (see
+//! docs/state.md). [`SharedState`] opens the backend once per facade.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
