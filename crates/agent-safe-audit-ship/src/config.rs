@@ -300,7 +300,12 @@ mod tests {
     #[cfg(not(feature = "s3"))]
     #[test]
     fn s3_needs_the_feature() {
-        check(r#"{"s3_bucket": "audit"}"#, Err("no S3 support (cargo feature `s3`"));
+        check(
+            r#"{"s3_bucket": "audit"}"#,
+            Err(
+                "no S3 support: install the CLI with `cargo install agent-safe-cli --features aws`",
+            ),
+        );
     }
 
     #[test]

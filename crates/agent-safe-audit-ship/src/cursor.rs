@@ -29,9 +29,10 @@ use crate::{ShipLogError, Shipper};
 /// The last entry shipped to a destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CursorPosition {
-    /// Byte offset just after the entry's line in the log.
+    /// Where the log goes on after the entry: in a file log the byte offset just after its
+    /// line; in a database log its row number (`seq`).
     pub offset: u64,
-    /// Its line number (counting non-blank lines).
+    /// Its line number (counting non-blank lines); in a database log its row number.
     pub line: usize,
     /// Its `seq` (absent in lines written by the Python version).
     pub seq: Option<u64>,
@@ -44,21 +45,35 @@ impl CursorPosition {
     pub fn number(&self) -> u64 {
         self.seq.unwrap_or(self.line as u64)
     }
+
+    /// The position just after `entry`.
+    pub fn after(entry: &crate::ShipEntry) -> Self {
+        Self {
+            offset: entry.end(),
+            line: entry.line(),
+            seq: entry.seq(),
+            entry_hash: entry.entry_hash().to_owned(),
+        }
+    }
 }
 
-/// The cursor file of `shipper` for the log at `log`:
-/// `<log>.ship-<kind>-<first 12 hex digits of SHA-256(destination id)>.cursor`, e.g.
-/// `audit.jsonl.ship-webhook-3f2a9c0d1b7e.cursor`.
-pub fn cursor_path(log: &Path, shipper: &dyn Shipper) -> PathBuf {
+/// What names the cursor of `shipper` (in a cursor file's name, or a database row):
+/// `<kind>-<first 12 hex digits of SHA-256(destination id)>`, e.g. `webhook-3f2a9c0d1b7e`.
+pub fn cursor_id(shipper: &dyn Shipper) -> String {
     let kind: String = shipper
         .kind()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
         .collect();
     let d = digest::digest(&digest::SHA256, shipper.destination_id().as_bytes());
-    let id = agent_safe_core::hex::encode(&d.as_ref()[..6]);
+    format!("{kind}-{}", agent_safe_core::hex::encode(&d.as_ref()[..6]))
+}
+
+/// The cursor file of `shipper` for the log at `log`: `<log>.ship-<cursor id>.cursor` (see
+/// [`cursor_id`]), e.g. `audit.jsonl.ship-webhook-3f2a9c0d1b7e.cursor`.
+pub fn cursor_path(log: &Path, shipper: &dyn Shipper) -> PathBuf {
     let mut name = log.file_name().unwrap_or(log.as_os_str()).to_owned();
-    name.push(format!(".ship-{kind}-{id}.cursor"));
+    name.push(format!(".ship-{}.cursor", cursor_id(shipper)));
     log.with_file_name(name)
 }
 
@@ -119,13 +134,16 @@ impl CursorFile {
     }
 
     fn err(&self, what: &str, e: impl std::fmt::Display) -> ShipLogError {
-        ShipLogError::Cursor { path: self.path.clone(), message: format!("{what}: {e}") }
+        ShipLogError::Cursor {
+            cursor: self.path.display().to_string(),
+            message: format!("{what}: {e}"),
+        }
     }
 
     /// A handle on the lock file (opened once; every handle shares its lock).
     fn lock_file(&mut self) -> Result<File, ShipLogError> {
         let lock_err = |e: io::Error| ShipLogError::Cursor {
-            path: self.lock_path.clone(),
+            cursor: self.lock_path.display().to_string(),
             message: format!("cannot open the cursor lock: {e}"),
         };
         let file = match &self.lock {
@@ -158,7 +176,7 @@ impl CursorFile {
                 Err(fs::TryLockError::WouldBlock) => tokio::time::sleep(LOCK_RETRY).await,
                 Err(fs::TryLockError::Error(e)) => {
                     return Err(ShipLogError::Cursor {
-                        path,
+                        cursor: path.display().to_string(),
                         message: format!("cannot lock the cursor: {e}"),
                     });
                 }
@@ -172,7 +190,7 @@ impl CursorFile {
         let file = self.lock_file()?;
         let path = self.lock_path.clone();
         file.lock().map_err(|e| ShipLogError::Cursor {
-            path,
+            cursor: path.display().to_string(),
             message: format!("cannot lock the cursor: {e}"),
         })?;
         Ok(CursorLock { file })
@@ -238,7 +256,7 @@ impl CursorFile {
         let record = agent_safe_audit::canonical::to_string(&value);
         let path = self.path.clone();
         let err = |e: io::Error| ShipLogError::Cursor {
-            path: path.clone(),
+            cursor: path.display().to_string(),
             message: format!("cannot write the cursor: {e}"),
         };
         if let Some((file, size)) = &mut self.handle

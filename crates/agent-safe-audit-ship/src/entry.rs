@@ -13,8 +13,8 @@ pub struct ShipEntry {
     entry_hash: String,
     seq: Option<u64>,
     line: usize,
-    /// Byte offset just after the line's terminator in the log.
-    pub(crate) end: u64,
+    /// Where the log goes on after the entry (see [`ShipEntry::end`]).
+    end: u64,
 }
 
 #[derive(Deserialize)]
@@ -77,9 +77,24 @@ impl ShipEntry {
         self.seq
     }
 
-    /// Line number in the log, counting non-blank lines (as `verify` does).
+    /// Line number in the log, counting non-blank lines (as `verify` does); in a database
+    /// log, the row number.
     pub fn line(&self) -> usize {
         self.line
+    }
+
+    /// Where the log goes on after this entry: in a file log the byte offset just after its
+    /// line's terminator; in a database log its row number. Set by the [`crate::ShipChannel`]
+    /// that read it.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// The entry with [`ShipEntry::end`] set.
+    #[must_use]
+    pub fn with_end(mut self, end: u64) -> Self {
+        self.end = end;
+        self
     }
 }
 

@@ -34,35 +34,33 @@ pub enum ShipLogError {
     /// The log could not be read, or a line of it is not an entry.
     #[error(transparent)]
     Audit(#[from] AuditError),
-    /// A cursor file could not be read, written or locked.
-    #[error("{}: {message}", path.display())]
+    /// A cursor could not be read, written or locked.
+    #[error("{cursor}: {message}")]
     Cursor {
-        /// The cursor file.
-        path: PathBuf,
+        /// The cursor: its file, or its row in the database.
+        cursor: String,
         /// What went wrong.
         message: String,
     },
     /// The cursor does not describe this log (the log was replaced, truncated or rewritten).
     #[error(
-        "{}: the log does not match its ship cursor `{}`: {detail}; ship it again from the \
-         start (`agent-safe audit ship --from-start`) or delete the cursor",
-        log.display(),
-        cursor.display()
+        "{log}: the log does not match its ship cursor `{cursor}`: {detail}; ship it again \
+         from the start (`agent-safe audit ship --from-start`) or delete the cursor"
     )]
     CursorMismatch {
-        /// The log.
-        log: PathBuf,
-        /// The cursor file.
-        cursor: PathBuf,
+        /// The log: its path, or the database.
+        log: String,
+        /// The cursor: its file, or its row in the database.
+        cursor: String,
         /// What does not match.
         detail: String,
     },
     /// Shipping an entry failed.
-    #[error("{}:{line}: shipping `{event_id}` via {kind} failed: {source}", log.display())]
+    #[error("{log}:{line}: shipping `{event_id}` via {kind} failed: {source}")]
     Ship {
-        /// The log.
-        log: PathBuf,
-        /// Line of the entry (counting non-blank lines).
+        /// The log: its path, or the database.
+        log: String,
+        /// Line of the entry (counting non-blank lines; in a database, its `seq`).
         line: usize,
         /// Its `event_id`.
         event_id: String,
@@ -80,6 +78,18 @@ pub enum ShipLogError {
         destination: String,
         /// The failure.
         source: ShipError,
+    },
+    /// Another process ships this log to the destination (a database log is shipped by one
+    /// process of the cluster at a time).
+    #[error(
+        "{log}: another process is shipping this log to the destination (cursor {cursor}); it \
+         goes on from there"
+    )]
+    Standby {
+        /// The log.
+        log: String,
+        /// The cursor.
+        cursor: String,
     },
     /// The worker thread or its runtime could not be started.
     #[error("cannot start the audit shipping worker: {0}")]

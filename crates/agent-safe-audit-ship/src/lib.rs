@@ -56,6 +56,7 @@ mod outbox;
 mod replay;
 #[cfg(feature = "s3")]
 mod s3;
+mod source;
 mod webhook;
 mod worker;
 
@@ -67,13 +68,14 @@ use std::fmt;
 use agent_safe_core::BoxFuture;
 
 pub use config::{DEFAULT_EXIT_FLUSH_TIMEOUT, DEFAULT_S3_PREFIX, ShipperConfig, StartAt};
-pub use cursor::{CursorPosition, cursor_path};
+pub use cursor::{CursorPosition, cursor_id, cursor_path};
 pub use entry::ShipEntry;
 pub use error::{ShipError, ShipLogError, ShipperConfigError};
 pub use filesystem::FilesystemShipper;
-pub use replay::{ReplayOptions, ReplayReport, replay, replay_async};
+pub use replay::{ReplayOptions, ReplayReport, replay, replay_async, replay_from};
 #[cfg(feature = "s3")]
 pub use s3::{S3Options, S3Shipper};
+pub use source::{FileSource, ShipChannel, ShipChunk, ShipSource, StepLock};
 pub use webhook::{DEFAULT_WEBHOOK_TIMEOUT, WebhookShipper};
 pub use worker::{ShipperStatus, ShippingOptions, ShippingWorker};
 

@@ -1,4 +1,4 @@
-//! The outbox: the log read from a cursor onwards, and one read-ship-record step.
+//! The outbox: one read-ship-record step over a [`ShipChannel`], and the file log's reader.
 //!
 //! Only complete lines (ending with `\n`) are shipped: a line without one may be a write in
 //! progress or a torn write (which `agent-safe audit repair` removes), so the reader stops
@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use agent_safe_core::Clock;
 
-use crate::cursor::{CursorFile, CursorPosition};
+use crate::cursor::CursorPosition;
 use crate::entry::entry_hash_of;
+use crate::source::{ShipChannel, ShipChunk, ShipSource};
 use crate::{ShipEntry, ShipLogError, Shipper};
 use agent_safe_audit::AuditError;
 use agent_safe_audit::scan::{self as tail, Lines, Term};
@@ -21,16 +22,6 @@ use agent_safe_audit::scan::{self as tail, Lines, Term};
 pub(crate) const CHUNK_ENTRIES: usize = 4096;
 /// First read size of a step; doubled while a single line does not fit.
 const READ_BYTES: usize = 4 << 20;
-
-/// Complete entries read from the log.
-#[derive(Debug, Default)]
-pub(crate) struct Chunk {
-    pub(crate) entries: Vec<ShipEntry>,
-    /// Offset after the last complete line examined (blank lines included).
-    pub(crate) scanned_to: u64,
-    /// More complete lines may follow `scanned_to` (the read stopped at a limit).
-    pub(crate) more: bool,
-}
 
 /// Reads the log from byte offsets.
 #[derive(Debug)]
@@ -88,10 +79,10 @@ impl LogReader {
         offset: u64,
         line: usize,
         max: usize,
-    ) -> Result<Chunk, ShipLogError> {
+    ) -> Result<ShipChunk, ShipLogError> {
         let path = self.path.clone();
         let len = self.len()?;
-        let mut chunk = Chunk { scanned_to: offset, ..Chunk::default() };
+        let mut chunk = ShipChunk { scanned_to: offset, ..ShipChunk::default() };
         if offset >= len {
             return Ok(chunk);
         }
@@ -119,9 +110,8 @@ impl LogReader {
                         .map_err(|e| e.to_string())
                         .and_then(|text| ShipEntry::parse(text, n + 1));
                     match parsed {
-                        Ok(mut entry) => {
-                            entry.end = end;
-                            chunk.entries.push(entry);
+                        Ok(entry) => {
+                            chunk.entries.push(entry.with_end(end));
                             n += 1;
                         }
                         // Ship what comes before it first; the next read fails here.
@@ -171,28 +161,6 @@ impl LogReader {
                 pos.line
             )),
             None => Err(format!("no entry ends at byte {} (line {})", pos.offset, pos.line)),
-        }
-    }
-
-    /// The first entry at or after `from` whose `entry_hash` is `hash`.
-    pub(crate) fn find(
-        &mut self,
-        from: Option<&CursorPosition>,
-        hash: &str,
-    ) -> Result<Option<CursorPosition>, ShipLogError> {
-        let (mut offset, mut line) = from.map_or((0, 0), |p| (p.offset, p.line));
-        loop {
-            let chunk = self.read(offset, line, 4096)?;
-            if let Some(e) = chunk.entries.iter().find(|e| e.entry_hash() == hash) {
-                return Ok(Some(position(e)));
-            }
-            if let Some(last) = chunk.entries.last() {
-                line = last.line();
-            }
-            if !chunk.more || chunk.scanned_to == offset {
-                return Ok(None);
-            }
-            offset = chunk.scanned_to;
         }
     }
 
@@ -278,16 +246,6 @@ fn prefix(hash: &str) -> String {
     hash.chars().take(16).collect()
 }
 
-/// The cursor position just after `e`.
-pub(crate) fn position(e: &ShipEntry) -> CursorPosition {
-    CursorPosition {
-        offset: e.end,
-        line: e.line(),
-        seq: e.seq(),
-        entry_hash: e.entry_hash().to_owned(),
-    }
-}
-
 /// What one step did.
 #[derive(Debug, Default)]
 pub(crate) struct StepReport {
@@ -303,39 +261,43 @@ pub(crate) struct StepReport {
     pub(crate) more: bool,
     /// What stopped the step; progress before it is recorded.
     pub(crate) error: Option<ShipLogError>,
+    /// Another process ships to this destination; this step did nothing.
+    pub(crate) standby: bool,
 }
 
 /// A log and one destination, with the cursor between them.
 #[derive(Debug)]
 pub(crate) struct Outbox {
-    log: PathBuf,
-    reader: LogReader,
+    log: String,
+    channel: Box<dyn ShipChannel>,
     shipper: Arc<dyn Shipper>,
-    cursor: CursorFile,
     clock: Arc<dyn Clock>,
     /// The cursor as this outbox last checked or wrote it; re-checked against the log when
-    /// the file says otherwise (another process shipped meanwhile).
+    /// the store says otherwise (another process shipped meanwhile).
     trusted: Option<Option<CursorPosition>>,
     /// Start here instead of at the cursor on the next step (`--from-start`).
     start_override: Option<Option<CursorPosition>>,
 }
 
 impl Outbox {
-    pub(crate) fn new(log: &Path, shipper: Arc<dyn Shipper>, clock: Arc<dyn Clock>) -> Self {
-        let cursor = CursorFile::new(log, &*shipper);
+    pub(crate) fn new(
+        source: &dyn ShipSource,
+        shipper: Arc<dyn Shipper>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
-            log: log.to_owned(),
-            reader: LogReader::new(log),
+            log: source.log_name(),
+            channel: source.channel(&*shipper),
             shipper,
-            cursor,
             clock,
             trusted: None,
             start_override: None,
         }
     }
 
-    pub(crate) fn cursor_path(&self) -> &Path {
-        self.cursor.path()
+    /// The cursor, as messages name it.
+    pub(crate) fn cursor_location(&self) -> String {
+        self.channel.cursor_location()
     }
 
     /// Ignore the cursor on the next step and start from the first entry.
@@ -345,34 +307,29 @@ impl Outbox {
 
     /// The recorded position (no lock; for status).
     pub(crate) fn recorded(&self) -> Result<Option<CursorPosition>, ShipLogError> {
-        self.cursor.peek()
+        self.channel.peek()
     }
 
     /// When no cursor exists yet, records the log's last complete entry as shipped (the
-    /// `start_at: end` setting). Blocks on the cursor lock.
+    /// `start_at: end` setting).
     pub(crate) fn start_at_end(&mut self) -> Result<(), ShipLogError> {
-        let _lock = self.cursor.lock_blocking()?;
-        if self.cursor.read()?.is_some() {
-            return Ok(());
-        }
-        if let Some(pos) = self.reader.last_entry()? {
-            self.cursor.write(&pos, self.clock.now(), true)?;
-        }
-        Ok(())
+        self.channel.start_at_end(self.clock.now())
     }
 
     fn mismatch(&self, detail: String) -> ShipLogError {
         ShipLogError::CursorMismatch {
             log: self.log.clone(),
-            cursor: self.cursor.path().to_owned(),
+            cursor: self.channel.cursor_location(),
             detail,
         }
     }
 
-    /// One step under the cursor lock: read the cursor (check it against the log when it
-    /// changed), with `resync` ask the destination what it already holds and skip that,
+    /// One step under the destination's lock: read the cursor (check it against the log when
+    /// it changed), with `resync` ask the destination what it already holds and skip that,
     /// read up to a chunk of entries and ship them, recording progress after every
-    /// [`Shipper::ship`] call (synced at the end of the step).
+    /// [`Shipper::ship`] call (durable at the end of the step). When another process holds
+    /// the lock (a database log shipped by another replica) the step does nothing and says
+    /// it stood by.
     pub(crate) async fn step(&mut self, resync: bool) -> StepReport {
         let mut report = StepReport::default();
         if let Err(e) = self.step_locked(resync, &mut report).await {
@@ -381,13 +338,37 @@ impl Outbox {
         report
     }
 
+    /// The first entry after `from` whose `entry_hash` is `hash`.
+    async fn find(
+        &mut self,
+        from: Option<&CursorPosition>,
+        hash: &str,
+    ) -> Result<Option<CursorPosition>, ShipLogError> {
+        let mut at = from.cloned();
+        loop {
+            let chunk = self.channel.read(at.as_ref(), CHUNK_ENTRIES).await?;
+            if let Some(e) = chunk.entries.iter().find(|e| e.entry_hash() == hash) {
+                return Ok(Some(CursorPosition::after(e)));
+            }
+            let Some(last) = chunk.entries.last() else { return Ok(None) };
+            if !chunk.more {
+                return Ok(None);
+            }
+            at = Some(CursorPosition::after(last));
+        }
+    }
+
     async fn step_locked(
         &mut self,
         resync: bool,
         report: &mut StepReport,
     ) -> Result<(), ShipLogError> {
-        let _lock = self.cursor.lock().await?;
-        if self.reader.reopen()? {
+        let Some(_lock) = self.channel.lock().await? else {
+            report.standby = true;
+            self.trusted = None;
+            return Ok(());
+        };
+        if self.channel.log_replaced()? {
             // Another file under the log's name: check the cursor against it.
             self.trusted = None;
         }
@@ -396,11 +377,13 @@ impl Outbox {
                 self.trusted = Some(start.clone());
                 start
             }
-            None => self.cursor.read()?,
+            None => self.channel.read_cursor().await?,
         };
         if self.trusted.as_ref() != Some(&pos) {
-            if let Some(p) = &pos {
-                self.reader.check(p).map_err(|d| self.mismatch(d))?;
+            if let Some(p) = &pos
+                && let Some(detail) = self.channel.check(p).await?
+            {
+                return Err(self.mismatch(detail));
             }
             self.trusted = Some(pos.clone());
         }
@@ -415,18 +398,17 @@ impl Outbox {
                 })?;
             if let Some(hash) = held
                 && pos.as_ref().is_none_or(|p| p.entry_hash != hash)
-                && let Some(found) = self.reader.find(pos.as_ref(), &hash)?
+                && let Some(found) = self.find(pos.as_ref(), &hash).await?
             {
                 report.skipped += found.line - pos.as_ref().map_or(0, |p| p.line);
-                self.cursor.write(&found, self.clock.now(), true)?;
+                self.channel.write_cursor(&found, self.clock.now(), true).await?;
                 self.trusted = Some(Some(found.clone()));
                 report.scanned_to = found.offset;
                 pos = Some(found);
                 report.position = pos.clone();
             }
         }
-        let (offset, line) = pos.as_ref().map_or((0, 0), |p| (p.offset, p.line));
-        let chunk = self.reader.read(offset, line, CHUNK_ENTRIES)?;
+        let chunk = self.channel.read(pos.as_ref(), CHUNK_ENTRIES).await?;
         let entries = &chunk.entries;
         let max = self.shipper.max_batch().max(1);
         let mut i = 0;
@@ -443,9 +425,9 @@ impl Outbox {
                 None => None,
             };
             if n > 0 {
-                let p = position(&batch[n - 1]);
+                let p = CursorPosition::after(&batch[n - 1]);
                 let last = error.is_some() || i + n >= entries.len();
-                self.cursor.write(&p, self.clock.now(), last)?;
+                self.channel.write_cursor(&p, self.clock.now(), last).await?;
                 self.trusted = Some(Some(p.clone()));
                 report.shipped += n;
                 report.scanned_to = p.offset;

@@ -1,12 +1,13 @@
 //! One-off shipping of a log (`agent-safe audit ship`): from the destination's cursor (or
 //! the start) to the end, with a few retries, then stop.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use agent_safe_core::{Clock, SystemClock};
 
-use crate::outbox::{LogReader, Outbox};
+use crate::outbox::Outbox;
+use crate::source::{FileSource, ShipSource};
 use crate::{CursorPosition, RetryPolicy, ShipLogError, Shipper, Sleeper, TokioSleeper};
 
 /// How [`replay`] starts and retries.
@@ -43,8 +44,8 @@ pub struct ReplayReport {
     pub kind: String,
     /// The destination (no secrets).
     pub destination: String,
-    /// The cursor file.
-    pub cursor: PathBuf,
+    /// The cursor: its file, or its row in the database.
+    pub cursor: String,
     /// Entries shipped.
     pub shipped: usize,
     /// Entries found already at the destination (filesystem) and skipped.
@@ -80,15 +81,26 @@ pub async fn replay_async(
     shipper: Arc<dyn Shipper>,
     options: &ReplayOptions,
 ) -> Result<ReplayReport, ShipLogError> {
-    LogReader::new(log).head()?;
-    let mut outbox = Outbox::new(log, shipper.clone(), options.clock.clone());
+    replay_from(&FileSource::new(log), shipper, options).await
+}
+
+/// [`replay_async`] for the log `source` reads (a file, or a database: see [`ShipSource`]).
+/// When another process ships a database log to this destination, stops at once with
+/// [`ShipLogError::Standby`] in the report.
+pub async fn replay_from(
+    source: &dyn ShipSource,
+    shipper: Arc<dyn Shipper>,
+    options: &ReplayOptions,
+) -> Result<ReplayReport, ShipLogError> {
+    source.head()?;
+    let mut outbox = Outbox::new(source, shipper.clone(), options.clock.clone());
     if options.from_start {
         outbox.restart_from_first_entry();
     }
     let mut report = ReplayReport {
         kind: shipper.kind().to_owned(),
         destination: shipper.destination(),
-        cursor: outbox.cursor_path().to_owned(),
+        cursor: outbox.cursor_location(),
         shipped: 0,
         skipped: 0,
         position: None,
@@ -98,6 +110,13 @@ pub async fn replay_async(
     let mut failures = 0u32;
     loop {
         let step = outbox.step(resync).await;
+        if step.standby {
+            report.error = Some(ShipLogError::Standby {
+                log: source.log_name(),
+                cursor: report.cursor.clone(),
+            });
+            return Ok(report);
+        }
         report.shipped += step.shipped;
         report.skipped += step.skipped;
         if step.position.is_some() {

@@ -6,7 +6,7 @@
 //! holds exactly one job per destination.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,8 @@ use agent_safe_core::{BoxFuture, Clock, SystemClock};
 use agent_safe_http::{Job, OnDrop, Worker, WorkerOptions, WorkerStartError};
 use tokio::sync::Notify;
 
-use crate::outbox::{LogReader, Outbox, StepReport};
+use crate::outbox::{Outbox, StepReport};
+use crate::source::{FileSource, ShipSource};
 use crate::{CursorPosition, RetryPolicy, ShipLogError, Shipper, Sleeper, StartAt, TokioSleeper};
 
 /// How the worker retries, polls and starts.
@@ -24,7 +25,8 @@ pub struct ShippingOptions {
     /// nothing is dropped; a limit on `attempts` is not used here).
     pub retry: RetryPolicy,
     /// How often the log is checked for entries appended by other processes
-    /// ([`ShippingWorker::notify`] wakes the worker at once).
+    /// ([`ShippingWorker::notify`] wakes the worker at once), and how often a worker standing
+    /// by (another process ships a database log) asks to take over.
     pub poll_interval: Duration,
     /// Where a destination without a cursor starts.
     pub start_at: StartAt,
@@ -55,8 +57,8 @@ pub struct ShipperStatus {
     pub kind: String,
     /// The destination (no secrets).
     pub destination: String,
-    /// Its cursor file.
-    pub cursor: PathBuf,
+    /// Its cursor: the cursor file, or its row in the database.
+    pub cursor: String,
     /// The last entry shipped, as this worker last saw the cursor.
     pub position: Option<CursorPosition>,
     /// Entries shipped by this worker.
@@ -71,6 +73,9 @@ pub struct ShipperStatus {
     pub consecutive_failures: u32,
     /// The most recent failure.
     pub last_error: Option<String>,
+    /// Another process ships this (database) log to this destination; this worker stands by
+    /// and takes over when that process stops.
+    pub standby: bool,
 }
 
 #[derive(Debug)]
@@ -108,6 +113,10 @@ impl Shared {
             if report.position.is_some() || t.scanned_to.is_none() {
                 t.status.position = report.position.clone();
             }
+            t.status.standby = report.standby;
+            if report.standby {
+                return;
+            }
             t.scanned_to = Some(report.scanned_to);
             match &report.error {
                 Some(e) => {
@@ -128,7 +137,7 @@ impl Shared {
 /// is abandoned and sent again by the next worker (its cursor was not advanced). Call
 /// [`ShippingWorker::shutdown`] to ship what is pending first.
 pub struct ShippingWorker {
-    log: PathBuf,
+    source: Arc<dyn ShipSource>,
     shared: Arc<Shared>,
     /// `None` without destinations, or when its runtime could not start (then every task
     /// is marked finished with the error).
@@ -139,7 +148,7 @@ impl fmt::Debug for ShippingWorker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kinds: Vec<String> = self.shared.lock().iter().map(|t| t.status.kind.clone()).collect();
         f.debug_struct("ShippingWorker")
-            .field("log", &self.log)
+            .field("log", &self.source.log_name())
             .field("shippers", &kinds)
             .finish_non_exhaustive()
     }
@@ -157,12 +166,22 @@ impl ShippingWorker {
         shippers: Vec<Arc<dyn Shipper>>,
         options: ShippingOptions,
     ) -> Result<ShippingWorker, ShipLogError> {
+        Self::start_from(Arc::new(FileSource::new(log)), shippers, options)
+    }
+
+    /// Starts shipping the log `source` reads (a file, or a database: see [`ShipSource`]) to
+    /// `shippers`; fails as [`ShippingWorker::start`] does.
+    pub fn start_from(
+        source: Arc<dyn ShipSource>,
+        shippers: Vec<Arc<dyn Shipper>>,
+        options: ShippingOptions,
+    ) -> Result<ShippingWorker, ShipLogError> {
         // Fails with `NotFound` when the log is missing.
-        LogReader::new(log).head()?;
+        source.head()?;
         let mut outboxes = Vec::with_capacity(shippers.len());
         let mut tasks = Vec::with_capacity(shippers.len());
         for shipper in shippers {
-            let mut outbox = Outbox::new(log, shipper.clone(), options.clock.clone());
+            let mut outbox = Outbox::new(&*source, shipper.clone(), options.clock.clone());
             if options.start_at == StartAt::End {
                 outbox.start_at_end()?;
             }
@@ -170,7 +189,7 @@ impl ShippingWorker {
                 status: ShipperStatus {
                     kind: shipper.kind().to_owned(),
                     destination: shipper.destination(),
-                    cursor: outbox.cursor_path().to_owned(),
+                    cursor: outbox.cursor_location(),
                     position: outbox.recorded().ok().flatten(),
                     shipped: 0,
                     skipped: 0,
@@ -178,6 +197,7 @@ impl ShippingWorker {
                     failures: 0,
                     consecutive_failures: 0,
                     last_error: None,
+                    standby: false,
                 },
                 scanned_to: None,
                 finished: false,
@@ -229,7 +249,7 @@ impl ShippingWorker {
                 Err(e) => return Err(ShipLogError::Start(e.to_string())),
             }
         };
-        Ok(ShippingWorker { log: log.to_owned(), shared, worker })
+        Ok(ShippingWorker { source, shared, worker })
     }
 
     /// Tells the worker that entries were appended (cheap; never blocks).
@@ -240,14 +260,15 @@ impl ShippingWorker {
     }
 
     /// Waits until every destination has everything the log held when this was called, at
-    /// most `timeout`. Returns whether it got there.
+    /// most `timeout`. Returns whether it got there. A destination this worker stands by for
+    /// counts as flushed: the process shipping there has it.
     pub fn flush(&self, timeout: Duration) -> bool {
-        let Ok((target, _)) = LogReader::new(&self.log).head() else { return false };
+        let Ok((target, _)) = self.source.head() else { return false };
         self.notify();
         let deadline = Instant::now().checked_add(timeout);
         let mut tasks = self.shared.lock();
         loop {
-            if tasks.iter().all(|t| t.scanned_to.is_some_and(|s| s >= target)) {
+            if tasks.iter().all(|t| t.status.standby || t.scanned_to.is_some_and(|s| s >= target)) {
                 return true;
             }
             if tasks.iter().any(|t| t.finished) {
@@ -269,7 +290,7 @@ impl ShippingWorker {
 
     /// Every destination's progress; `behind` is computed from the log's last entry now.
     pub fn status(&self) -> Vec<ShipperStatus> {
-        let head = LogReader::new(&self.log).head().ok().map(|(_, number)| number);
+        let head = self.source.head().ok().map(|(_, number)| number);
         self.shared
             .lock()
             .iter()
@@ -333,7 +354,12 @@ async fn task(destination: Destination) {
         tokio::task::yield_now().await;
         let report = outbox.step(resync).await;
         shared.record(i, &report);
-        if report.error.is_some() {
+        if report.standby {
+            // Another process ships this destination: ask again later (appends do not wake a
+            // worker standing by), then catch up with what the destination holds.
+            resync = true;
+            tokio::time::sleep(options.poll_interval).await;
+        } else if report.error.is_some() {
             failures = failures.saturating_add(1);
             resync = true;
             options.sleeper.sleep(options.retry.backoff(failures)).await;

@@ -58,6 +58,18 @@ impl LogSource {
         }
     }
 
+    /// What `audit ship` and the runner's shipping worker read: the file, or the database's
+    /// log (shipped once for the cluster).
+    pub(crate) fn ship_source(&self) -> std::sync::Arc<dyn agent_safe::shipping::ShipSource> {
+        match self {
+            LogSource::File(path) => agent_safe::shipping::FileSource::shared(path),
+            #[cfg(feature = "postgres")]
+            LogSource::Database(log) => {
+                std::sync::Arc::new(agent_safe::postgres::PgShipSource::new(log.clone()))
+            }
+        }
+    }
+
     /// An error for commands that work on a file log only.
     #[cfg_attr(
         not(feature = "postgres"),

@@ -203,15 +203,10 @@ fn execute(cli: &Cli, args: &ExecuteArgs) -> anyhow::Result<u8> {
     // Started before the run, so the entries are shipped as they are appended.
     let shipping = s.shipping.clone();
     let flush = s.flush;
-    let worker = match s.state.backend() {
-        agent_safe::state::StateBackend::File => {
-            agent_safe::shipping::start_worker(shipping.as_ref(), &s.audit_path, &s.clock)
-                .context("cannot start audit shipping")?
-        }
-        agent_safe::state::StateBackend::Postgres if shipping.is_some() => {
-            return Err(agent_safe::shipping::ShippingError::FromDatabase.into());
-        }
-        agent_safe::state::StateBackend::Postgres => None,
+    let worker = match s.state.ship_source(Some(&s.audit_path))? {
+        Some(source) => agent_safe::shipping::start_worker(shipping.as_ref(), source, &s.clock)
+            .context("cannot start audit shipping")?,
+        None => None,
     };
     let runner = runner(s, executor, config)?;
     let ran = runtime()?.block_on(runner.run(&args.common.token));

@@ -61,7 +61,8 @@ pub struct ChainHead {
     pub entry_hash: String,
 }
 
-fn fail(e: DbError) -> AuditError {
+/// A database error as the audit crate reports it.
+pub(crate) fn fail(e: DbError) -> AuditError {
     if e.is_unavailable() {
         AuditError::Unavailable(e.to_string())
     } else {
@@ -76,6 +77,11 @@ impl PgAuditLog {
         let (pool, url) = db.pool();
         db.spawn(appender(pool, url, queue))?;
         Ok(Self { db, jobs })
+    }
+
+    /// The database the log is in.
+    pub fn database(&self) -> &Database {
+        &self.db
     }
 
     /// The head of the chain.

@@ -197,6 +197,13 @@ impl Database {
         pool_error(&self.inner.url, e)
     }
 
+    /// A connection of its own, out of the pool (it is closed when dropped, never returned):
+    /// for session state such as an advisory lock. Awaited on the caller's runtime.
+    pub(crate) async fn detached(&self) -> Result<deadpool_postgres::ClientWrapper, DbError> {
+        let client = self.inner.pool.get().await.map_err(|e| self.pool_error(e))?;
+        Ok(Object::take(client))
+    }
+
     /// What a background task needs: the pool and the URL to name in errors.
     pub(crate) fn pool(&self) -> (Pool, String) {
         (self.inner.pool.clone(), self.inner.url.clone())

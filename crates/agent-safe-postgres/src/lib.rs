@@ -19,6 +19,9 @@
 //!   across every replica.
 //! - [`PgApprovalStore`]: approval requests, listed and resolved through any replica; exactly
 //!   one of concurrent resolutions wins.
+//! - [`PgShipSource`]: audit shipping from the database's log, once for the cluster (one
+//!   process per destination holds an advisory lock, the others stand by), cursors in the
+//!   database.
 //!
 //! ```no_run
 //! use agent_safe_postgres::{Database, PgSettings};
@@ -37,6 +40,7 @@ mod database;
 mod migrate;
 mod nonce;
 mod settings;
+mod ship;
 mod windows;
 
 pub use approvals::PgApprovalStore;
@@ -45,4 +49,5 @@ pub use database::{Database, DbError, MIN_POOL_SIZE};
 pub use migrate::{LATEST_VERSION, MIGRATIONS, Migration, SchemaStatus};
 pub use nonce::PgNonceStore;
 pub use settings::{DatabaseUrl, PgSettings};
+pub use ship::PgShipSource;
 pub use windows::PgWindowStore;

@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "limit_windows",
         sql: include_str!("../migrations/0004_limit_windows.sql"),
     },
+    Migration {
+        version: 5,
+        name: "ship_cursors",
+        sql: include_str!("../migrations/0005_ship_cursors.sql"),
+    },
 ];
 
 /// The schema version this build needs and knows.

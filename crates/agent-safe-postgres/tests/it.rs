@@ -586,3 +586,228 @@ fn a_log_larger_than_one_chunk_imports_byte_for_byte() {
     assert_eq!(head.seq, entries);
     assert_eq!(export(&log), std::fs::read(&path).unwrap());
 }
+
+/// Audit shipping from the database's log to a file, polling often (a test's pace).
+mod shipping {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use agent_safe_audit::AuditStore as _;
+    use agent_safe_audit_ship::{
+        FilesystemShipper, ReplayOptions, ShipLogError, ShippingOptions, ShippingWorker,
+        replay_from,
+    };
+    use agent_safe_postgres::{Database, PgAuditLog, PgSettings, PgShipSource};
+    use agent_safe_testkit::postgres;
+
+    use super::{database, export};
+
+    #[expect(clippy::unwrap_used, reason = "a test helper")]
+    fn replica(url: &str) -> Arc<PgAuditLog> {
+        let db = Database::connect(&PgSettings::new(url.parse().unwrap())).unwrap();
+        Arc::new(PgAuditLog::new(db).unwrap())
+    }
+
+    /// A migrated database for `test`, its URL, a directory and the destination file in it.
+    #[expect(clippy::unwrap_used, reason = "a test helper")]
+    fn setup(test: &str) -> Option<(String, tempfile::TempDir, std::path::PathBuf)> {
+        let (db, url) = database(test)?;
+        db.migrate().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("copy.jsonl");
+        Some((url, dir, dest))
+    }
+
+    fn worker(log: &Arc<PgAuditLog>, dest: &Path) -> ShippingWorker {
+        worker_from(log, dest, agent_safe_audit_ship::StartAt::Beginning)
+    }
+
+    #[expect(clippy::unwrap_used, reason = "a test helper")]
+    fn worker_from(
+        log: &Arc<PgAuditLog>,
+        dest: &Path,
+        start_at: agent_safe_audit_ship::StartAt,
+    ) -> ShippingWorker {
+        let options = ShippingOptions {
+            poll_interval: Duration::from_millis(50),
+            start_at,
+            ..ShippingOptions::default()
+        };
+        ShippingWorker::start_from(
+            Arc::new(PgShipSource::new(log.clone())),
+            vec![Arc::new(FilesystemShipper::new(dest))],
+            options,
+        )
+        .unwrap()
+    }
+
+    /// Waits until `worker` has taken the destination (not standing by) and shipped
+    /// everything; whether it got there within 20 s.
+    fn leads_and_flushes(worker: &ShippingWorker) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if !worker.status()[0].standby && worker.flush(Duration::from_secs(5)) {
+                return worker.lag() == Some(0);
+            }
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Waits until the first step of `worker` is recorded (it leads or stands by).
+    fn settled(worker: &ShippingWorker) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let s = &worker.status()[0];
+            if s.standby || s.position.is_some() || worker.flush(Duration::ZERO) {
+                return true;
+            }
+            std::thread::park_timeout(Duration::from_millis(20));
+        }
+        false
+    }
+
+    #[expect(clippy::unwrap_used, reason = "a test helper")]
+    fn append(log: &PgAuditLog, from: usize, n: usize) {
+        for i in from..from + n {
+            log.append(&agent_safe_audit::bench::sample_event(i)).unwrap();
+        }
+    }
+
+    #[test]
+    fn one_replica_ships_and_another_takes_over_when_it_stops() {
+        let Some((url, _dir, dest)) = setup("ship_cluster") else { return };
+        let (a, b) = (replica(&url), replica(&url));
+        append(&a, 0, 5);
+        let first = worker(&a, &dest);
+        assert!(leads_and_flushes(&first));
+        let second = worker(&b, &dest);
+        assert!(settled(&second));
+        // Both replicas append; one ships everything, the other stands by.
+        append(&a, 100, 30);
+        append(&b, 200, 30);
+        assert!(leads_and_flushes(&first));
+        let status = second.status();
+        assert!(status[0].standby, "{status:?}");
+        assert_eq!(status[0].shipped, 0);
+        assert!(second.flush(Duration::ZERO), "a worker standing by has nothing to flush");
+        assert!(status[0].cursor.contains("ship cursor `filesystem-"), "{}", status[0].cursor);
+        assert_eq!(std::fs::read(&dest).unwrap(), export(&a));
+        // The shipping replica stops: the other takes over where the cursor is.
+        drop(first);
+        append(&b, 300, 20);
+        assert!(leads_and_flushes(&second));
+        let copy = std::fs::read(&dest).unwrap();
+        assert_eq!(copy, export(&b), "every entry once, in order");
+        assert_eq!(super::verify_bytes(&copy).entries, 85);
+        assert_eq!(second.status()[0].shipped, 20);
+    }
+
+    #[test]
+    fn a_one_off_replay_stops_while_a_replica_ships_and_resumes_from_the_cursor() {
+        let Some((url, _dir, dest)) = setup("ship_replay") else { return };
+        let log = replica(&url);
+        append(&log, 0, 12);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let source = PgShipSource::new(log.clone());
+        let shipper = Arc::new(FilesystemShipper::new(&dest));
+        let report =
+            runtime.block_on(replay_from(&source, shipper.clone(), &ReplayOptions::default()));
+        let report = report.unwrap();
+        assert!(report.error.is_none(), "{:?}", report.error);
+        assert_eq!((report.shipped, report.position.map(|p| p.offset)), (12, Some(12)));
+        // A worker of another replica goes on from the cursor...
+        let other = replica(&url);
+        append(&other, 100, 3);
+        let running = worker(&other, &dest);
+        assert!(leads_and_flushes(&running));
+        assert_eq!(running.status()[0].shipped, 3);
+        // ...and a replay meanwhile says another process ships there, shipping nothing.
+        append(&log, 200, 2);
+        let report =
+            runtime.block_on(replay_from(&source, shipper, &ReplayOptions::default())).unwrap();
+        let err = report.error.unwrap();
+        assert!(matches!(err, ShipLogError::Standby { .. }), "{err}");
+        assert!(err.to_string().contains("another process is shipping this log"), "{err}");
+        assert_eq!(report.shipped, 0);
+        assert!(leads_and_flushes(&running));
+        assert_eq!(std::fs::read(&dest).unwrap(), export(&log));
+    }
+
+    #[test]
+    fn a_cursor_that_does_not_match_the_log_is_named_and_nothing_is_shipped() {
+        let Some((url, dir, dest)) = setup("ship_mismatch") else { return };
+        let log = replica(&url);
+        append(&log, 0, 4);
+        let running = worker(&log, &dest);
+        assert!(leads_and_flushes(&running));
+        drop(running);
+        // Someone edits the cursor row; the destination file is moved away.
+        let bindir = postgres::server_bindir().unwrap();
+        postgres::psql(&bindir, &url, "UPDATE ship_cursors SET entry_hash = 'forged'").unwrap();
+        std::fs::rename(&dest, dir.path().join("moved.jsonl")).unwrap();
+        append(&log, 10, 2);
+        let source = PgShipSource::new(log.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let report = runtime
+            .block_on(replay_from(
+                &source,
+                Arc::new(FilesystemShipper::new(&dest)),
+                &ReplayOptions::default(),
+            ))
+            .unwrap();
+        let err = report.error.unwrap().to_string();
+        assert!(
+            err.contains("does not match its ship cursor")
+                && err.contains("entry 4 has entry_hash")
+                && err.contains("the cursor records `forged…`"),
+            "{err}"
+        );
+        assert_eq!(report.shipped, 0);
+        assert!(!dest.exists(), "nothing shipped");
+        assert_eq!(log.location(), log.database().url());
+    }
+
+    #[test]
+    fn shipping_survives_a_database_restart_without_shipping_twice() {
+        let Some(mut server) = postgres::own_server("ship_restart").unwrap() else { return };
+        let url = server.url("postgres");
+        let mut settings = PgSettings::new(url.parse().unwrap());
+        settings.connect_timeout = Duration::from_secs(2);
+        let db = Database::connect(&settings).unwrap();
+        db.migrate().unwrap();
+        let log = Arc::new(PgAuditLog::new(db).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("copy.jsonl");
+        append(&log, 0, 10);
+        let running = worker(&log, &dest);
+        assert!(leads_and_flushes(&running));
+        server.stop();
+        std::thread::park_timeout(Duration::from_millis(300));
+        server.restart().unwrap();
+        append(&log, 100, 10);
+        // The lock's connection broke with the server: the worker reconnects, takes the lock
+        // again and goes on from the cursor.
+        assert!(leads_and_flushes(&running));
+        let copy = std::fs::read(&dest).unwrap();
+        assert_eq!(copy, export(&log));
+        assert_eq!(super::verify_bytes(&copy).entries, 20);
+        assert_eq!(running.status()[0].shipped, 20);
+    }
+
+    #[test]
+    fn start_at_end_ships_only_what_comes_next() {
+        let Some((url, _dir, dest)) = setup("ship_start_at_end") else { return };
+        let log = replica(&url);
+        append(&log, 0, 3);
+        let running = worker_from(&log, &dest, agent_safe_audit_ship::StartAt::End);
+        let at = running.status()[0].position.clone().unwrap();
+        assert_eq!((at.offset, at.seq), (3, Some(3)));
+        append(&log, 10, 2);
+        assert!(leads_and_flushes(&running));
+        let all = export(&log);
+        let last_two: Vec<&[u8]> = all.split_inclusive(|&b| b == b'\n').skip(3).collect();
+        assert_eq!(std::fs::read(&dest).unwrap(), last_two.concat());
+    }
+}

@@ -248,11 +248,9 @@ impl Source {
         Ok(builder.build()?)
     }
 
-    /// The audit log path and the shipping settings of the configuration at start-up.
-    pub(crate) fn shipping(&self) -> Result<(PathBuf, Option<ShipperConfig>), ServerError> {
-        let config = self.config()?;
-        let paths = self.paths(config.as_ref());
-        Ok((paths.audit_log, config.and_then(|c| c.audit_shipping)))
+    /// The shipping settings of the configuration at start-up.
+    pub(crate) fn shipping(&self) -> Result<Option<ShipperConfig>, ServerError> {
+        Ok(self.config()?.and_then(|c| c.audit_shipping))
     }
 }
 

@@ -87,7 +87,7 @@ impl Shared {
         }
         let clock = source.clock_or_system();
         let limiter = config.rate_limit.map(|l| CallerLimiter::new(l, clock.clone()));
-        let shipping = start_shipping(&source, &clock)?;
+        let shipping = start_shipping(&source, &loaded.safe, &clock)?;
         Ok(Self {
             current: RwLock::new(Arc::new(loaded)),
             last_reload: Mutex::new(None),
@@ -189,17 +189,23 @@ fn identity_mode(auth: CallerAuth) -> Option<IdentityMode> {
     }
 }
 
-/// The process's one shipping worker, from the start-up configuration's `audit_shipping:`.
+/// The process's one shipping worker, from the start-up configuration's `audit_shipping:`,
+/// over the log `safe` writes (the file, or the database's: shipped once for the cluster).
 fn start_shipping(
     source: &Source,
+    safe: &agent_safe::AgentSafe,
     clock: &Arc<dyn Clock>,
 ) -> Result<Option<ShippingWorker>, ServerError> {
-    let (log, Some(config)) = source.shipping()? else { return Ok(None) };
+    let Some(config) = source.shipping()? else { return Ok(None) };
     let shipping = |e| ServerError::Load(agent_safe::BuildError::Shipping(e));
     let shippers = config.build_shippers(clock).map_err(|e| shipping(e.into()))?;
     if shippers.is_empty() {
         return Ok(None);
     }
+    let log = safe.audit_ship_source().map_err(|e| ServerError::Load(e.into()))?;
+    let Some(log) = log else {
+        return Err(shipping(agent_safe::shipping::ShippingError::WithoutAuditLog));
+    };
     let options = config.options(clock.clone()).map_err(|e| shipping(e.into()))?;
-    Ok(Some(ShippingWorker::start(&log, shippers, options).map_err(|e| shipping(e.into()))?))
+    Ok(Some(ShippingWorker::start_from(log, shippers, options).map_err(|e| shipping(e.into()))?))
 }

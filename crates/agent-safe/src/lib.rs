@@ -464,11 +464,11 @@ impl Builder {
             cfg.approvals.as_ref(),
             &clock,
         )?;
-        let shipping = self.shipping.start(
-            cfg.audit_shipping.as_ref(),
-            audit.as_ref().map(|log| log.as_ref()),
-            &clock,
-        )?;
+        let ship_source = match &audit {
+            Some(log) => state.ship_source(log.file_path())?,
+            None => None,
+        };
+        let shipping = self.shipping.start(cfg.audit_shipping.as_ref(), ship_source, &clock)?;
         Ok(AgentSafe {
             inner: Arc::new(Inner {
                 pdp,

@@ -4,19 +4,20 @@
 //!
 //! Unlike the Python version, a decision never waits for a shipper: [`AgentSafe::check`]
 //! appends to the log (which is the durable outbox) and only wakes the worker. The worker
-//! ships from per-destination cursor files, retries with capped exponential backoff and
-//! resumes after a restart (see `docs/audit-log.md`, "Shipping"). Dropping the last
+//! ships from per-destination cursors (files next to a file log; rows of the database with
+//! `state: {backend: postgres}`, where one process of the cluster ships to each destination
+//! and the others stand by), retries with capped exponential backoff and resumes after a
+//! restart (see `docs/audit-log.md`, "Shipping"). Dropping the last
 //! [`AgentSafe`] clone stops the worker at once; call [`AgentSafe::flush_audit_shipping`]
 //! first to ship what is pending (what is not shipped then is shipped by the next process).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use agent_safe_audit_ship::{
-    DEFAULT_EXIT_FLUSH_TIMEOUT, DEFAULT_S3_PREFIX, ReplayOptions, ReplayReport, RetryPolicy,
-    ShipLogError, Shipper, ShipperConfig, ShipperConfigError, ShipperStatus, ShippingOptions,
-    ShippingWorker, Sleeper, StartAt, replay,
+    DEFAULT_EXIT_FLUSH_TIMEOUT, DEFAULT_S3_PREFIX, FileSource, ReplayOptions, ReplayReport,
+    RetryPolicy, ShipLogError, ShipSource, Shipper, ShipperConfig, ShipperConfigError,
+    ShipperStatus, ShippingOptions, ShippingWorker, Sleeper, StartAt, replay, replay_from,
 };
 use agent_safe_core::Clock;
 
@@ -29,12 +30,6 @@ pub enum ShippingError {
     /// Shippers were configured without an audit log to ship.
     #[error("audit shippers require an audit log")]
     WithoutAuditLog,
-    /// Shippers were configured for an audit log kept in a database.
-    #[error(
-        "audit_shipping: shipping from the PostgreSQL audit log is not available yet; ship a \
-         file made by `agent-safe audit export` instead, or keep `state.backend: file`"
-    )]
-    FromDatabase,
     /// A shipper setting is invalid.
     #[error("audit_shipping: {0}")]
     Config(#[from] ShipperConfigError),
@@ -74,23 +69,12 @@ impl Builder {
 }
 
 impl Settings {
-    /// Starts the worker, or `None` when no shipper is configured.
+    /// Starts the worker over `log` (the file log, or the database's), or `None` when no
+    /// shipper is configured.
     pub(crate) fn start(
         self,
         file: Option<&ShipperConfig>,
-        log: Option<&dyn agent_safe_audit::AuditStore>,
-        clock: &Arc<dyn Clock>,
-    ) -> Result<Option<ShippingWorker>, ShippingError> {
-        let path = log.map(|l| l.file_path().ok_or(ShippingError::FromDatabase));
-        self.start_file(file, path, clock)
-    }
-
-    /// [`Settings::start`] for the file log at `log` (an error when the log is not a file,
-    /// reported only when shippers are configured).
-    fn start_file(
-        self,
-        file: Option<&ShipperConfig>,
-        log: Option<Result<&Path, ShippingError>>,
+        log: Option<Arc<dyn ShipSource>>,
         clock: &Arc<dyn Clock>,
     ) -> Result<Option<ShippingWorker>, ShippingError> {
         let config = self.config.as_ref().or(file);
@@ -102,7 +86,7 @@ impl Settings {
         if shippers.is_empty() {
             return Ok(None);
         }
-        let log = log.ok_or(ShippingError::WithoutAuditLog)??;
+        let log = log.ok_or(ShippingError::WithoutAuditLog)?;
         let mut options = match config {
             Some(c) => c.options(clock.clone())?,
             None => ShippingOptions { clock: clock.clone(), ..ShippingOptions::default() },
@@ -110,19 +94,20 @@ impl Settings {
         if let Some(sleeper) = self.sleeper {
             options.sleeper = sleeper;
         }
-        Ok(Some(ShippingWorker::start(log, shippers, options)?))
+        Ok(Some(ShippingWorker::start_from(log, shippers, options)?))
     }
 }
 
-/// Starts a shipping worker for the audit log at `log` as `config` (the `audit_shipping:`
-/// section) says, or `None` when it names no destination: for programs that append to the log
-/// without an [`AgentSafe`] (the CLI's `runner execute`).
+/// Starts a shipping worker for the audit log `log` reads (see
+/// [`crate::state::SharedState::ship_source`]) as `config` (the `audit_shipping:` section)
+/// says, or `None` when it names no destination: for programs that append to the log without
+/// an [`AgentSafe`] (the CLI's `runner execute`).
 pub fn start_worker(
     config: Option<&ShipperConfig>,
-    log: &Path,
+    log: Arc<dyn ShipSource>,
     clock: &Arc<dyn Clock>,
 ) -> Result<Option<ShippingWorker>, ShippingError> {
-    Settings::default().start_file(config, Some(Ok(log)), clock)
+    Settings::default().start(config, Some(log), clock)
 }
 
 impl AgentSafe {
@@ -138,6 +123,18 @@ impl AgentSafe {
     /// there; `true` without shippers.
     pub fn flush_audit_shipping(&self, timeout: Duration) -> bool {
         self.inner.shipping.as_ref().is_none_or(|w| w.flush(timeout))
+    }
+
+    /// What audit shipping reads for this instance's log (`None` without one): the file, or
+    /// with `state: {backend: postgres}` the database's log, shipped once for the cluster. For
+    /// programs that run a [`ShippingWorker`] of their own (`agent-safe serve`).
+    pub fn audit_ship_source(
+        &self,
+    ) -> Result<Option<Arc<dyn ShipSource>>, crate::state::StateError> {
+        match &self.inner.audit {
+            Some(log) => self.inner.state.ship_source(log.file_path()),
+            None => Ok(None),
+        }
     }
 
     /// Wakes the shipping worker after an append (never blocks).

@@ -262,6 +262,19 @@ impl SharedState {
         Ok(Some(self.audit.get_or_init(|| log).clone()))
     }
 
+    /// What audit shipping reads: the database's log with `backend: postgres` (shipped once
+    /// for the cluster, cursors in the database); else the file log at `file`; else none.
+    pub fn ship_source(
+        &self,
+        file: Option<&Path>,
+    ) -> Result<Option<Arc<dyn agent_safe_audit_ship::ShipSource>>, StateError> {
+        #[cfg(feature = "postgres")]
+        if let Some(log) = self.database_audit_log()? {
+            return Ok(Some(Arc::new(agent_safe_postgres::PgShipSource::new(log))));
+        }
+        Ok(file.map(agent_safe_audit_ship::FileSource::shared))
+    }
+
     /// The store of the PDP's rate-limit, circuit-breaker and cumulative-risk windows: the
     /// database's with `backend: postgres`; else none (they live in the process).
     pub fn window_store(&self) -> Option<Arc<dyn agent_safe_pdp::WindowStore>> {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use agent_safe::shipping::{
-    DEFAULT_S3_PREFIX, ReplayOptions, RetryPolicy, ShipLogError, ShipperConfig, replay,
+    DEFAULT_S3_PREFIX, ReplayOptions, RetryPolicy, ShipLogError, ShipperConfig, replay_from,
 };
 use agent_safe_audit::AuditError;
 use serde_json::json;
@@ -36,9 +36,12 @@ impl Backend {
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Progress is kept in a cursor file next to the log (<log>.ship-<backend>-<id>.cursor), so a
-second run ships only what was appended since. Webhook and S3 are at-least-once (the event_id
-is the idempotency key); the filesystem backend never appends an event twice.
+Progress is kept in a cursor file next to the log (<log>.ship-<backend>-<id>.cursor), or with
+`state: {backend: postgres}` in the database (table ship_cursors), so a second run ships only
+what was appended since. Webhook and S3 are at-least-once (the event_id is the idempotency
+key); the filesystem backend never appends an event twice. A database log is shipped to a
+destination by one process at a time: while `serve` ships there, this command says so and
+exits 1.
 
 Exit codes:
   0  everything shipped (or nothing to ship)
@@ -92,7 +95,7 @@ fn usage(message: &str) -> anyhow::Result<u8> {
 }
 
 pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
-    let path = crate::audit_path::log_source(cli, args.log.as_ref())?.file_only("audit ship")?;
+    let log = crate::audit_path::log_source(cli, args.log.as_ref())?;
     let mut config = ShipperConfig::default();
     match args.backend {
         Backend::Filesystem => match &args.path {
@@ -136,9 +139,11 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
         clock,
         ..ReplayOptions::default()
     };
-    let report = match replay(&path, shipper, &options) {
+    let source = log.ship_source();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let report = match runtime.block_on(replay_from(&*source, shipper, &options)) {
         Ok(report) => report,
-        Err(ShipLogError::Audit(AuditError::NotFound { .. })) => {
+        Err(ShipLogError::Audit(AuditError::NotFound { path })) => {
             return super::not_found(&path, args.json_output);
         }
         Err(e) => return Err(e.into()),
@@ -146,7 +151,7 @@ pub(crate) fn run(cli: &Cli, args: &Args) -> anyhow::Result<u8> {
     let backend = args.backend.name();
     if args.json_output {
         crate::output::json(&json!({
-            "log": path,
+            "log": log.name(),
             "backend": backend,
             "destination": report.destination,
             "cursor": report.cursor,

@@ -350,3 +350,71 @@ fn pause(d: Duration) {
 fn ran(outcome: &Value) -> bool {
     matches!(outcome["status"].as_str(), Some("success" | "skipped"))
 }
+
+/// Waits until `file` holds exactly the chain's bytes (as exported); whether it got there.
+fn shipped_all(root: &Path, url: &str, file: &Path) -> bool {
+    let export = root.join("export.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let out = cli(&root.join("replica-0"), url)
+            .args(["audit", "export", "--output"])
+            .arg(&export)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        if std::fs::read(file).ok() == Some(std::fs::read(&export).unwrap()) {
+            return true;
+        }
+        pause(Duration::from_millis(200));
+    }
+    false
+}
+
+#[test]
+fn the_cluster_ships_its_audit_log_once_and_another_replica_takes_over() {
+    let Some(url) = agent_safe_testkit::postgres::database("cli_replica_shipping").unwrap() else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let shipped = root.path().join("shipped.jsonl");
+    let extra = format!(
+        "audit_shipping:\n  filesystem_path: {}\n  poll_interval: 0.1\n",
+        shipped.display()
+    );
+    let mut servers = replicas(root.path(), &url, 3, &extra);
+    let bot = token("deploy-bot", &[]);
+    for i in 0..30 {
+        let (status, decision) = servers[i % 3].post("/v1/check", &bot, &dev_check());
+        assert!(status.contains("200"), "{status} {decision}");
+    }
+    // Three replicas ship to one file: every entry is there once, in order.
+    assert!(shipped_all(root.path(), &url, &shipped));
+    // Replica 0 started first and took the destination: killed, one of the others takes over.
+    servers.remove(0).kill();
+    for i in 0..20 {
+        let (status, decision) = servers[i % 2].post("/v1/check", &bot, &dev_check());
+        assert!(status.contains("200"), "{status} {decision}");
+    }
+    assert!(shipped_all(root.path(), &url, &shipped));
+    for server in servers {
+        server.stop();
+    }
+    let chain = exported(root.path(), &url);
+    assert_eq!(chain.len(), 50);
+    // `audit ship` from the database's log, once nothing else ships there.
+    let copy = root.path().join("copy.jsonl");
+    let out = cli(&root.path().join("replica-1"), &url)
+        .args(["audit", "ship", "--backend", "filesystem", "--json-output", "--path"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["shipped"], json!(50), "{report}");
+    assert!(report["cursor"].as_str().unwrap().contains("ship cursor `filesystem-"), "{report}");
+    assert!(!report["log"].as_str().unwrap().contains("password"), "{report}");
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(root.path().join("export.jsonl")).unwrap()
+    );
+}
