@@ -118,6 +118,11 @@ fn or_exit<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
 
 #[expect(clippy::print_stdout, reason = "the bench prints its figures")]
 fn main() {
+    // `AGENT_SAFE_BENCH_ONLY=pg cargo xtask bench --json`: the PostgreSQL figures alone.
+    if std::env::var("AGENT_SAFE_BENCH_ONLY").as_deref() == Ok("pg") {
+        println!("{}", serde_json::Value::Object(pg_figures()));
+        return;
+    }
     let registry =
         Arc::new(or_exit(Registry::load_dir(&catalog().join("actions")), "catalog actions"));
     let inventory =
@@ -264,6 +269,11 @@ fn pg_figures() -> serde_json::Map<String, serde_json::Value> {
     });
     figures.insert("pg_ticket_consume_us".into(), json!((p50 as f64 / 100.0).round() / 10.0));
     figures.insert("pg_ticket_consume_p99_us".into(), json!((p99 as f64 / 100.0).round() / 10.0));
+    // The chain alone, without HTTP: 16 threads appending through one process's appender,
+    // then through four (four pools, four appenders: four replicas' worth), 40,000 entries each.
+    for (key, appenders) in [("pg_chain_appends_per_s", 1), ("pg_chain4_appends_per_s", 4)] {
+        figures.insert(key.into(), json!(chain_appends_per_s(&url, appenders, 16, 40_000).round()));
+    }
     let dir = or_exit(tempfile::tempdir(), "temporary directory");
     let serve = or_exit(
         agent_safe_server::bench::pg_serve_figures(&catalog(), dir.path(), &url, 50_000),
@@ -273,4 +283,30 @@ fn pg_figures() -> serde_json::Map<String, serde_json::Value> {
         figures.extend(map);
     }
     figures
+}
+
+/// Entries appended per second to the database's chain by `threads` threads spread over
+/// `appenders` processes' worth of appenders (each its own pool and appender task).
+fn chain_appends_per_s(url: &str, appenders: usize, threads: usize, total: usize) -> f64 {
+    let logs: Vec<agent_safe::postgres::PgAuditLog> = (0..appenders)
+        .map(|_| {
+            let settings = agent_safe::postgres::PgSettings::new(or_exit(url.parse(), "URL"));
+            let db = or_exit(agent_safe::postgres::Database::connect(&settings), "database");
+            or_exit(agent_safe::postgres::PgAuditLog::new(db), "audit log")
+        })
+        .collect();
+    let per_thread = total / threads;
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let log = &logs[t % appenders];
+            s.spawn(move || {
+                for i in 0..per_thread {
+                    let event = agent_safe_audit::bench::sample_event(t * per_thread + i);
+                    or_exit(agent_safe_audit::AuditStore::append(log, &event), "append");
+                }
+            });
+        }
+    });
+    (per_thread * threads) as f64 / start.elapsed().as_secs_f64()
 }

@@ -157,6 +157,11 @@ impl PreparedLine {
         hash
     }
 
+    /// `p1` to `p4` (see [`crate::PreparedEntry::parts`]).
+    pub(crate) fn parts(&self) -> [&str; 4] {
+        [&self.p1, &self.p2, &self.p3, &self.p4]
+    }
+
     fn len(&self) -> usize {
         self.p1.len() + self.p2.len() + self.p3.len() + self.p4.len()
     }

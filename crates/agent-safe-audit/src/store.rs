@@ -79,6 +79,15 @@ impl PreparedEntry {
         Self { line: PreparedLine::new(event) }
     }
 
+    /// The four ASCII parts [`PreparedEntry::chain`] completes, for a store that chains on its
+    /// server (`agent-safe-postgres`' `agent_safe_append`): with `body = "\"" + prev_hash +
+    /// "\"" + p3 + ", \"seq\": " + seq + p4`, the `entry_hash` is the hex SHA-256 of
+    /// `p1 + p2 + body` and the line is `p1 + "\"entry_hash\": \"" + entry_hash + "\", " + p2 +
+    /// body`.
+    pub fn parts(&self) -> [&str; 4] {
+        self.line.parts()
+    }
+
     /// The entry at `seq` after the entry whose hash is `prev_hash` (the genesis hash for the
     /// first).
     pub fn chain(&self, prev_hash: &str, seq: u64) -> ChainedEntry {

@@ -381,23 +381,22 @@ impl Rows {
     /// inserted (0 when the head had moved).
     async fn insert_after_head(
         &self,
-        client: &tokio_postgres::Client,
+        client: &deadpool_postgres::ClientWrapper,
         head: &Head,
         next: &Head,
     ) -> Result<u64, tokio_postgres::Error> {
         let mut params = self.params();
         params.extend([&next.0 as &Param, &next.1, &head.0, &head.1]);
-        client
-            .execute(
-                concat!(
-                    "WITH moved AS (UPDATE audit_head SET seq = $8, entry_hash = $9 \
-                     WHERE seq = $10 AND entry_hash = $11 RETURNING 1) ",
-                    insert_rows!(),
-                    " WHERE EXISTS (SELECT 1 FROM moved)"
-                ),
-                &params,
-            )
-            .await
+        // Prepared once per connection: the hot path is one round trip.
+        let statement = client
+            .prepare_cached(concat!(
+                "WITH moved AS (UPDATE audit_head SET seq = $8, entry_hash = $9 \
+                 WHERE seq = $10 AND entry_hash = $11 RETURNING 1) ",
+                insert_rows!(),
+                " WHERE EXISTS (SELECT 1 FROM moved)"
+            ))
+            .await?;
+        client.execute(&statement, &params).await
     }
 
     /// The seven columns, as the parameters `$1` to `$7` of [`insert_rows!`].
@@ -490,46 +489,90 @@ fn chain(batch: &[Job], head: &Head) -> (Rows, Vec<AppendReceipt>, Head) {
     (rows, receipts, (seq, prev))
 }
 
-/// One transaction that appends `batch` after the chain's head and moves the head.
+/// Appends `batch` after the chain's head and moves the head, atomically, in one statement.
 ///
-/// While this appender is the only one writing (the head it read last was the one it had
-/// written), the batch is chained onto the head it wrote last, and one statement, committed on
-/// its own, moves the head with a compare-and-set and inserts the rows only if that succeeded:
-/// one round trip. Otherwise (or when that finds the head moved, writing nothing) the batch is
-/// written in a transaction holding the head from its read (`SELECT … FOR UPDATE`) to the
-/// commit.
+/// While this appender is the only one writing (the head it found last was the one it had
+/// written), the batch is chained here onto the head it wrote last, and one statement, committed
+/// on its own, moves the head with a compare-and-set and inserts the rows only if that
+/// succeeded. Otherwise (or when that finds the head moved, writing nothing) the server chains
+/// the batch (`agent_safe_append`: the head held `FOR UPDATE` for that one statement), from the
+/// same parts the file log's lines are built from.
 async fn write_batch(
     pool: &Pool,
     url: &str,
     batch: &[Job],
     cached: &mut Cached,
 ) -> Result<Vec<AppendReceipt>, DbError> {
-    let mut client = pool.get().await.map_err(|e| pool_error(url, e))?;
-    let sql = async {
-        if let Some(head) = cached.head.take_if(|_| cached.alone) {
-            let (rows, receipts, next) = chain(batch, &head);
-            // One statement, its own transaction: the head is moved only if it is still
-            // `head`, and the rows are inserted only once it was (the insert reads the
-            // update's result), so they are never written without holding the head.
-            let inserted = rows.insert_after_head(&client, &head, &next).await?;
-            if inserted == rows.len() {
-                cached.head = Some(next);
-                return Ok(receipts);
-            }
-            // Another replica moved the head: nothing was written; take the locking path.
-        }
-        let tx = client.transaction().await?;
-        let row = tx.query_one("SELECT seq, entry_hash FROM audit_head FOR UPDATE", &[]).await?;
-        let head: Head = (row.get(0), row.get(1));
+    let client = pool.get().await.map_err(|e| pool_error(url, e))?;
+    if let Some(head) = cached.head.take_if(|_| cached.alone) {
         let (rows, receipts, next) = chain(batch, &head);
-        rows.insert(&tx).await?;
-        tx.execute("UPDATE audit_head SET seq = $1, entry_hash = $2", &[&next.0, &next.1]).await?;
-        tx.commit().await?;
-        // Several replicas appending: keep holding the head from the read (a batch that
-        // assumed a stale head would cost a wasted round trip each time).
-        cached.alone = cached.head.as_ref() == Some(&head);
-        cached.head = Some(next);
-        Ok::<_, tokio_postgres::Error>(receipts)
+        // One statement, its own transaction: the head is moved only if it is still `head`,
+        // and the rows are inserted only once it was (the insert reads the update's result),
+        // so they are never written without holding the head.
+        let inserted =
+            rows.insert_after_head(&client, &head, &next).await.map_err(|e| classify(url, &e))?;
+        if inserted == rows.len() {
+            cached.head = Some(next);
+            return Ok(receipts);
+        }
+        // Another replica moved the head: nothing was written; let the server chain it.
+    }
+    // The server chains the batch under the head's row lock, in one statement (see
+    // migrations/0006_append_function.sql), so replicas appending at once hold the head for
+    // one statement and its commit.
+    let parts: Vec<[&str; 4]> = batch.iter().map(|j| j.entry.parts()).collect();
+    let part = |i: usize| parts.iter().map(|p| p[i]).collect::<Vec<&str>>();
+    let (p1, p2, p3, p4) = (part(0), part(1), part(2), part(3));
+    let ids: Vec<&str> = batch.iter().map(|j| j.event_id.as_str()).collect();
+    let types: Vec<&str> = batch.iter().map(|j| j.event_type).collect();
+    let correlation: Vec<Option<&str>> =
+        batch.iter().map(|j| j.correlation_id.as_deref()).collect();
+    let original: Vec<Option<&str>> = batch.iter().map(|j| j.original_id.as_deref()).collect();
+    // Sent together (one round trip), run one after the other: the batch, committed without
+    // waiting for the WAL flush (the head is free for the next batch at once), then a write
+    // committed with the flush, which covers the batch. Nobody is answered before both.
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] =
+        [&p1, &p2, &p3, &p4, &ids, &types, &correlation, &original];
+    let prepared = async {
+        let append = client
+            .prepare_cached(
+                "SELECT appended_seq, appended_hash \
+                 FROM agent_safe_append($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .await?;
+        let flush = client
+            .prepare_cached(
+                "INSERT INTO audit_flush (pid, flushes) VALUES (pg_backend_pid(), 1) \
+                 ON CONFLICT (pid) DO UPDATE SET flushes = audit_flush.flushes + 1",
+            )
+            .await?;
+        Ok::<_, tokio_postgres::Error>((append, flush))
     };
-    sql.await.map_err(|e| classify(url, &e))
+    let (append, flush) = prepared.await.map_err(|e| classify(url, &e))?;
+    let append = client.query(&append, &params);
+    let flush = client.execute(&flush, &[]);
+    let (rows, flushed) = tokio::join!(append, flush);
+    let rows = rows.map_err(|e| classify(url, &e))?;
+    flushed.map_err(|e| classify(url, &e))?;
+    let appended: Vec<Head> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let (Some(first), Some(last)) = (appended.first(), appended.last()) else {
+        return Err(DbError::Statement {
+            url: url.to_owned(),
+            detail: "agent_safe_append appended nothing".to_owned(),
+        });
+    };
+    if appended.len() != batch.len() {
+        return Err(DbError::Statement {
+            url: url.to_owned(),
+            detail: format!("agent_safe_append appended {} of {}", appended.len(), batch.len()),
+        });
+    }
+    // Nobody else wrote between this appender's last two batches: the next one assumes the
+    // head it wrote (chained here, one statement); else the server chains it again.
+    cached.alone = cached.head.as_ref().map(|h| h.0) == Some(first.0 - 1);
+    cached.head = Some(last.clone());
+    Ok(appended
+        .into_iter()
+        .map(|(seq, entry_hash)| AppendReceipt { seq: u64::try_from(seq).unwrap_or(0), entry_hash })
+        .collect())
 }

@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "ship_cursors",
         sql: include_str!("../migrations/0005_ship_cursors.sql"),
     },
+    Migration {
+        version: 6,
+        name: "append_function",
+        sql: include_str!("../migrations/0006_append_function.sql"),
+    },
 ];
 
 /// The schema version this build needs and knows.

@@ -354,6 +354,39 @@ fn the_audit_chain_is_byte_identical_to_the_file_log() {
 }
 
 #[test]
+fn entries_chained_on_the_server_are_byte_identical_to_the_file_log() {
+    let Some((db, url)) = database("audit_server_chain") else { return };
+    db.migrate().unwrap();
+    // Two replicas taking turns: each finds the head moved by the other, so every batch is
+    // chained by the server's `agent_safe_append`.
+    let other = Database::connect(&PgSettings::new(url.parse().unwrap())).unwrap();
+    let logs = [PgAuditLog::new(db).unwrap(), PgAuditLog::new(other).unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let file = AuditLog::open(&path, AuditOptions::default()).unwrap();
+    for i in 0..30 {
+        let mut event = agent_safe_audit::bench::sample_event(i);
+        // What the canonical JSON escapes: quotes, backslashes, control and non-ASCII
+        // characters, and absent optional fields.
+        event.reason = format!("entry {i}: \"quoted\" \\ tab\t é 😀 \u{1}");
+        event.params.insert("note".into(), serde_json::json!(["ünïcode", 1.5e-7, null]));
+        if i % 3 == 0 {
+            event.correlation_id = Some(format!("evt-{:012x}", i + 1000));
+            event.ticket_id = None;
+            event.policy_matched = None;
+            event.context = None;
+        }
+        let in_file = file.append(&event).unwrap();
+        let in_pg = logs[i % 2].append(&event).unwrap();
+        assert_eq!(in_pg, in_file, "entry {i}");
+    }
+    let exported = export(&logs[0]);
+    assert_eq!(String::from_utf8_lossy(&exported), std::fs::read_to_string(&path).unwrap());
+    assert!(verify_bytes(&exported).is_valid());
+    assert_eq!(logs[1].linked("evt-0000000003e8").unwrap().len(), 1);
+}
+
+#[test]
 fn replicas_append_to_one_chain() {
     let Some((db, url)) = database("audit_replicas") else { return };
     db.migrate().unwrap();

@@ -83,7 +83,7 @@ impl PgServer {
     /// Stops the server and starts it again on the same data and port (what a database
     /// restart looks like to its clients).
     pub fn restart(&mut self) -> Result<(), String> {
-        self.stop();
+        self.stop(); // Nothing happens when it was stopped or crashed already.
         let dir = self.log.parent().map(Path::to_path_buf).unwrap_or_default();
         *self = Self::launch(&self.bindir.clone(), &dir, self.port)?;
         Ok(())
@@ -107,7 +107,11 @@ impl PgServer {
             .args(["-c", "synchronous_commit=on"]);
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(r#""$0" "$@" & pid=$!; cat >/dev/null; kill -INT "$pid"; wait "$pid""#)
+            // Stdin closed: fast shutdown (SIGINT); a `q` written first: immediate shutdown
+            // (SIGQUIT), which is a crash to the data (no checkpoint, recovery at start).
+            .arg(
+                r#""$0" "$@" & pid=$!; how=$(head -c 1); if [ "$how" = q ]; then kill -QUIT "$pid"; else kill -INT "$pid"; fi; wait "$pid""#,
+            )
             .arg(postgres.get_program())
             .args(postgres.get_args())
             .current_dir(dir)
@@ -169,6 +173,16 @@ impl PgServer {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(5)..].join("\n")
+    }
+
+    /// Crashes the server: an immediate shutdown (SIGQUIT), which writes nothing more (WAL
+    /// that was not flushed is lost, and the next start recovers from the WAL), as a power
+    /// loss would. [`PgServer::restart`] starts it again.
+    pub fn crash(&mut self) {
+        if let Some(tie) = self.tie.as_mut() {
+            let _ = std::io::Write::write_all(tie, b"q");
+        }
+        self.stop();
     }
 
     /// Stops the server (SIGINT: fast shutdown) and waits up to 20 s, then kills it.
