@@ -119,9 +119,17 @@ fn or_exit<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> T {
 #[expect(clippy::print_stdout, reason = "the bench prints its figures")]
 fn main() {
     // `AGENT_SAFE_BENCH_ONLY=pg cargo xtask bench --json`: the PostgreSQL figures alone.
-    if std::env::var("AGENT_SAFE_BENCH_ONLY").as_deref() == Ok("pg") {
-        println!("{}", serde_json::Value::Object(pg_figures()));
-        return;
+    // `AGENT_SAFE_BENCH_ONLY=tlog`: the transparency layer's figures alone.
+    match std::env::var("AGENT_SAFE_BENCH_ONLY").as_deref() {
+        Ok("pg") => {
+            println!("{}", serde_json::Value::Object(pg_figures()));
+            return;
+        }
+        Ok("tlog") => {
+            println!("{}", serde_json::Value::Object(tlog_figures()));
+            return;
+        }
+        _ => {}
     }
     let registry =
         Arc::new(or_exit(Registry::load_dir(&catalog().join("actions")), "catalog actions"));
@@ -227,6 +235,7 @@ fn main() {
         figures.extend(map);
     }
     figures.extend(pg_figures());
+    figures.extend(tlog_figures());
     figures.insert("pdp_check_p50_ns".into(), json!(p50));
     figures.insert("pdp_check_p99_ns".into(), json!(p99));
     figures.insert("pdp_check_cumulative_risk_p50_ns".into(), json!(p50_cumulative));
@@ -309,4 +318,30 @@ fn chain_appends_per_s(url: &str, appenders: usize, threads: usize, total: usize
         }
     });
     (per_thread * threads) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The transparency layer's figures: `audit_tree_leaves_per_s`, entries of a log (lines as the
+/// log stores them, ~400 bytes) hashed into the Merkle tree and its stored hashes, in memory.
+fn tlog_figures() -> serde_json::Map<String, serde_json::Value> {
+    let lines: Vec<String> = (0..200_000)
+        .map(|i| {
+            let entry =
+                agent_safe_audit::PreparedEntry::new(&agent_safe_audit::bench::sample_event(i));
+            entry.chain(&"0".repeat(64), i as u64 + 1).line
+        })
+        .collect();
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let start = Instant::now();
+        let mut tree = agent_safe_tlog::TreeBuilder::new();
+        let mut stored = Vec::with_capacity(lines.len() * 2);
+        for line in &lines {
+            tree.push(agent_safe_tlog::leaf_hash(line.as_bytes()), &mut stored);
+        }
+        std::hint::black_box(tree.root());
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    let mut figures = serde_json::Map::new();
+    figures.insert("audit_tree_leaves_per_s".into(), json!((lines.len() as f64 / best).round()));
+    figures
 }

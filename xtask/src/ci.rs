@@ -87,8 +87,9 @@ fn step(name: &str, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()
 }
 
 /// ARCHITECTURE.md: core, registry and pdp pull in neither tokio, kube nor aws crates; the
-/// audit log and rollback are synchronous and network-free (no tokio, hyper, reqwest, rustls
-/// or aws crates, with every feature on); and the CLI without default features is light.
+/// audit log, its transparency layer and rollback are synchronous and network-free (no tokio,
+/// hyper, reqwest, rustls or aws crates, with every feature on); and the CLI without default
+/// features is light.
 fn boundaries(_root: &Path) -> anyhow::Result<()> {
     for krate in
         ["agent-safe-core", "agent-safe-registry", "agent-safe-pdp", "agent-safe-k8s-actions"]
@@ -109,7 +110,7 @@ fn boundaries(_root: &Path) -> anyhow::Result<()> {
         }
         eprintln!("{krate}: no tokio, kube or aws dependencies");
     }
-    for krate in ["agent-safe-audit", "agent-safe-rollback"] {
+    for krate in ["agent-safe-audit", "agent-safe-tlog", "agent-safe-rollback"] {
         for features in [None, Some("--all-features")] {
             let mut cmd = cargo_cmd();
             cmd.args(["tree", "-p", krate, "-e", "normal", "--prefix", "none", "--format", "{p}"]);
