@@ -9,6 +9,8 @@
 //!   so a persisted index only grows at its end and a root or proof needs O(log n) reads.
 //! - [`inclusion_proof`] / [`verify_inclusion`] (§2.1.3) and [`consistency_proof`] /
 //!   [`verify_consistency`] (§2.1.4).
+//! - [`TreeIndex`]: the persisted index of a file log (`<log>.tree`), caught up with the log
+//!   on demand and rebuilt when it does not match it.
 //!
 //! ```
 //! use agent_safe_tlog::{TreeBuilder, inclusion_proof, leaf_hash, verify_inclusion};
@@ -27,13 +29,17 @@
 //! ```
 
 mod hash;
+mod index;
 mod proof;
 mod stored;
 
 #[cfg(test)]
+mod index_tests;
+#[cfg(test)]
 mod tests;
 
 pub use hash::{Hash, leaf_hash, node_hash};
+pub use index::{IndexError, TreeIndex};
 pub use proof::{
     ProofError, consistency_proof, inclusion_proof, verify_consistency, verify_inclusion,
 };

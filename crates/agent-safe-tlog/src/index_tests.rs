@@ -1,0 +1,124 @@
+//! The persisted index against real files: it follows the log, waits for torn lines, and is
+//! rebuilt (saying why) whenever it does not match the log.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use crate::*;
+
+fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// The tree of `lines`, computed in memory.
+fn expected(lines: &[&str]) -> (Vec<Hash>, Hash) {
+    let mut tree = TreeBuilder::new();
+    let mut stored = Vec::new();
+    for line in lines {
+        tree.push(leaf_hash(line.as_bytes()), &mut stored);
+    }
+    (stored, tree.root())
+}
+
+#[test]
+fn the_index_follows_the_log_and_waits_for_torn_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    // Blank lines are not leaves; a CRLF line's leaf has no terminator; the last line is
+    // still being written.
+    append(&log, "{\"a\": 1}\n\n{\"b\": 2}\r\n   \n{\"c\": 3}\n{\"d\": 4");
+    let mut index = TreeIndex::open(&log).unwrap();
+    assert_eq!(index.rebuilt(), None);
+    assert_eq!(index.size(), 3);
+    let (_, root) = expected(&["{\"a\": 1}", "{\"b\": 2}", "{\"c\": 3}"]);
+    assert_eq!(index.root(), root);
+    assert_eq!(index.root_at(3).unwrap(), root);
+    // The torn line completes, more follow.
+    append(&log, "}\n{\"e\": 5}\n");
+    assert_eq!(index.catch_up().unwrap(), 2);
+    let all = ["{\"a\": 1}", "{\"b\": 2}", "{\"c\": 3}", "{\"d\": 4}", "{\"e\": 5}"];
+    let (stored, root) = expected(&all);
+    assert_eq!((index.size(), index.root()), (5, root));
+    // Proofs from the file equal proofs from memory, and verify.
+    for size in 1..=5u64 {
+        let at = index.root_at(size).unwrap();
+        for i in 0..size {
+            let proof = index.inclusion_proof(i, size).unwrap();
+            assert_eq!(proof, inclusion_proof(i, size, &stored).unwrap());
+            let leaf = leaf_hash(all[usize::try_from(i).unwrap()].as_bytes());
+            verify_inclusion(&leaf, i, size, &proof, &at).unwrap();
+        }
+        let proof = index.consistency_proof(size, 5).unwrap();
+        verify_consistency(size, 5, &proof, &at, &root).unwrap();
+    }
+    assert!(matches!(
+        index.inclusion_proof(5, 5),
+        Err(IndexError::Tree(TreeError::Proof(ProofError::IndexOutOfRange { .. })))
+    ));
+    // Opened again: nothing to do, nothing rebuilt.
+    drop(index);
+    let mut again = TreeIndex::open(&log).unwrap();
+    assert_eq!((again.size(), again.root(), again.rebuilt()), (5, root, None));
+    assert_eq!(again.catch_up().unwrap(), 0);
+}
+
+#[test]
+fn an_index_that_does_not_match_the_log_is_rebuilt_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let index_path = TreeIndex::path_for(&log);
+    append(&log, "one\ntwo\nthree\n");
+    drop(TreeIndex::open(&log).unwrap());
+    let rebuilt = |log: &Path| {
+        let index = TreeIndex::open(log).unwrap();
+        let reason = index.rebuilt().map(str::to_owned);
+        (index.size(), index.root(), reason)
+    };
+
+    // The last indexed line rewritten.
+    std::fs::write(&log, "one\ntwo\nTHREE\n").unwrap();
+    let (size, root, reason) = rebuilt(&log);
+    assert_eq!((size, root), (3, expected(&["one", "two", "THREE"]).1));
+    assert!(reason.unwrap().contains("entry 3 (at byte 8) is not the one indexed"));
+
+    // The log truncated.
+    std::fs::write(&log, "one\n").unwrap();
+    let (size, _, reason) = rebuilt(&log);
+    assert_eq!(size, 1);
+    assert!(reason.unwrap().contains("fewer than the 14 indexed"));
+
+    // Not an index; an index cut short.
+    std::fs::write(&index_path, "garbage").unwrap();
+    assert_eq!(rebuilt(&log).2.as_deref(), Some("not a tree index"));
+    append(&log, "two\nthree\nfour\n");
+    drop(TreeIndex::open(&log).unwrap());
+    let len = std::fs::metadata(&index_path).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&index_path).unwrap().set_len(len - 1).unwrap();
+    let (size, root, reason) = rebuilt(&log);
+    assert_eq!((size, root), (4, expected(&["one", "two", "three", "four"]).1));
+    assert!(reason.unwrap().contains("its 4 leaves need"));
+}
+
+#[test]
+fn hashes_written_after_the_header_count_are_dropped() {
+    // A catch-up that wrote hashes and stopped before its header: they are not counted, and
+    // the next catch-up writes over them.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    append(&log, "one\ntwo\n");
+    drop(TreeIndex::open(&log).unwrap());
+    append(&TreeIndex::path_for(&log), &"x".repeat(100));
+    append(&log, "three\n");
+    let index = TreeIndex::open(&log).unwrap();
+    assert_eq!(index.rebuilt(), None);
+    assert_eq!(index.root(), expected(&["one", "two", "three"]).1);
+    assert_eq!(index.root_at(2).unwrap(), expected(&["one", "two"]).1);
+}
+
+#[test]
+fn a_missing_log_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = TreeIndex::open(&dir.path().join("nope.jsonl")).unwrap_err();
+    assert!(err.to_string().ends_with("nope.jsonl: no such audit log"), "{err}");
+}
