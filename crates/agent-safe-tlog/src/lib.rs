@@ -11,6 +11,8 @@
 //!   [`verify_consistency`] (§2.1.4).
 //! - [`TreeIndex`]: the persisted index of a file log (`<log>.tree`), caught up with the log
 //!   on demand and rebuilt when it does not match it.
+//! - [`Checkpoint`], [`Note`], [`SignerKey`], [`VerifierKey`]: C2SP `tlog-checkpoint`s in C2SP
+//!   `signed-note`s with Ed25519 keys of their own (not the ticket key).
 //!
 //! ```
 //! use agent_safe_tlog::{TreeBuilder, inclusion_proof, leaf_hash, verify_inclusion};
@@ -30,16 +32,20 @@
 
 mod hash;
 mod index;
+mod note;
 mod proof;
 mod stored;
 
 #[cfg(test)]
 mod index_tests;
 #[cfg(test)]
+mod note_tests;
+#[cfg(test)]
 mod tests;
 
 pub use hash::{Hash, leaf_hash, node_hash};
 pub use index::{IndexError, TreeIndex};
+pub use note::{Checkpoint, Note, NoteError, NoteSignature, SignerKey, VerifierKey};
 pub use proof::{
     ProofError, consistency_proof, inclusion_proof, verify_consistency, verify_inclusion,
 };
