@@ -214,6 +214,12 @@ impl AuditIndex {
 
     /// Every entry whose `event_id` is `id`, in file order.
     pub fn events(&mut self, id: &str) -> Result<Vec<StoredEvent>, AuditError> {
+        Ok(self.lookup(KIND_EVENT, id)?.into_iter().map(|(e, _)| e).collect())
+    }
+
+    /// [`AuditIndex::events`], each with its line exactly as stored (without its terminator):
+    /// the bytes the transparency layer's tree hashes.
+    pub fn event_lines(&mut self, id: &str) -> Result<Vec<(StoredEvent, Vec<u8>)>, AuditError> {
         self.lookup(KIND_EVENT, id)
     }
 
@@ -227,7 +233,7 @@ impl AuditIndex {
     /// is `audit_id`), in file order: state captures, executions, approval resolutions,
     /// rollback decisions.
     pub fn linked(&mut self, audit_id: &str) -> Result<Vec<StoredEvent>, AuditError> {
-        self.lookup(KIND_LINK, audit_id)
+        Ok(self.lookup(KIND_LINK, audit_id)?.into_iter().map(|(e, _)| e).collect())
     }
 
     /// Brings the index up to date with the log (scans what was appended; rebuilds a stale
@@ -268,7 +274,7 @@ impl AuditIndex {
         AuditError::Io { path: self.log.clone(), source }
     }
 
-    fn lookup(&mut self, kind: u8, id: &str) -> Result<Vec<StoredEvent>, AuditError> {
+    fn lookup(&mut self, kind: u8, id: &str) -> Result<Vec<(StoredEvent, Vec<u8>)>, AuditError> {
         self.refresh()?;
         match self.lookup_once(kind, id, true) {
             Ok(found) => Ok(found),
@@ -291,7 +297,7 @@ impl AuditIndex {
         kind: u8,
         id: &str,
         strict: bool,
-    ) -> Result<Vec<StoredEvent>, Failure> {
+    ) -> Result<Vec<(StoredEvent, Vec<u8>)>, Failure> {
         let Some(state) = &mut self.state else { return Ok(Vec::new()) };
         let key = key(kind, id);
         let mut candidates = match &mut state.base {
@@ -307,7 +313,7 @@ impl AuditIndex {
         for record in candidates {
             let stored = read_entry(&state.log_file, &self.log, &record)?;
             match stored {
-                Some(stored) if names(&stored.event, kind, id) => found.push(stored),
+                Some(stored) if names(&stored.0.event, kind, id) => found.push(stored),
                 _ if strict => return Err(Failure::Distrust),
                 _ => {}
             }
@@ -559,7 +565,12 @@ pub(crate) fn original_audit_id(context: Option<&Value>) -> Option<&str> {
 }
 
 /// Reads and parses the entry a record points to; `None` when it is not there.
-fn read_entry(file: &File, path: &Path, r: &Record) -> Result<Option<StoredEvent>, AuditError> {
+/// The entry a record points to, and its line as stored.
+fn read_entry(
+    file: &File,
+    path: &Path,
+    r: &Record,
+) -> Result<Option<(StoredEvent, Vec<u8>)>, AuditError> {
     let mut raw = vec![0u8; r.len as usize];
     if let Err(e) = read_exact_at(file, r.offset, &mut raw) {
         return match e.kind() {
@@ -567,7 +578,7 @@ fn read_entry(file: &File, path: &Path, r: &Record) -> Result<Option<StoredEvent
             _ => Err(AuditError::Io { path: path.to_owned(), source: e }),
         };
     }
-    Ok(parse_entry(strip_py(&raw), r.line as usize))
+    Ok(parse_entry(strip_py(&raw), r.line as usize).map(|e| (e, raw)))
 }
 
 #[derive(Deserialize)]

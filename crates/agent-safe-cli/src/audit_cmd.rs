@@ -1,5 +1,5 @@
 //! `agent-safe audit verify|show|repair|export|import` (and `ship`, `show-state`,
-//! `state-coverage` in their modules).
+//! `state-coverage`, `checkpoint`, `prove`, `verify-proof` in their modules).
 
 use std::path::PathBuf;
 
@@ -13,6 +13,7 @@ use crate::output::{green, line, red, result_label};
 use crate::{Cli, exit};
 
 mod ship;
+mod tlog;
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
@@ -34,6 +35,14 @@ pub(crate) enum Command {
     /// Move a file log into the database of `state: {backend: postgres}`, which must hold no
     /// entries yet, keeping its chain (verified before and after).
     Import(ImportArgs),
+    /// Sign the log's Merkle tree head (a C2SP checkpoint), keep it in `<log>.checkpoints`
+    /// and print it.
+    Checkpoint(tlog::CheckpointArgs),
+    /// Prove that an entry is in the log: its inclusion proof against a signed checkpoint, as
+    /// JSON an auditor checks with `audit verify-proof`.
+    Prove(tlog::ProveArgs),
+    /// Check a proof written by `audit prove` with the log's public key alone (offline).
+    VerifyProof(tlog::VerifyProofArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -90,6 +99,9 @@ pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
         Command::StateCoverage(args) => crate::audit_state::state_coverage(cli, args),
         Command::Export(args) => export(cli, args),
         Command::Import(args) => import(cli, args),
+        Command::Checkpoint(args) => tlog::checkpoint(cli, args),
+        Command::Prove(args) => tlog::prove(cli, args),
+        Command::VerifyProof(args) => tlog::verify_proof(args),
     }
 }
 

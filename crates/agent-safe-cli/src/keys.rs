@@ -67,15 +67,24 @@ pub(crate) enum Command {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct GenerateArgs {
-    /// Key type.
+    /// What the key signs: execution tickets and identity tokens, or the audit log's
+    /// checkpoints (an Ed25519 key of its own, in the C2SP signed-note key format).
+    #[arg(long, value_parser = ["ticket", "checkpoint"], default_value = "ticket")]
+    kind: String,
+    /// The log's name, which checkpoints carry as their origin (checkpoint keys), for
+    /// example `audit.example.com/prod`.
+    #[arg(long, required_if_eq("kind", "checkpoint"))]
+    origin: Option<String>,
+    /// Key type (ticket keys).
     #[arg(long, value_parser = ["hs256", "ed25519"], default_value = "ed25519")]
     algorithm: String,
     /// Directory for the key files.
     #[arg(long, default_value = ".")]
     out: PathBuf,
-    /// File name stem: `<name>.key` (and `<name>.pub`).
-    #[arg(long, default_value = "agent-safe")]
-    name: String,
+    /// File name stem: `<name>.key` (and `<name>.pub`) [default: agent-safe; checkpoint keys:
+    /// checkpoint]
+    #[arg(long)]
+    name: Option<String>,
     /// Key id (`kid`) for rotation.
     #[arg(long)]
     kid: Option<String>,
@@ -86,6 +95,10 @@ pub(crate) struct GenerateArgs {
 
 pub(crate) fn run(cmd: &Command) -> anyhow::Result<u8> {
     let Command::Generate(args) = cmd;
+    if args.kind == "checkpoint" {
+        return generate_checkpoint_key(args);
+    }
+    let name = args.name.as_deref().unwrap_or("agent-safe");
     let key = match args.algorithm.as_str() {
         "hs256" => SigningKey::generate_hs256(),
         _ => SigningKey::generate_ed25519()?.0,
@@ -96,7 +109,7 @@ pub(crate) fn run(cmd: &Command) -> anyhow::Result<u8> {
     };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create `{}`", args.out.display()))?;
-    let files = write_key_files(&args.out, &args.name, &key)?;
+    let files = write_key_files(&args.out, name, &key)?;
     if args.json_output {
         crate::output::json(&json!({
             "algorithm": args.algorithm,
@@ -112,5 +125,35 @@ pub(crate) fn run(cmd: &Command) -> anyhow::Result<u8> {
     }
     line("\nUse it in agent-safe.yaml:");
     line(&format!("  signing_key_file: {}", files.private.display()));
+    Ok(exit::OK)
+}
+
+/// `keys generate --kind checkpoint`: the log's checkpoint key pair.
+fn generate_checkpoint_key(args: &GenerateArgs) -> anyhow::Result<u8> {
+    let origin = args.origin.as_deref().context("--origin is required for --kind checkpoint")?;
+    let stem = args.name.as_deref().unwrap_or("checkpoint");
+    if stem.is_empty() || stem.contains(['/', '\\']) || stem.starts_with('.') {
+        bail!("--name `{stem}`: must be a plain file name");
+    }
+    let key = agent_safe_tlog::SignerKey::generate(origin)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create `{}`", args.out.display()))?;
+    let (private, public) = agent_safe_tlog::write_key_files(&args.out, stem, &key)?;
+    if args.json_output {
+        crate::output::json(&json!({
+            "kind": "checkpoint",
+            "origin": origin,
+            "private": private,
+            "public": public,
+            "verifier_key": key.verifier().to_string(),
+        }))?;
+        return Ok(exit::OK);
+    }
+    line(&format!(
+        "Wrote {} (mode 0600; keep it secret: it signs the log's checkpoints)",
+        private.display()
+    ));
+    line(&format!("Wrote {} (give this one to auditors)", public.display()));
+    line(&format!("\nVerifier key: {}", key.verifier()));
     Ok(exit::OK)
 }

@@ -16,6 +16,24 @@ pub fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> 
     options.open(path)
 }
 
+/// Creates `path` (never overwriting: `AlreadyExists` when it is there) with `mode` on Unix,
+/// writes `bytes` and syncs them: key files and other files written once.
+pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    use io::Write as _;
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
 /// Makes the entries of directory `dir` durable (after creating or renaming a file in it).
 /// A no-op where directories cannot be opened (non-Unix).
 pub fn sync_dir(dir: &Path) -> io::Result<()> {

@@ -6,8 +6,6 @@
 //! agent-safe-ed25519-public:<base64 32-byte public key>[ kid=<kid>]
 //! ```
 
-use std::fs::OpenOptions;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -170,25 +168,13 @@ fn parse(path: &Path, text: &str) -> Result<Parsed, KeyError> {
 }
 
 fn write_new(path: &Path, text: &str, mode: u32) -> Result<(), KeyError> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(path).map_err(|source| {
+    agent_safe_core::fsutil::write_new(path, text.as_bytes(), mode).map_err(|source| {
         if source.kind() == std::io::ErrorKind::AlreadyExists {
             KeyError::Exists { path: path.display().to_string() }
         } else {
             io_error(path, source)
         }
-    })?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|source| io_error(path, source))
+    })
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> KeyError {

@@ -30,6 +30,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod bundle;
+mod files;
 mod hash;
 mod index;
 mod note;
@@ -43,6 +45,11 @@ mod note_tests;
 #[cfg(test)]
 mod tests;
 
+pub use bundle::{BundleError, InclusionBundle};
+pub use files::{
+    FileError, append_checkpoint, checkpoints_path, read_checkpoints, read_signer_key,
+    read_verifier_key, write_key_files,
+};
 pub use hash::{Hash, leaf_hash, node_hash};
 pub use index::{IndexError, TreeIndex};
 pub use note::{Checkpoint, Note, NoteError, NoteSignature, SignerKey, VerifierKey};

@@ -29,4 +29,5 @@ mod serve;
 #[cfg(feature = "postgres")]
 mod state;
 mod ticket;
+mod tlog;
 mod vaults;

@@ -1,0 +1,182 @@
+//! `agent-safe audit checkpoint|prove|verify-proof`: signed checkpoints of the file log's
+//! Merkle tree and inclusion proofs an auditor verifies with the public key alone
+//! (`agent-safe-tlog`).
+
+use std::path::{Path, PathBuf};
+
+use agent_safe_tlog::{
+    Checkpoint, InclusionBundle, TreeIndex, append_checkpoint, checkpoints_path, read_checkpoints,
+    read_signer_key, read_verifier_key,
+};
+use anyhow::{Context as _, bail};
+use serde_json::json;
+
+use crate::output::{green, line, red};
+use crate::{Cli, exit};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CheckpointArgs {
+    /// Audit log [default: from agent-safe.yaml, else ./audit.jsonl]
+    log: Option<PathBuf>,
+    /// The checkpoint signing key (written by `agent-safe keys generate --kind checkpoint`);
+    /// its name is the log's origin.
+    #[arg(long, value_name = "FILE")]
+    key_file: PathBuf,
+    /// Also write the signed checkpoint to this file.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ProveArgs {
+    /// The entry's event id (a decision's audit id, or any entry's `event_id`).
+    event_id: String,
+    /// Audit log [default: from agent-safe.yaml, else ./audit.jsonl]
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Prove against this signed checkpoint [default: the newest in `<log>.checkpoints`].
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// The log's public checkpoint key, to check the checkpoint before proving against it.
+    #[arg(long, value_name = "FILE")]
+    public_key: PathBuf,
+    /// Write the proof here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyProofArgs {
+    /// A proof written by `agent-safe audit prove`.
+    proof: PathBuf,
+    /// The log's public checkpoint key.
+    #[arg(long, value_name = "FILE")]
+    public_key: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json_output: bool,
+}
+
+fn file_log(cli: &Cli, given: Option<&PathBuf>, what: &str) -> anyhow::Result<PathBuf> {
+    crate::audit_path::log_source(cli, given)?.file_only(what)
+}
+
+/// Signs the current tree head, appends it to `<log>.checkpoints` and prints it.
+pub(crate) fn checkpoint(cli: &Cli, args: &CheckpointArgs) -> anyhow::Result<u8> {
+    let log = file_log(cli, args.log.as_ref(), "audit checkpoint")?;
+    let key = read_signer_key(&args.key_file)?;
+    let index = TreeIndex::open(&log)?;
+    if let Some(reason) = index.rebuilt() {
+        crate::output::note(&format!("the tree index was rebuilt from the log: {reason}"));
+    }
+    if index.size() == 0 {
+        bail!("`{}` has no entries: there is no tree to sign", log.display());
+    }
+    let checkpoint = Checkpoint {
+        origin: key.verifier().name().to_owned(),
+        size: index.size(),
+        root: index.root(),
+        extensions: Vec::new(),
+    };
+    let note = checkpoint.sign(&key)?;
+    append_checkpoint(&checkpoints_path(&log), &note)?;
+    if let Some(out) = &args.output {
+        std::fs::write(out, &note).with_context(|| format!("cannot write `{}`", out.display()))?;
+    }
+    // The note ends with its newline.
+    line(note.trim_end_matches('\n'));
+    Ok(exit::OK)
+}
+
+/// The signed checkpoint in `file`, or the newest of the log's.
+fn checkpoint_note(log: &Path, file: Option<&PathBuf>) -> anyhow::Result<String> {
+    if let Some(file) = file {
+        return std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the checkpoint `{}`", file.display()));
+    }
+    let path = checkpoints_path(log);
+    read_checkpoints(&path)?.pop().with_context(|| {
+        format!(
+            "`{}` holds no checkpoint: run `agent-safe audit checkpoint` first, or give \
+             --checkpoint FILE",
+            path.display()
+        )
+    })
+}
+
+/// Writes the inclusion proof of one entry against a checkpoint, as JSON.
+pub(crate) fn prove(cli: &Cli, args: &ProveArgs) -> anyhow::Result<u8> {
+    let log = file_log(cli, args.log.as_ref(), "audit prove")?;
+    let key = read_verifier_key(&args.public_key)?;
+    let note = checkpoint_note(&log, args.checkpoint.as_ref())?;
+    let checkpoint = Checkpoint::open(&note, &key).context("the checkpoint")?;
+    let mut audit_index = agent_safe_audit::AuditIndex::new(&log);
+    let found = audit_index.event_lines(&args.event_id)?;
+    let Some((event, entry)) = found.into_iter().next() else {
+        bail!("no entry with event id `{}` in `{}`", args.event_id, log.display());
+    };
+    let leaf = event.line as u64 - 1;
+    if leaf >= checkpoint.size {
+        bail!(
+            "entry `{}` is entry {} of the log; the checkpoint covers the first {}: sign a newer \
+             one with `agent-safe audit checkpoint`",
+            args.event_id,
+            event.line,
+            checkpoint.size
+        );
+    }
+    let index = TreeIndex::open(&log)?;
+    if index.size() < checkpoint.size || index.root_at(checkpoint.size)? != checkpoint.root {
+        bail!(
+            "the log does not hold the tree the checkpoint signs (size {}): it was truncated or \
+             rewritten; run `agent-safe audit verify --checkpoint`",
+            checkpoint.size
+        );
+    }
+    let proof = index.inclusion_proof(leaf, checkpoint.size)?;
+    let entry = String::from_utf8(entry).context("the entry is not UTF-8")?;
+    let bundle = InclusionBundle::new(&args.event_id, &entry, leaf, &checkpoint, &note, &proof);
+    match &args.output {
+        Some(out) => {
+            let text = format!("{}\n", serde_json::to_string_pretty(&bundle)?);
+            std::fs::write(out, text)
+                .with_context(|| format!("cannot write `{}`", out.display()))?;
+        }
+        None => crate::output::json(&bundle)?,
+    }
+    Ok(exit::OK)
+}
+
+/// Verifies a proof with the public key alone.
+pub(crate) fn verify_proof(args: &VerifyProofArgs) -> anyhow::Result<u8> {
+    let key = read_verifier_key(&args.public_key)?;
+    let text = std::fs::read_to_string(&args.proof)
+        .with_context(|| format!("cannot read `{}`", args.proof.display()))?;
+    let bundle: InclusionBundle = serde_json::from_str(&text)
+        .with_context(|| format!("`{}` is not a proof", args.proof.display()))?;
+    let result = bundle.verify(&key);
+    if args.json_output {
+        crate::output::json(&json!({
+            "valid": result.is_ok(),
+            "event_id": bundle.event_id,
+            "leaf_index": bundle.leaf_index,
+            "tree_size": bundle.tree_size,
+            "origin": result.as_ref().ok().map(|c| c.origin.clone()),
+            "error": result.as_ref().err().map(ToString::to_string),
+        }))?;
+    } else {
+        match &result {
+            Ok(c) => line(&format!(
+                "{} entry `{}` is leaf {} of the {}-entry tree of `{}`, signed by {}",
+                green("VALID"),
+                bundle.event_id,
+                bundle.leaf_index,
+                bundle.tree_size,
+                c.origin,
+                key.label()
+            )),
+            Err(e) => line(&format!("{} {e}", red("INVALID"))),
+        }
+    }
+    Ok(if result.is_ok() { exit::OK } else { exit::DENY_OR_FAILED })
+}
