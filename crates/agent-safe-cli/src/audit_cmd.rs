@@ -17,8 +17,9 @@ mod tlog;
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
-    /// Verify the hash chain; reports every broken line.
-    Verify(LogArgs),
+    /// Verify the hash chain; reports every broken line. With `--checkpoint`, also that the
+    /// log still holds the tree a signed checkpoint names (not cut short, not rewritten).
+    Verify(VerifyArgs),
     /// Show the most recent entries.
     Show(ShowArgs),
     /// Remove a torn final line left by a crash (kept in a backup file); never drops a
@@ -63,6 +64,18 @@ pub(crate) struct ExportArgs {
 pub(crate) struct ImportArgs {
     /// The file log to import.
     file: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// A signed checkpoint (`agent-safe audit checkpoint`) the log must still hold.
+    #[arg(long, value_name = "FILE", requires = "public_key")]
+    checkpoint: Option<PathBuf>,
+    /// The log's public checkpoint key (with `--checkpoint`).
+    #[arg(long, value_name = "FILE", requires = "checkpoint")]
+    public_key: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -114,8 +127,13 @@ fn not_found(path: &std::path::Path, json_output: bool) -> anyhow::Result<u8> {
     Ok(exit::DENY_OR_FAILED)
 }
 
-fn verify(cli: &Cli, args: &LogArgs) -> anyhow::Result<u8> {
+fn verify(cli: &Cli, verify_args: &VerifyArgs) -> anyhow::Result<u8> {
+    let args = &verify_args.log;
     let source = log_source(cli, args.log.as_ref())?;
+    let checked = match (&verify_args.checkpoint, &verify_args.public_key) {
+        (Some(checkpoint), Some(key)) => Some(tlog::against_checkpoint(&source, checkpoint, key)?),
+        _ => None,
+    };
     let path = source.name();
     let verified = match &source {
         LogSource::File(file) => audit::verify(file),
@@ -127,13 +145,22 @@ fn verify(cli: &Cli, args: &LogArgs) -> anyhow::Result<u8> {
         Err(AuditError::NotFound { path }) => return not_found(&path, args.json_output),
         Err(e) => return Err(e.into()),
     };
-    let valid = report.errors.is_empty();
+    let valid = report.errors.is_empty() && checked.as_ref().is_none_or(|c| c.consistent);
     if args.json_output {
         let errors: Vec<_> =
             report.errors.iter().map(|e| json!({"line": e.line, "message": e.message})).collect();
-        crate::output::json(&json!({
+        let mut out = json!({
             "valid": valid, "path": path, "entries": report.entries, "errors": errors,
-        }))?;
+        });
+        if let Some(c) = &checked {
+            out["checkpoint"] = c.json();
+        }
+        crate::output::json(&out)?;
+    } else if let Some(c) = checked.as_ref().filter(|c| !c.consistent) {
+        line(&format!("{} — {}", red("INCONSISTENT"), c.message));
+        for e in &report.errors {
+            line(&format!("  - {}", e.message));
+        }
     } else if valid {
         line(&format!(
             "{} — audit log chain is intact ({}, {} entries)",
@@ -141,6 +168,9 @@ fn verify(cli: &Cli, args: &LogArgs) -> anyhow::Result<u8> {
             path,
             report.entries
         ));
+        if let Some(c) = &checked {
+            line(&format!("{} — {}", green("CONSISTENT"), c.message));
+        }
     } else {
         line(&format!("{} — {} error(s) found:", red("INVALID"), report.errors.len()));
         for e in &report.errors {

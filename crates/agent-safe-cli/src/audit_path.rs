@@ -70,12 +70,12 @@ impl LogSource {
         }
     }
 
-    /// An error for commands that work on a file log only.
+    /// The file log, or an error for commands that work on a file log only (by reference).
     #[cfg_attr(
         not(feature = "postgres"),
         expect(unused_variables, reason = "`what` names the command in the database's error")
     )]
-    pub(crate) fn file_only(self, what: &str) -> anyhow::Result<PathBuf> {
+    pub(crate) fn as_file(&self, what: &str) -> anyhow::Result<&std::path::Path> {
         match self {
             LogSource::File(path) => Ok(path),
             #[cfg(feature = "postgres")]
@@ -85,5 +85,10 @@ impl LogSource {
                 agent_safe_audit::AuditStore::location(log.as_ref())
             ),
         }
+    }
+
+    /// An error for commands that work on a file log only.
+    pub(crate) fn file_only(self, what: &str) -> anyhow::Result<PathBuf> {
+        self.as_file(what).map(std::path::Path::to_path_buf)
     }
 }

@@ -19,9 +19,10 @@ use std::io;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
-use agent_safe_audit::scan::{Lines, Term};
+use agent_safe_audit::scan::Lines;
 
 use crate::hash::{Hash, leaf_hash};
+use crate::leaves::{Step, scan_leaves};
 use crate::stored::{HashReader, TreeBuilder, stored_count, tree_hash};
 use crate::{TreeError, consistency_proof, inclusion_proof};
 
@@ -29,8 +30,6 @@ const MAGIC: &[u8; 16] = b"agent-safe-tree\n";
 const VERSION: u32 = 1;
 /// Bytes before the first stored hash.
 const HEADER: u64 = 128;
-/// The log is read this much at a time while catching up (more when one line is longer).
-const READ_CHUNK: u64 = 4 << 20;
 
 /// Why the index could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -199,7 +198,7 @@ impl TreeIndex {
             Ok(h) => h,
             Err(reason) => return Ok(Err(reason)),
         };
-        let needed = HEADER + 32 * stored_count(header.leaves);
+        let needed = hash_offset(stored_count(header.leaves));
         if len < needed {
             return Ok(Err(format!(
                 "the index holds {} bytes; its {} leaves need {needed}",
@@ -246,7 +245,7 @@ impl TreeIndex {
             }
         };
         // Hashes past the header's count were written by a catch-up that did not finish.
-        let end = HEADER + 32 * stored_count(header.leaves);
+        let end = hash_offset(stored_count(header.leaves));
         self.file.set_len(end.max(HEADER)).map_err(|e| self.io(e))?;
         let builder = TreeBuilder::resume(header.leaves, &self.reader(header.leaves))?;
         let (header, builder, added) = self.extend(&log, header, builder)?;
@@ -264,53 +263,34 @@ impl TreeIndex {
         mut header: Header,
         mut builder: TreeBuilder,
     ) -> Result<(Header, TreeBuilder, u64), IndexError> {
-        let log_len = log.metadata().map_err(|e| self.log_io(e))?.len();
         let mut added = 0;
-        let mut chunk = READ_CHUNK;
         let mut pending: Vec<Hash> = Vec::new();
-        let mut write_at = HEADER + 32 * stored_count(header.leaves);
-        while header.log_offset < log_len {
-            let want = (log_len - header.log_offset).min(chunk);
-            let mut buf = vec![0u8; usize::try_from(want).unwrap_or(0)];
-            log.read_exact_at(&mut buf, header.log_offset).map_err(|e| self.log_io(e))?;
-            let whole = header.log_offset + want == log_len;
-            let mut consumed = 0usize;
-            for line in Lines::new(&buf) {
-                let term = match line.term {
-                    Term::Lf | Term::Cr => 1,
-                    Term::CrLf => 2,
-                    // Not complete yet: a write in progress, or a torn line.
-                    Term::Eof => break,
-                };
-                let end = line.start + line.raw.len() + term;
-                // A `\r` at the end of what was read may be the first half of a `\r\n`.
-                if line.term == Term::Cr && end == buf.len() && !whole {
-                    break;
+        let mut write_at = hash_offset(stored_count(header.leaves));
+        let from = header.log_offset;
+        header.log_offset = scan_leaves(
+            log,
+            from,
+            |e| self.log_io(e),
+            |step| {
+                match step {
+                    Step::Leaf(line, start) => {
+                        let leaf = leaf_hash(line);
+                        builder.push(leaf, &mut pending);
+                        header.leaves += 1;
+                        header.last_start = start;
+                        header.last_leaf = leaf;
+                        added += 1;
+                    }
+                    Step::Chunk => {
+                        let bytes: Vec<u8> = pending.iter().flat_map(|h| h.0).collect();
+                        self.file.write_all_at(&bytes, write_at).map_err(|e| self.io(e))?;
+                        write_at += bytes.len() as u64;
+                        pending.clear();
+                    }
                 }
-                if !line.text.is_empty() {
-                    let leaf = leaf_hash(line.raw);
-                    builder.push(leaf, &mut pending);
-                    header.leaves += 1;
-                    header.last_start = header.log_offset + line.start as u64;
-                    header.last_leaf = leaf;
-                    added += 1;
-                }
-                consumed = end;
-            }
-            if consumed == 0 {
-                if whole {
-                    break;
-                }
-                // One line longer than the chunk: read more at once.
-                chunk = chunk.saturating_mul(2);
-                continue;
-            }
-            header.log_offset += consumed as u64;
-            let bytes: Vec<u8> = pending.iter().flat_map(|h| h.0).collect();
-            self.file.write_all_at(&bytes, write_at).map_err(|e| self.io(e))?;
-            write_at += bytes.len() as u64;
-            pending.clear();
-        }
+                Ok(())
+            },
+        )?;
         if added > 0 {
             // The hashes are on disk before the header that counts them.
             self.file.sync_data().map_err(|e| self.io(e))?;
@@ -337,8 +317,8 @@ impl TreeIndex {
     }
 
     /// Reads the stored hashes of a tree of `leaves` leaves.
-    fn reader(&self, leaves: u64) -> IndexReader<'_> {
-        IndexReader { index: self, stored: stored_count(leaves) }
+    fn reader(&self, leaves: u64) -> FileHashes<'_> {
+        FileHashes { file: &self.file, path: &self.path, stored: stored_count(leaves) }
     }
 
     fn shared(&self) -> Result<Locked<'_>, IndexError> {
@@ -347,26 +327,39 @@ impl TreeIndex {
     }
 }
 
-/// Reads the first `stored` stored hashes from the index file (the caller holds a lock).
-struct IndexReader<'a> {
-    index: &'a TreeIndex,
-    stored: u64,
+/// Where stored hash `i` is in an index file.
+pub(crate) fn hash_offset(i: u64) -> u64 {
+    HEADER + 32 * i
 }
 
-impl HashReader for IndexReader<'_> {
+/// The leaf count an index file's header records, when it has a valid header (read as it is,
+/// not checked against the log).
+pub(crate) fn stored_leaves(file: &File) -> Option<u64> {
+    let mut bytes = vec![0u8; HEADER as usize];
+    file.read_exact_at(&mut bytes, 0).ok()?;
+    Header::decode(&bytes).ok().map(|h| h.leaves)
+}
+
+/// Reads the first `stored` stored hashes of an index file (the caller holds a lock, or reads
+/// a snapshot).
+pub(crate) struct FileHashes<'a> {
+    pub(crate) file: &'a File,
+    pub(crate) path: &'a Path,
+    pub(crate) stored: u64,
+}
+
+impl HashReader for FileHashes<'_> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, TreeError> {
-        let (index, stored) = (self.index, self.stored);
         indexes
             .iter()
             .map(|&i| {
-                if i >= stored {
+                if i >= self.stored {
                     return Err(TreeError::MissingHash { index: i });
                 }
                 let mut hash = [0u8; 32];
-                index
-                    .file
-                    .read_exact_at(&mut hash, HEADER + 32 * i)
-                    .map_err(|e| TreeError::Store(format!("{}: {e}", index.path.display())))?;
+                self.file
+                    .read_exact_at(&mut hash, hash_offset(i))
+                    .map_err(|e| TreeError::Store(format!("{}: {e}", self.path.display())))?;
                 Ok(Hash(hash))
             })
             .collect()

@@ -122,3 +122,31 @@ fn a_missing_log_is_named() {
     let err = TreeIndex::open(&dir.path().join("nope.jsonl")).unwrap_err();
     assert!(err.to_string().ends_with("nope.jsonl: no such audit log"), "{err}");
 }
+
+#[test]
+fn a_log_is_checked_against_a_signed_tree_from_its_own_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    append(&log, "one\ntwo\nthree\nfour\n");
+    let index = TreeIndex::open(&log).unwrap();
+    let (size, root) = (index.size(), index.root());
+    drop(index);
+    assert_eq!(check_log(&log, size, &root).unwrap(), LogCheck::Consistent { entries: 4 });
+    append(&log, "five\n");
+    assert_eq!(check_log(&log, size, &root).unwrap(), LogCheck::Consistent { entries: 5 });
+    // Rewritten in the middle: the index still holds the signed tree, so the entry is named.
+    std::fs::write(&log, "one\nTWO\nthree\nfour\nfive\n").unwrap();
+    let check = check_log(&log, size, &root).unwrap();
+    assert!(matches!(check, LogCheck::Rewritten { first: Some(1), .. }), "{check:?}");
+    // Without an index that holds it, the change is still found, but not where.
+    std::fs::remove_file(TreeIndex::path_for(&log)).unwrap();
+    let check = check_log(&log, size, &root).unwrap();
+    assert!(matches!(check, LogCheck::Rewritten { first: None, .. }), "{check:?}");
+    // Cut short.
+    std::fs::write(&log, "one\ntwo\n").unwrap();
+    assert_eq!(check_log(&log, size, &root).unwrap(), LogCheck::Truncated { entries: 2 });
+    assert!(matches!(
+        check_log(&dir.path().join("nope"), size, &root),
+        Err(IndexError::NoLog { .. })
+    ));
+}

@@ -31,9 +31,11 @@
 //! ```
 
 mod bundle;
+mod check;
 mod files;
 mod hash;
 mod index;
+mod leaves;
 mod note;
 mod proof;
 mod stored;
@@ -46,6 +48,7 @@ mod note_tests;
 mod tests;
 
 pub use bundle::{BundleError, InclusionBundle};
+pub use check::{LogCheck, check_log};
 pub use files::{
     FileError, append_checkpoint, checkpoints_path, read_checkpoints, read_signer_key,
     read_verifier_key, write_key_files,

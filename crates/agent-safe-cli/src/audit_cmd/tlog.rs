@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use agent_safe_tlog::{
-    Checkpoint, InclusionBundle, TreeIndex, append_checkpoint, checkpoints_path, read_checkpoints,
-    read_signer_key, read_verifier_key,
+    Checkpoint, InclusionBundle, LogCheck, TreeIndex, append_checkpoint, check_log,
+    checkpoints_path, read_checkpoints, read_signer_key, read_verifier_key,
 };
 use anyhow::{Context as _, bail};
 use serde_json::json;
@@ -179,4 +179,81 @@ pub(crate) fn verify_proof(args: &VerifyProofArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(if result.is_ok() { exit::OK } else { exit::DENY_OR_FAILED })
+}
+
+/// The outcome of `audit verify --checkpoint`.
+pub(crate) struct Checked {
+    pub(crate) consistent: bool,
+    pub(crate) message: String,
+    size: u64,
+    origin: String,
+    first_differing_index: Option<u64>,
+}
+
+impl Checked {
+    pub(crate) fn json(&self) -> serde_json::Value {
+        json!({
+            "origin": self.origin,
+            "tree_size": self.size,
+            "consistent": self.consistent,
+            "first_differing_index": self.first_differing_index,
+            "message": self.message,
+        })
+    }
+}
+
+/// Whether the log still holds the tree the signed checkpoint in `file` names.
+pub(crate) fn against_checkpoint(
+    source: &crate::audit_path::LogSource,
+    file: &Path,
+    key: &Path,
+) -> anyhow::Result<Checked> {
+    let log = source.as_file("audit verify --checkpoint")?;
+    let key = read_verifier_key(key)?;
+    let note = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the checkpoint `{}`", file.display()))?;
+    let checkpoint = Checkpoint::open(&note, &key)
+        .with_context(|| format!("the checkpoint `{}`", file.display()))?;
+    let size = checkpoint.size;
+    let (consistent, first, message) = match check_log(log, size, &checkpoint.root)? {
+        LogCheck::Consistent { entries } => (
+            true,
+            None,
+            format!(
+                "the log's first {size} of {entries} entries are the tree `{}` signed",
+                checkpoint.origin
+            ),
+        ),
+        LogCheck::Truncated { entries } => (
+            false,
+            Some(entries),
+            format!(
+                "the log has {entries} entries; the checkpoint signs {size}: the log was cut                  short, the first missing entry is index {entries} (entry {})",
+                entries + 1
+            ),
+        ),
+        LogCheck::Rewritten { first: Some(i), .. } => (
+            false,
+            Some(i),
+            format!(
+                "entry {} (index {i}) is not the one the checkpoint signs: the log was                  rewritten from there",
+                i + 1
+            ),
+        ),
+        LogCheck::Rewritten { root, first: None, .. } => (
+            false,
+            None,
+            format!(
+                "the log's first {size} entries have root {root}, not the signed one: the log                  was rewritten (the tree index no longer holds the signed tree, so the first                  changed entry cannot be named)"
+            ),
+        ),
+        _ => (false, None, "the log cannot be compared with the checkpoint".to_owned()),
+    };
+    Ok(Checked {
+        consistent,
+        message,
+        size,
+        origin: checkpoint.origin,
+        first_differing_index: first,
+    })
 }

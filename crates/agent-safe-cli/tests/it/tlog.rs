@@ -40,6 +40,13 @@ fn decide(dir: &Path) {
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
 }
 
+/// A second checkpoint key of the same origin, `other.key` / `other.pub`.
+fn other_key(dir: &Path) {
+    let args = ["keys", "generate", "--kind", "checkpoint", "--origin", "audit.example.com/test"];
+    let out = bin(dir).args(args).args(["--name", "other"]).output().unwrap();
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+}
+
 /// An `init` project with `n` decisions in its log and a checkpoint key; the event ids.
 fn project(dir: &Path, n: usize) -> Vec<String> {
     assert_eq!(code(&run(dir, &["init"])), Some(0));
@@ -130,22 +137,7 @@ fn an_auditor_verifies_a_proof_with_the_public_key_alone() {
     let (c, text) = tamper(&|p| p["event_id"] = Value::String(ids[3].clone()));
     assert_eq!(c, Some(1), "{text}");
     assert!(text.contains("the entry is not event"), "{text}");
-    assert_eq!(
-        code(&run(
-            a,
-            &[
-                "keys",
-                "generate",
-                "--kind",
-                "checkpoint",
-                "--origin",
-                "audit.example.com/test",
-                "--name",
-                "other"
-            ]
-        )),
-        Some(0)
-    );
+    other_key(a);
     let out = run(a, &["audit", "verify-proof", "proof.json", "--public-key", "other.pub"]);
     assert_eq!(code(&out), Some(1));
     assert!(
@@ -206,4 +198,64 @@ fn proving_refuses_what_the_checkpoint_does_not_cover() {
     let out = run(d, &["audit", "checkpoint", "--key-file", "checkpoint.key"]);
     assert_eq!(code(&out), Some(2));
     assert!(stderr(&out).contains("has no entries: there is no tree to sign"), "{}", stderr(&out));
+}
+
+#[test]
+fn verify_with_a_checkpoint_names_a_truncation_or_the_first_rewritten_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d, 5);
+    let out = run(d, &["audit", "checkpoint", "--key-file", "checkpoint.key", "-o", "cp.txt"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let verify = |d: &Path| {
+        let out = run(
+            d,
+            &["audit", "verify", "--checkpoint", "cp.txt", "--public-key", "checkpoint.pub"],
+        );
+        (code(&out), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (c, text) = verify(d);
+    assert_eq!(c, Some(0), "{text}");
+    assert!(text.contains("CONSISTENT — the log's first 5 of 5 entries"), "{text}");
+    // Appending keeps it consistent.
+    decide(d);
+    let (c, text) = verify(d);
+    assert_eq!(c, Some(0), "{text}");
+    let log = d.join("audit.jsonl");
+    let original = std::fs::read_to_string(&log).unwrap();
+    // An entry rewritten (and the chain after it re-hashed or not): named.
+    let lines: Vec<&str> = original.lines().collect();
+    let mut edited: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+    edited[2] = edited[2].replace("deploy-bot", "deploy-bob");
+    std::fs::write(&log, edited.join("\n") + "\n").unwrap();
+    let (c, text) = verify(d);
+    assert_eq!(c, Some(1), "{text}");
+    assert!(
+        text.contains("INCONSISTENT — entry 3 (index 2) is not the one the checkpoint signs"),
+        "{text}"
+    );
+    // Cut short: the first missing entry is named.
+    let first_three: String = lines.iter().take(3).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&log, first_three).unwrap();
+    let out = run(
+        d,
+        &[
+            "audit",
+            "verify",
+            "--json-output",
+            "--checkpoint",
+            "cp.txt",
+            "--public-key",
+            "checkpoint.pub",
+        ],
+    );
+    assert_eq!(code(&out), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["checkpoint"]["consistent"], Value::Bool(false), "{report}");
+    assert_eq!(report["checkpoint"]["first_differing_index"], Value::from(3), "{report}");
+    // A checkpoint signed by another key is a usage error.
+    other_key(d);
+    let out = run(d, &["audit", "verify", "--checkpoint", "cp.txt", "--public-key", "other.pub"]);
+    assert_eq!(code(&out), Some(2));
+    assert!(stderr(&out).contains("is not signed by audit.example.com/test+"), "{}", stderr(&out));
 }
