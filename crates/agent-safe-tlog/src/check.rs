@@ -7,7 +7,7 @@ use std::io;
 use std::path::Path;
 
 use crate::hash::{Hash, leaf_hash};
-use crate::index::{FileHashes, IndexError, TreeIndex, stored_leaves};
+use crate::index::{FileHashes, IndexError, TreeIndex, log_error, stored_leaves};
 use crate::leaves::{Step, scan_leaves};
 use crate::stored::{HashReader, TreeBuilder, stored_count, stored_index, tree_hash};
 
@@ -37,13 +37,7 @@ pub enum LogCheck {
 }
 
 fn log_err(log: &Path) -> impl Fn(io::Error) -> IndexError + '_ {
-    move |source| {
-        if source.kind() == io::ErrorKind::NotFound {
-            IndexError::NoLog { path: log.to_owned() }
-        } else {
-            IndexError::Io { path: log.to_owned(), source }
-        }
-    }
+    move |source| log_error(log, source)
 }
 
 /// Compares the log at `log` with the tree of `size` leaves whose root is `root`.

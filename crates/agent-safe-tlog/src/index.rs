@@ -160,10 +160,7 @@ impl TreeIndex {
     }
 
     fn log_io(&self, source: io::Error) -> IndexError {
-        if source.kind() == io::ErrorKind::NotFound {
-            return IndexError::NoLog { path: self.log.clone() };
-        }
-        IndexError::Io { path: self.log.clone(), source }
+        log_error(&self.log, source)
     }
 
     /// Leaves indexed (the log's complete non-blank lines, as of the last catch-up).
@@ -325,6 +322,14 @@ impl TreeIndex {
         self.file.lock_shared().map_err(|e| self.io(e))?;
         Ok(Locked(&self.file))
     }
+}
+
+/// An error reading the log at `log`: [`IndexError::NoLog`] when it is missing.
+pub(crate) fn log_error(log: &Path, source: io::Error) -> IndexError {
+    if source.kind() == io::ErrorKind::NotFound {
+        return IndexError::NoLog { path: log.to_owned() };
+    }
+    IndexError::Io { path: log.to_owned(), source }
 }
 
 /// Where stored hash `i` is in an index file.

@@ -72,8 +72,13 @@ pub fn inclusion_proof(
     if index >= size {
         return Err(ProofError::IndexOutOfRange { index, size }.into());
     }
-    // Walk down from the root, noting the sibling subtree at each level; the proof lists them
-    // from the bottom.
+    inclusion_path(index, size).iter().map(|&(a, b)| subtree_hash(a, b, reader)).collect()
+}
+
+/// The subtrees `[a, b)` whose hashes make the inclusion proof of leaf `index` in a tree of
+/// `size` (`index < size`), from the leaf's sibling up: RFC 9162's `PATH`, walked down from the
+/// root, noting the sibling at each level.
+fn inclusion_path(index: u64, size: u64) -> Vec<(u64, u64)> {
     let mut siblings = Vec::new();
     let (mut lo, mut hi) = (0, size);
     while hi - lo > 1 {
@@ -86,7 +91,8 @@ pub fn inclusion_proof(
             lo += k;
         }
     }
-    siblings.iter().rev().map(|&(a, b)| subtree_hash(a, b, reader)).collect()
+    siblings.reverse();
+    siblings
 }
 
 /// The consistency proof from the tree of the first `old` leaves to the tree of the first
@@ -102,8 +108,14 @@ pub fn consistency_proof(
     if old > new {
         return Err(ProofError::OldLarger { old, new }.into());
     }
-    // SUBPROOF(old, D[lo:hi], whole), walked from the root: each step notes a sibling, and
-    // the last, when `old` ends a subtree that is not the whole old tree, that subtree.
+    consistency_path(old, new).iter().map(|&(a, b)| subtree_hash(a, b, reader)).collect()
+}
+
+/// The subtrees `[a, b)` whose hashes make the consistency proof from `old` to `new` leaves
+/// (`0 < old ≤ new`), in proof order: RFC 9162's `SUBPROOF(old, D[0:new], true)` walked from the
+/// root; each step notes a sibling, and the last, when `old` ends a subtree that is not the
+/// whole old tree, that subtree.
+fn consistency_path(old: u64, new: u64) -> Vec<(u64, u64)> {
     let mut parts = Vec::new();
     let (mut lo, mut hi, mut whole) = (0, new, true);
     while old != hi {
@@ -120,38 +132,8 @@ pub fn consistency_proof(
     if !whole {
         parts.push((lo, hi));
     }
-    parts.iter().rev().map(|&(a, b)| subtree_hash(a, b, reader)).collect()
-}
-
-/// Hashes in an inclusion proof of leaf `index` in a tree of `size` (`index < size`).
-fn inclusion_len(index: u64, size: u64) -> usize {
-    let (mut lo, mut hi, mut len) = (0, size, 0);
-    while hi - lo > 1 {
-        let k = split(hi - lo);
-        if index < lo + k {
-            hi = lo + k;
-        } else {
-            lo += k;
-        }
-        len += 1;
-    }
-    len
-}
-
-/// Hashes in a consistency proof from `old` to `new` (`0 < old ≤ new`).
-fn consistency_len(old: u64, new: u64) -> usize {
-    let (mut lo, mut hi, mut whole, mut len) = (0, new, true, 0);
-    while old != hi {
-        let k = split(hi - lo);
-        if old <= lo + k {
-            hi = lo + k;
-        } else {
-            lo += k;
-            whole = false;
-        }
-        len += 1;
-    }
-    len + usize::from(!whole)
+    parts.reverse();
+    parts
 }
 
 /// Verifies that `leaf` (a [`crate::leaf_hash`]) is leaf `index` of the tree of `size` leaves
@@ -169,7 +151,7 @@ pub fn verify_inclusion(
     if index >= size {
         return Err(ProofError::IndexOutOfRange { index, size });
     }
-    let expected = inclusion_len(index, size);
+    let expected = inclusion_path(index, size).len();
     if proof.len() != expected {
         return Err(ProofError::Length { got: proof.len(), expected });
     }
@@ -210,7 +192,7 @@ pub fn verify_consistency(
     if old > new {
         return Err(ProofError::OldLarger { old, new });
     }
-    let expected = consistency_len(old, new);
+    let expected = consistency_path(old, new).len();
     if proof.len() != expected {
         return Err(ProofError::Length { got: proof.len(), expected });
     }
