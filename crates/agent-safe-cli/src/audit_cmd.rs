@@ -44,6 +44,9 @@ pub(crate) enum Command {
     Prove(tlog::ProveArgs),
     /// Check a proof written by `audit prove` with the log's public key alone (offline).
     VerifyProof(tlog::VerifyProofArgs),
+    /// Check that an older signed checkpoint's tree is a prefix of a newer one's, with a
+    /// consistency proof made from the log.
+    Consistency(tlog::ConsistencyArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -115,6 +118,7 @@ pub(crate) fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<u8> {
         Command::Checkpoint(args) => tlog::checkpoint(cli, args),
         Command::Prove(args) => tlog::prove(cli, args),
         Command::VerifyProof(args) => tlog::verify_proof(args),
+        Command::Consistency(args) => tlog::consistency(cli, args),
     }
 }
 

@@ -2,8 +2,6 @@
 //! and the signed checkpoint it verifies against — everything [`InclusionBundle::verify`]
 //! needs besides the log's public key.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
 use crate::hash::{Hash, leaf_hash};
@@ -61,8 +59,8 @@ impl InclusionBundle {
             entry: entry.to_owned(),
             leaf_index,
             tree_size: checkpoint.size,
-            root: STANDARD.encode(checkpoint.root.0),
-            inclusion_proof: proof.iter().map(|h| STANDARD.encode(h.0)).collect(),
+            root: checkpoint.root.to_base64(),
+            inclusion_proof: proof.iter().map(Hash::to_base64).collect(),
             checkpoint: note.to_owned(),
         }
     }
@@ -72,12 +70,12 @@ impl InclusionBundle {
     /// the checkpoint's root. Returns the checkpoint.
     pub fn verify(&self, key: &VerifierKey) -> Result<Checkpoint, BundleError> {
         let checkpoint = Checkpoint::open(&self.checkpoint, key)?;
-        if checkpoint.size != self.tree_size || STANDARD.encode(checkpoint.root.0) != self.root {
+        if checkpoint.size != self.tree_size || checkpoint.root.to_base64() != self.root {
             return Err(BundleError::Mismatch(format!(
                 "the checkpoint is for a tree of size {} with root {}, the proof for size {} with \
                  root {}",
                 checkpoint.size,
-                STANDARD.encode(checkpoint.root.0),
+                checkpoint.root.to_base64(),
                 self.tree_size,
                 self.root
             )));
@@ -96,14 +94,9 @@ impl InclusionBundle {
             .inclusion_proof
             .iter()
             .map(|h| {
-                STANDARD
-                    .decode(h)
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .map(Hash)
-                    .ok_or_else(|| {
-                        BundleError::Mismatch(format!("proof hash `{h}` is not 32 bytes of base64"))
-                    })
+                Hash::from_base64(h).ok_or_else(|| {
+                    BundleError::Mismatch(format!("proof hash `{h}` is not 32 bytes of base64"))
+                })
             })
             .collect::<Result<Vec<Hash>, BundleError>>()?;
         verify_inclusion(

@@ -1,14 +1,17 @@
 //! A log compared with a signed tree (`agent-safe audit verify --checkpoint`): the log is
 //! hashed again from its first line; the tree index is only consulted to name the first entry
-//! that differs.
+//! that differs. Two checkpoints compared with a consistency proof from the log's tree index.
 
 use std::fs::File;
 use std::io;
 use std::path::Path;
 
+use crate::TreeError;
 use crate::hash::{Hash, leaf_hash};
 use crate::index::{FileHashes, IndexError, TreeIndex, log_error, stored_leaves};
 use crate::leaves::{Step, scan_leaves};
+use crate::note::Checkpoint;
+use crate::proof::{ProofError, verify_consistency};
 use crate::stored::{HashReader, TreeBuilder, stored_count, stored_index, tree_hash};
 
 /// How a log compares with a signed tree.
@@ -99,4 +102,54 @@ fn first_difference(
         Ok(())
     })?;
     Ok(first)
+}
+
+/// How two checkpoints of one log compare (`agent-safe audit consistency`, the witness
+/// client): a consistency proof from the log's tree index, checked against both roots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Compared {
+    /// The old tree is a prefix of the new one; the proof (RFC 9162 §2.1.4) shows it (empty
+    /// when the sizes are equal).
+    Consistent {
+        /// The consistency proof from the old size to the new one.
+        proof: Vec<Hash>,
+    },
+    /// The log holds the new tree, and the old tree is not a prefix of it: two different
+    /// histories were signed (a fork, or a log rewritten between the two checkpoints).
+    Forked {
+        /// Why the log's consistency proof does not lead to the old root.
+        reason: ProofError,
+    },
+    /// The log no longer holds the new tree (it was cut short or rewritten since), so no
+    /// proof can be made from it.
+    NewNotInLog {
+        /// Leaves in the log's index.
+        entries: u64,
+    },
+}
+
+/// Compares the trees of `old` and `new` (already signature-checked; `old.size ≤ new.size`,
+/// both of one origin) using the tree index of their log.
+pub fn compare_checkpoints(
+    index: &TreeIndex,
+    old: &Checkpoint,
+    new: &Checkpoint,
+) -> Result<Compared, IndexError> {
+    let (m, n) = (old.size, new.size);
+    if m > n {
+        return Err(TreeError::Proof(ProofError::OldLarger { old: m, new: n }).into());
+    }
+    if m == 0 {
+        // The empty tree is a prefix of every tree.
+        return Ok(Compared::Consistent { proof: Vec::new() });
+    }
+    if index.size() < n || index.root_at(n)? != new.root {
+        return Ok(Compared::NewNotInLog { entries: index.size() });
+    }
+    let proof = index.consistency_proof(m, n)?;
+    Ok(match verify_consistency(m, n, &proof, &old.root, &new.root) {
+        Ok(()) => Compared::Consistent { proof },
+        Err(reason) => Compared::Forked { reason },
+    })
 }

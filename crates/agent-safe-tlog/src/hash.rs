@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use ring::digest::{Context, SHA256, digest};
 
 /// A SHA-256 hash: a leaf's, an interior node's or a tree's root.
@@ -19,6 +21,17 @@ impl Hash {
         let mut out = [0u8; 32];
         out.copy_from_slice(d.as_ref());
         Hash(out)
+    }
+
+    /// Standard base64 with padding (the form of checkpoints, proofs and the witness
+    /// protocol).
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.0)
+    }
+
+    /// From standard base64 of exactly 32 bytes; `None` for anything else.
+    pub fn from_base64(text: &str) -> Option<Hash> {
+        STANDARD.decode(text).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()).map(Hash)
     }
 
     /// Lowercase hex.

@@ -150,3 +150,45 @@ fn a_log_is_checked_against_a_signed_tree_from_its_own_lines() {
         Err(IndexError::NoLog { .. })
     ));
 }
+
+#[test]
+fn two_checkpoints_compare_by_a_proof_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let lines: Vec<String> = (0..9).map(|i| format!("{{\"n\": {i}}}")).collect();
+    for line in &lines[..7] {
+        append(&log, &format!("{line}\n"));
+    }
+    let index = TreeIndex::open(&log).unwrap();
+    let at = |size: u64| Checkpoint {
+        origin: "example.com/log".to_owned(),
+        size,
+        root: index.root_at(size).unwrap(),
+        extensions: Vec::new(),
+    };
+    for (m, n) in [(1, 7), (3, 7), (4, 7), (7, 7), (2, 5)] {
+        let Compared::Consistent { proof } = compare_checkpoints(&index, &at(m), &at(n)).unwrap()
+        else {
+            panic!("{m} → {n} is consistent");
+        };
+        verify_consistency(m, n, &proof, &at(m).root, &at(n).root).unwrap();
+    }
+    // An old checkpoint of another history: a fork (also at equal sizes).
+    let mut other = at(3);
+    other.root = leaf_hash(b"another history");
+    for new in [7, 3] {
+        let compared = compare_checkpoints(&index, &other, &at(new)).unwrap();
+        assert!(matches!(compared, Compared::Forked { .. }), "{compared:?}");
+    }
+    // Old larger than new: refused.
+    assert!(compare_checkpoints(&index, &at(7), &at(3)).is_err());
+    // A new checkpoint the log does not hold: beyond its end, or another root.
+    let mut beyond = at(7);
+    beyond.size = 9;
+    let mut rewritten = at(7);
+    rewritten.root = leaf_hash(b"rewritten");
+    for new in [beyond, rewritten] {
+        let compared = compare_checkpoints(&index, &at(3), &new).unwrap();
+        assert_eq!(compared, Compared::NewNotInLog { entries: 7 });
+    }
+}

@@ -48,7 +48,7 @@ mod note_tests;
 mod tests;
 
 pub use bundle::{BundleError, InclusionBundle};
-pub use check::{LogCheck, check_log};
+pub use check::{Compared, LogCheck, check_log, compare_checkpoints};
 pub use files::{
     FileError, append_checkpoint, checkpoints_path, read_checkpoints, read_signer_key,
     read_verifier_key, write_key_files,

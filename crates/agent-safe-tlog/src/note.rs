@@ -345,7 +345,7 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The note text: `<origin>\n<size>\n<base64 root>\n` and the extension lines.
     pub fn body(&self) -> String {
-        let mut out = format!("{}\n{}\n{}\n", self.origin, self.size, STANDARD.encode(self.root.0));
+        let mut out = format!("{}\n{}\n{}\n", self.origin, self.size, self.root.to_base64());
         for line in &self.extensions {
             out.push_str(line);
             out.push('\n');

@@ -1,12 +1,12 @@
-//! `agent-safe audit checkpoint|prove|verify-proof`: signed checkpoints of the file log's
+//! `agent-safe audit checkpoint|prove|verify-proof|consistency`: signed checkpoints of the file log's
 //! Merkle tree and inclusion proofs an auditor verifies with the public key alone
 //! (`agent-safe-tlog`).
 
 use std::path::{Path, PathBuf};
 
 use agent_safe_tlog::{
-    Checkpoint, InclusionBundle, LogCheck, TreeIndex, append_checkpoint, check_log,
-    checkpoints_path, read_checkpoints, read_signer_key, read_verifier_key,
+    Checkpoint, Compared, InclusionBundle, LogCheck, TreeIndex, append_checkpoint, check_log,
+    checkpoints_path, compare_checkpoints, read_checkpoints, read_signer_key, read_verifier_key,
 };
 use anyhow::{Context as _, bail};
 use serde_json::json;
@@ -53,6 +53,23 @@ pub(crate) struct VerifyProofArgs {
     #[arg(long, value_name = "FILE")]
     public_key: PathBuf,
     /// Print the result as JSON.
+    #[arg(long)]
+    json_output: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ConsistencyArgs {
+    /// The older signed checkpoint.
+    old: PathBuf,
+    /// The newer signed checkpoint (at least as large).
+    new: PathBuf,
+    /// The log's public checkpoint key (both must be signed by it).
+    #[arg(long, value_name = "FILE")]
+    public_key: PathBuf,
+    /// Audit log [default: from agent-safe.yaml, else ./audit.jsonl]
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Print the result (and the proof) as JSON.
     #[arg(long)]
     json_output: bool,
 }
@@ -147,6 +164,75 @@ pub(crate) fn prove(cli: &Cli, args: &ProveArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
+/// Reads and signature-checks a checkpoint file.
+fn open_checkpoint(file: &Path, key: &agent_safe_tlog::VerifierKey) -> anyhow::Result<Checkpoint> {
+    let note = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the checkpoint `{}`", file.display()))?;
+    Checkpoint::open(&note, key).with_context(|| format!("the checkpoint `{}`", file.display()))
+}
+
+/// Checks that the older checkpoint's tree is a prefix of the newer one's, with a consistency
+/// proof made from the log.
+pub(crate) fn consistency(cli: &Cli, args: &ConsistencyArgs) -> anyhow::Result<u8> {
+    let log = file_log(cli, args.log.as_ref(), "audit consistency")?;
+    let key = read_verifier_key(&args.public_key)?;
+    let old = open_checkpoint(&args.old, &key)?;
+    let new = open_checkpoint(&args.new, &key)?;
+    if old.size > new.size {
+        bail!(
+            "`{}` (size {}) is larger than `{}` (size {}): give the older checkpoint first",
+            args.old.display(),
+            old.size,
+            args.new.display(),
+            new.size
+        );
+    }
+    let index = TreeIndex::open(&log)?;
+    if let Some(reason) = index.rebuilt() {
+        crate::output::note(&format!("the tree index was rebuilt from the log: {reason}"));
+    }
+    let (m, n) = (old.size, new.size);
+    let compared = compare_checkpoints(&index, &old, &new)?;
+    let (consistent, proof, message) = match &compared {
+        Compared::Consistent { proof } => (
+            true,
+            proof.as_slice(),
+            format!("the tree of size {m} is a prefix of the tree of size {n} of `{}`", new.origin),
+        ),
+        Compared::Forked { reason } => (
+            false,
+            &[][..],
+            format!(
+                "the tree of size {m} is not a prefix of the tree of size {n}, which the log                  holds: two histories were signed ({reason})"
+            ),
+        ),
+        Compared::NewNotInLog { entries } => (
+            false,
+            &[][..],
+            format!(
+                "the log ({entries} entries) does not hold the tree of size {n}: it was cut                  short or rewritten since; run `agent-safe audit verify --checkpoint {}`",
+                args.new.display()
+            ),
+        ),
+        _ => (false, &[][..], "the checkpoints cannot be compared".to_owned()),
+    };
+    if args.json_output {
+        crate::output::json(&json!({
+            "consistent": consistent,
+            "origin": new.origin,
+            "old_size": m,
+            "new_size": n,
+            "consistency_proof": proof.iter().map(agent_safe_tlog::Hash::to_base64).collect::<Vec<_>>(),
+            "message": message,
+        }))?;
+    } else if consistent {
+        line(&format!("{} — {message}", green("CONSISTENT")));
+    } else {
+        line(&format!("{} — {message}", red("INCONSISTENT")));
+    }
+    Ok(if consistent { exit::OK } else { exit::DENY_OR_FAILED })
+}
+
 /// Verifies a proof with the public key alone.
 pub(crate) fn verify_proof(args: &VerifyProofArgs) -> anyhow::Result<u8> {
     let key = read_verifier_key(&args.public_key)?;
@@ -210,10 +296,7 @@ pub(crate) fn against_checkpoint(
 ) -> anyhow::Result<Checked> {
     let log = source.as_file("audit verify --checkpoint")?;
     let key = read_verifier_key(key)?;
-    let note = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read the checkpoint `{}`", file.display()))?;
-    let checkpoint = Checkpoint::open(&note, &key)
-        .with_context(|| format!("the checkpoint `{}`", file.display()))?;
+    let checkpoint = open_checkpoint(file, &key)?;
     let size = checkpoint.size;
     let (consistent, first, message) = match check_log(log, size, &checkpoint.root)? {
         LogCheck::Consistent { entries } => (
@@ -228,7 +311,8 @@ pub(crate) fn against_checkpoint(
             false,
             Some(entries),
             format!(
-                "the log has {entries} entries; the checkpoint signs {size}: the log was cut                  short, the first missing entry is index {entries} (entry {})",
+                "the log has {entries} entries; the checkpoint signs {size}: the log was cut \
+                 short, the first missing entry is index {entries} (entry {})",
                 entries + 1
             ),
         ),
@@ -236,7 +320,8 @@ pub(crate) fn against_checkpoint(
             false,
             Some(i),
             format!(
-                "entry {} (index {i}) is not the one the checkpoint signs: the log was                  rewritten from there",
+                "entry {} (index {i}) is not the one the checkpoint signs: the log was \
+                 rewritten from there",
                 i + 1
             ),
         ),
@@ -244,7 +329,9 @@ pub(crate) fn against_checkpoint(
             false,
             None,
             format!(
-                "the log's first {size} entries have root {root}, not the signed one: the log                  was rewritten (the tree index no longer holds the signed tree, so the first                  changed entry cannot be named)"
+                "the log's first {size} entries have root {root}, not the signed one: the log \
+                 was rewritten (the tree index no longer holds the signed tree, so the first \
+                 changed entry cannot be named)"
             ),
         ),
         _ => (false, None, "the log cannot be compared with the checkpoint".to_owned()),

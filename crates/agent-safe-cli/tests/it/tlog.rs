@@ -259,3 +259,74 @@ fn verify_with_a_checkpoint_names_a_truncation_or_the_first_rewritten_entry() {
     assert_eq!(code(&out), Some(2));
     assert!(stderr(&out).contains("is not signed by audit.example.com/test+"), "{}", stderr(&out));
 }
+
+#[test]
+fn consistency_proves_an_old_checkpoint_a_prefix_of_a_new_one_or_names_the_fork() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    project(d, 3);
+    let sign = |d: &Path, out: &str| {
+        let o = run(d, &["audit", "checkpoint", "--key-file", "checkpoint.key", "-o", out]);
+        assert_eq!(code(&o), Some(0), "{}", stderr(&o));
+    };
+    let consistency = |d: &Path, old: &str, new: &str| {
+        let out = run(
+            d,
+            &["audit", "consistency", old, new, "--public-key", "checkpoint.pub", "--json-output"],
+        );
+        let report = serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null);
+        (code(&out), report, stderr(&out))
+    };
+    sign(d, "old.txt");
+    decide(d);
+    decide(d);
+    sign(d, "new.txt");
+    let (c, report, err) = consistency(d, "old.txt", "new.txt");
+    assert_eq!(c, Some(0), "{report} {err}");
+    assert_eq!(report["consistent"], Value::Bool(true));
+    assert_eq!((report["old_size"].as_u64(), report["new_size"].as_u64()), (Some(3), Some(5)));
+    // RFC 9162 §2.1.4.1: from 3 to 5 leaves, [d2, d3, MTH(d0, d1), d4].
+    assert_eq!(report["consistency_proof"].as_array().map(Vec::len), Some(4), "{report}");
+    let out =
+        run(d, &["audit", "consistency", "old.txt", "new.txt", "--public-key", "checkpoint.pub"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("CONSISTENT — the tree of size 3"));
+    // The same checkpoint twice is consistent; the wrong order is a usage error.
+    assert_eq!(consistency(d, "new.txt", "new.txt").0, Some(0));
+    let (c, _, err) = consistency(d, "new.txt", "old.txt");
+    assert_eq!(c, Some(2));
+    assert!(err.contains("give the older checkpoint first"), "{err}");
+
+    // A fork: the first entry rewritten (the chain's hashes left as they were) and the tree
+    // index removed with it (it remembers the signed history, so a checkpoint would sign that
+    // again), then a checkpoint signed over the rewritten log: the old one is not its prefix.
+    let log = d.join("audit.jsonl");
+    let original = std::fs::read_to_string(&log).unwrap();
+    let forked = original.replacen("deploy-bot", "deploy-bob", 1);
+    assert_ne!(forked, original);
+    std::fs::write(&log, &forked).unwrap();
+    std::fs::remove_file(d.join("audit.jsonl.tree")).unwrap();
+    sign(d, "forked.txt");
+    let (c, report, err) = consistency(d, "old.txt", "forked.txt");
+    assert_eq!(c, Some(1), "{report} {err}");
+    assert_eq!(report["consistent"], Value::Bool(false));
+    assert!(
+        report["message"].as_str().unwrap().contains("is not a prefix of the tree of size 5"),
+        "{report}"
+    );
+    // The log no longer holds the new checkpoint's tree: said so, exit 1.
+    let (c, report, _) = consistency(d, "old.txt", "new.txt");
+    assert_eq!(c, Some(1), "{report}");
+    assert!(
+        report["message"].as_str().unwrap().contains("does not hold the tree of size 5"),
+        "{report}"
+    );
+    // A checkpoint signed by another key, a file that is not a checkpoint: usage errors.
+    other_key(d);
+    let out = run(d, &["audit", "consistency", "old.txt", "new.txt", "--public-key", "other.pub"]);
+    assert_eq!(code(&out), Some(2));
+    assert!(stderr(&out).contains("the checkpoint `old.txt`"), "{}", stderr(&out));
+    std::fs::write(d.join("junk.txt"), "not a note\n").unwrap();
+    let (c, _, err) = consistency(d, "old.txt", "junk.txt");
+    assert_eq!(c, Some(2));
+    assert!(err.contains("the checkpoint `junk.txt`"), "{err}");
+}
