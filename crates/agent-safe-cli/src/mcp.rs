@@ -77,6 +77,9 @@ fn report(event: &ServerEvent) {
         ServerEvent::ReloadFailed { error } => crate::output::error(&format!(
             "reload failed, the previous configuration keeps serving: {error}"
         )),
+        ServerEvent::CheckpointFailed { error } => {
+            crate::output::error(&format!("no checkpoint signed: {error}"));
+        }
         _ => {}
     }
 }

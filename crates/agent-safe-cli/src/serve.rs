@@ -139,6 +139,9 @@ fn report(event: &ServerEvent) {
         ServerEvent::ReloadFailed { error } => crate::output::error(&format!(
             "reload failed, the previous configuration keeps serving: {error}"
         )),
+        ServerEvent::CheckpointFailed { error } => {
+            crate::output::error(&format!("no checkpoint signed: {error}"));
+        }
         ServerEvent::ShuttingDown => line("agent-safe serve: shutting down"),
         ServerEvent::Stopped { detail } => {
             for problem in detail {

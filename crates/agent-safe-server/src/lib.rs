@@ -21,6 +21,7 @@ mod accept;
 /// Load generation and the `serve` figures (feature `test-util`).
 #[cfg(any(test, feature = "test-util"))]
 pub mod bench;
+mod checkpoints;
 mod config;
 pub mod http;
 mod limit;
@@ -91,6 +92,9 @@ pub enum ServerError {
     /// The TLS certificate, key or client CA could not be used.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// `audit_checkpoints:` could not be set up (the key, its origin, the log's tree).
+    #[error("audit_checkpoints: {0}")]
+    Checkpoints(String),
 }
 
 /// The server: a loaded configuration, its limits and its metrics. Cheap to clone.
@@ -142,8 +146,8 @@ impl Server {
 
     /// Serves HTTP/1.1 (over TLS when [`ServerConfig::tls`] is set) on `listener` until
     /// `shutdown` completes; then stops accepting, lets in-flight requests finish, syncs the
-    /// audit log, flushes approval notifications and ships pending audit entries (each
-    /// bounded), and returns.
+    /// audit log, signs a last checkpoint (`audit_checkpoints:`), flushes approval
+    /// notifications and ships pending audit entries (each bounded), and returns.
     pub async fn serve(
         &self,
         listener: TcpListener,
@@ -213,6 +217,12 @@ fn flush(shared: &Shared) -> Vec<String> {
         && let Err(e) = log.sync()
     {
         problems.push(format!("audit log: {e}"));
+    }
+    // The last entries get a checkpoint (before shipping, which may carry it off-host).
+    if let Some(checkpoints) = &shared.checkpoints
+        && let Err(e) = checkpoints.sign_pending()
+    {
+        problems.push(format!("audit checkpoint: {e}"));
     }
     if !loaded.safe.flush_notifications(Duration::from_secs(5)) {
         problems.push("approval notifications: some were not delivered within 5 s".to_owned());

@@ -244,6 +244,12 @@ impl McpServer {
         let loaded = server.current();
         let synced = tokio::task::spawn_blocking(move || {
             let synced = loaded.safe.audit_log().map(|l| l.sync());
+            if let Some(checkpoints) = &server.shared.checkpoints
+                && let Err(e) = checkpoints.sign_pending()
+            {
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stderr(), "agent-safe mcp: audit checkpoint: {e}");
+            }
             if !server.flush_audit_shipping(SHIPPING_FLUSH) {
                 use std::io::Write as _;
                 let _ = writeln!(

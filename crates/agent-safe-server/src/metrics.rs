@@ -55,6 +55,10 @@ pub(crate) struct Metrics {
     /// Responses by status class 1xx..5xx (index 0..4).
     responses: [AtomicU64; 5],
     pub(crate) reloads: AtomicU64,
+    /// Checkpoints signed (`audit_checkpoints:`), signing failures, the newest one's size.
+    pub(crate) checkpoints_signed: AtomicU64,
+    pub(crate) checkpoint_failures: AtomicU64,
+    pub(crate) checkpoint_size: AtomicU64,
     pub(crate) reload_failures: AtomicU64,
     /// Approval notifications dropped by configurations already replaced by a reload (the
     /// current one's count is added when rendering).
@@ -154,6 +158,29 @@ impl Metrics {
              full (the oldest waiting one is dropped).\n# TYPE {name} counter\n{name} {}",
             self.notifications_dropped_before.load(Ordering::Relaxed).saturating_add(dropped)
         );
+        for (name, kind, help, c) in [
+            (
+                "agent_safe_audit_checkpoints_total",
+                "counter",
+                "Checkpoints of the audit log signed (`audit_checkpoints:`).",
+                &self.checkpoints_signed,
+            ),
+            (
+                "agent_safe_audit_checkpoint_failures_total",
+                "counter",
+                "Checkpoints that could not be signed (see the server's output).",
+                &self.checkpoint_failures,
+            ),
+            (
+                "agent_safe_audit_checkpoint_size",
+                "gauge",
+                "Entries covered by the newest signed checkpoint.",
+                &self.checkpoint_size,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name} {}", c.load(Ordering::Relaxed));
+        }
         if let Some(backlog) = backlog {
             out.push_str(
                 "# HELP agent_safe_audit_shipping_backlog Audit entries the slowest shipper is \
@@ -166,13 +193,24 @@ impl Metrics {
     }
 }
 
-/// The audit-append observer handed to every loaded `AgentSafe`.
+/// The checkpoint signer appends are counted for, once it is open.
+pub(crate) type SignerHook =
+    std::sync::Arc<std::sync::OnceLock<std::sync::Arc<crate::checkpoints::Checkpoints>>>;
+
+/// The audit-append observer handed to every loaded `AgentSafe`: the append latency, and
+/// the count that wakes the checkpoint signer.
 #[derive(Debug)]
-pub(crate) struct AppendTimer(pub(crate) std::sync::Arc<Metrics>);
+pub(crate) struct AppendTimer {
+    pub(crate) metrics: std::sync::Arc<Metrics>,
+    pub(crate) signer: SignerHook,
+}
 
 impl AppendObserver for AppendTimer {
     fn appended(&self, elapsed: Duration) {
-        self.0.append_latency.observe(elapsed);
+        self.metrics.append_latency.observe(elapsed);
+        if let Some(signer) = self.signer.get() {
+            signer.appended(1);
+        }
     }
 }
 

@@ -252,6 +252,11 @@ impl Source {
     pub(crate) fn shipping(&self) -> Result<Option<ShipperConfig>, ServerError> {
         Ok(self.config()?.and_then(|c| c.audit_shipping))
     }
+
+    /// `audit_checkpoints:` of the start-up configuration.
+    pub(crate) fn checkpoints(&self) -> Result<Option<agent_safe::CheckpointsConfig>, ServerError> {
+        Ok(self.config()?.and_then(|c| c.audit_checkpoints))
+    }
 }
 
 /// The YAML files of `dir`, sorted, as the registry and policy loaders select them.

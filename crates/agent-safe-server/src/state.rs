@@ -34,6 +34,12 @@ pub enum ServerEvent {
         /// Problems while flushing (empty when everything was flushed).
         detail: Vec<String>,
     },
+    /// A checkpoint of the audit log could not be signed (`audit_checkpoints:`); the next
+    /// round tries again.
+    CheckpointFailed {
+        /// Why.
+        error: String,
+    },
 }
 
 /// The outcome of the last reload, as `/readyz` shows it.
@@ -64,6 +70,13 @@ pub(crate) struct Shared {
     pub(crate) limiter: Option<CallerLimiter>,
     pub(crate) executor: Arc<dyn Executor>,
     pub(crate) shipping: Option<ShippingWorker>,
+    /// The checkpoint signer (`audit_checkpoints:`).
+    pub(crate) checkpoints: Option<Arc<crate::checkpoints::Checkpoints>>,
+    /// What every configuration's append observer counts appends for (set once the signer
+    /// is open).
+    signer_hook: crate::metrics::SignerHook,
+    /// Stops the signer's thread when the server goes (declared after `checkpoints`).
+    _checkpoint_thread: Option<crate::checkpoints::CheckpointThread>,
     pub(crate) clock: Arc<dyn Clock>,
     /// The TLS settings when the server speaks HTTPS (built once, at start-up).
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
@@ -77,17 +90,20 @@ impl Shared {
     ) -> Result<Self, ServerError> {
         let tls = config.tls.as_ref().map(crate::tls::server_config).transpose()?;
         let metrics = Arc::new(Metrics::default());
-        let loaded = source.load(
-            identity_mode(config.auth),
-            Arc::new(AppendTimer(metrics.clone())),
-            None,
-        )?;
+        let signer_hook = Arc::new(std::sync::OnceLock::new());
+        let observer = AppendTimer { metrics: metrics.clone(), signer: signer_hook.clone() };
+        let loaded = source.load(identity_mode(config.auth), Arc::new(observer), None)?;
         if config.auth == CallerAuth::Required && loaded.safe.delegations().is_err() {
             return Err(ServerError::NoSigningKey);
         }
         let clock = source.clock_or_system();
         let limiter = config.rate_limit.map(|l| CallerLimiter::new(l, clock.clone()));
         let shipping = start_shipping(&source, &loaded.safe, &clock)?;
+        let checkpoints = open_checkpoints(&source, &loaded.safe, &metrics, &config)?;
+        let checkpoint_thread = checkpoints.as_ref().map(|c| c.start()).transpose()?;
+        if let Some(c) = &checkpoints {
+            let _ = signer_hook.set(c.clone());
+        }
         Ok(Self {
             current: RwLock::new(Arc::new(loaded)),
             last_reload: Mutex::new(None),
@@ -98,6 +114,9 @@ impl Shared {
             limiter,
             executor,
             shipping,
+            checkpoints,
+            signer_hook,
+            _checkpoint_thread: checkpoint_thread,
             clock,
             tls,
         })
@@ -115,7 +134,7 @@ impl Shared {
     /// Loads the configuration again; swaps it in only when it loaded completely.
     pub(crate) fn reload(&self) -> Result<String, ServerError> {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(PoisonError::into_inner);
-        let observer = Arc::new(AppendTimer(self.metrics.clone()));
+        let observer = self.observer();
         let previous = self.current();
         let result =
             self.source.load(identity_mode(self.config.auth), observer, Some(&previous.safe));
@@ -174,6 +193,12 @@ impl Shared {
         }
     }
 
+    /// The append observer of a loaded configuration: times appends, counts them for the
+    /// checkpoint signer.
+    fn observer(&self) -> Arc<AppendTimer> {
+        Arc::new(AppendTimer { metrics: self.metrics.clone(), signer: self.signer_hook.clone() })
+    }
+
     pub(crate) fn event(&self, event: &ServerEvent) {
         if let Some(sink) = &self.config.events {
             (sink.0)(event);
@@ -208,4 +233,27 @@ fn start_shipping(
     };
     let options = config.options(clock.clone()).map_err(|e| shipping(e.into()))?;
     Ok(Some(ShippingWorker::start_from(log, shippers, options).map_err(|e| shipping(e.into()))?))
+}
+
+/// The checkpoint signer of `audit_checkpoints:` (start-up configuration), over the file log.
+fn open_checkpoints(
+    source: &Source,
+    safe: &agent_safe::AgentSafe,
+    metrics: &Arc<Metrics>,
+    config: &ServerConfig,
+) -> Result<Option<Arc<crate::checkpoints::Checkpoints>>, ServerError> {
+    let Some(settings) = source.checkpoints()? else { return Ok(None) };
+    if safe.state_backend() == agent_safe::state::StateBackend::Postgres {
+        return Err(ServerError::Checkpoints(
+            "not yet available with `state: {backend: postgres}` (the database's log); sign \
+             checkpoints of an exported copy with `agent-safe audit checkpoint`"
+                .to_owned(),
+        ));
+    }
+    let Some(log) = safe.audit_log().and_then(|a| a.file_path()).map(std::path::Path::to_owned)
+    else {
+        return Err(ServerError::Checkpoints("no audit log is configured".to_owned()));
+    };
+    crate::checkpoints::Checkpoints::open(&settings, &log, metrics.clone(), config.events.clone())
+        .map(Some)
 }

@@ -12,7 +12,8 @@
 //! - [`TreeIndex`]: the persisted index of a file log (`<log>.tree`), caught up with the log
 //!   on demand and rebuilt when it does not match it.
 //! - [`Checkpoint`], [`Note`], [`SignerKey`], [`VerifierKey`]: C2SP `tlog-checkpoint`s in C2SP
-//!   `signed-note`s with Ed25519 keys of their own (not the ticket key).
+//!   `signed-note`s with Ed25519 keys of their own (not the ticket key); [`LogSigner`] signs
+//!   a log's tree heads into `<log>.checkpoints`, never one that forks from the newest.
 //!
 //! ```
 //! use agent_safe_tlog::{TreeBuilder, inclusion_proof, leaf_hash, verify_inclusion};
@@ -38,6 +39,7 @@ mod index;
 mod leaves;
 mod note;
 mod proof;
+mod signer;
 mod stored;
 
 #[cfg(test)]
@@ -59,6 +61,7 @@ pub use note::{Checkpoint, Note, NoteError, NoteSignature, SignerKey, VerifierKe
 pub use proof::{
     ProofError, consistency_proof, inclusion_proof, verify_consistency, verify_inclusion,
 };
+pub use signer::{LogSigner, SignError};
 pub use stored::{HashReader, TreeBuilder, stored_count, stored_index, subtree_hash, tree_hash};
 
 /// Why a tree operation failed.

@@ -74,6 +74,39 @@ pub struct ConfigFile {
     pub credentials: Option<CredentialsConfig>,
     /// `state:` settings (where replicas share state: files or PostgreSQL).
     pub state: Option<crate::state::StateConfig>,
+    /// `audit_checkpoints:` settings (signed checkpoints of the audit log made by `serve`).
+    pub audit_checkpoints: Option<CheckpointsConfig>,
+}
+
+/// `audit_checkpoints:` in agent-safe.yaml: `agent-safe serve` signs a checkpoint of the audit
+/// log's Merkle tree (a C2SP `tlog-checkpoint`) after `every_entries` new entries, and at
+/// least every `every_seconds` while entries arrive, into `<audit_log>.checkpoints`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointsConfig {
+    /// The checkpoint signing key written by `agent-safe keys generate --kind checkpoint`
+    /// (relative to this file).
+    pub key_file: PathBuf,
+    /// The log's name, as auditors know it; must be the key's name (default: the key's name).
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// Sign after this many new entries (default 1000).
+    #[serde(default = "CheckpointsConfig::default_every_entries")]
+    pub every_entries: std::num::NonZeroU64,
+    /// Sign at least this often, in seconds, while new entries arrive (default 60).
+    #[serde(default = "CheckpointsConfig::default_every_seconds")]
+    pub every_seconds: std::num::NonZeroU64,
+}
+
+impl CheckpointsConfig {
+    fn default_every_entries() -> std::num::NonZeroU64 {
+        std::num::NonZeroU64::new(1000).unwrap_or(std::num::NonZeroU64::MIN)
+    }
+
+    fn default_every_seconds() -> std::num::NonZeroU64 {
+        std::num::NonZeroU64::new(60).unwrap_or(std::num::NonZeroU64::MIN)
+    }
 }
 
 /// `credentials:` in agent-safe.yaml: where just-in-time credentials come from, for every
@@ -222,6 +255,9 @@ struct RawConfig {
     /// Where the state replicas share lives: `file` (default) or `postgres` with its `url`.
     #[serde(default)]
     state: Option<crate::state::StateConfig>,
+    /// Signed checkpoints of the audit log made by `agent-safe serve`.
+    #[serde(default)]
+    audit_checkpoints: Option<CheckpointsConfig>,
 }
 
 /// The JSON Schema of `agent-safe.yaml` (feature `schema`), as the loader reads it.
@@ -283,6 +319,7 @@ impl ConfigFile {
             tickets: None,
             credentials: None,
             state: None,
+            audit_checkpoints: None,
         });
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: Option<PathBuf>| {
@@ -308,6 +345,10 @@ impl ConfigFile {
             tickets: raw.tickets,
             credentials: raw.credentials.map(|c| c.resolve(base)),
             state: raw.state,
+            audit_checkpoints: raw.audit_checkpoints.map(|mut c| {
+                c.key_file = base.join(&c.key_file);
+                c
+            }),
         })
     }
 

@@ -57,8 +57,8 @@ use agent_safe_tickets::{IdentityManager, SigningKey, TicketIssuer, VerifiedIden
 #[cfg(feature = "schema")]
 pub use config::config_schema;
 pub use config::{
-    CONFIG_FILE_NAME, ConfigError, ConfigFile, CredentialsConfig, DurabilityMode, IdentityMode,
-    TicketsConfig, default_nonce_store,
+    CONFIG_FILE_NAME, CheckpointsConfig, ConfigError, ConfigFile, CredentialsConfig,
+    DurabilityMode, IdentityMode, TicketsConfig, default_nonce_store,
 };
 
 // The SDK's public surface is curated: each module below names the items of one internal

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use agent_safe_tlog::{
-    Checkpoint, Compared, InclusionBundle, LogCheck, TreeIndex, append_checkpoint, check_log,
+    Checkpoint, Compared, InclusionBundle, LogCheck, LogSigner, SignError, TreeIndex, check_log,
     checkpoints_path, compare_checkpoints, read_checkpoints, read_signer_key, read_verifier_key,
 };
 use anyhow::{Context as _, bail};
@@ -78,25 +78,24 @@ fn file_log(cli: &Cli, given: Option<&PathBuf>, what: &str) -> anyhow::Result<Pa
     crate::audit_path::log_source(cli, given)?.file_only(what)
 }
 
-/// Signs the current tree head, appends it to `<log>.checkpoints` and prints it.
+/// Signs the current tree head, appends it to `<log>.checkpoints` and prints it (the newest
+/// checkpoint again when it already covers every entry). Refuses a log that is not an
+/// extension of the newest checkpoint.
 pub(crate) fn checkpoint(cli: &Cli, args: &CheckpointArgs) -> anyhow::Result<u8> {
     let log = file_log(cli, args.log.as_ref(), "audit checkpoint")?;
     let key = read_signer_key(&args.key_file)?;
-    let index = TreeIndex::open(&log)?;
-    if let Some(reason) = index.rebuilt() {
+    let mut signer = LogSigner::open(&log, key)?;
+    if let Some(reason) = signer.rebuilt() {
         crate::output::note(&format!("the tree index was rebuilt from the log: {reason}"));
     }
-    if index.size() == 0 {
-        bail!("`{}` has no entries: there is no tree to sign", log.display());
-    }
-    let checkpoint = Checkpoint {
-        origin: key.verifier().name().to_owned(),
-        size: index.size(),
-        root: index.root(),
-        extensions: Vec::new(),
+    let (_, note) = match signer.sign() {
+        Ok(signed) => signed,
+        Err(e @ SignError::Diverged { .. }) => {
+            crate::output::error(&e.to_string());
+            return Ok(exit::DENY_OR_FAILED);
+        }
+        Err(e) => return Err(e.into()),
     };
-    let note = checkpoint.sign(&key)?;
-    append_checkpoint(&checkpoints_path(&log), &note)?;
     if let Some(out) = &args.output {
         std::fs::write(out, &note).with_context(|| format!("cannot write `{}`", out.display()))?;
     }

@@ -305,6 +305,16 @@ fn consistency_proves_an_old_checkpoint_a_prefix_of_a_new_one_or_names_the_fork(
     assert_ne!(forked, original);
     std::fs::write(&log, &forked).unwrap();
     std::fs::remove_file(d.join("audit.jsonl.tree")).unwrap();
+    // The log's own signer refuses to sign over a history it signed otherwise…
+    let out = run(d, &["audit", "checkpoint", "--key-file", "checkpoint.key"]);
+    assert_eq!(code(&out), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the log no longer holds the tree of the newest checkpoint (size 5"),
+        "{}",
+        stderr(&out)
+    );
+    // …so the fork is signed from a copy of the log without that checkpoint history.
+    std::fs::remove_file(d.join("audit.jsonl.checkpoints")).unwrap();
     sign(d, "forked.txt");
     let (c, report, err) = consistency(d, "old.txt", "forked.txt");
     assert_eq!(c, Some(1), "{report} {err}");

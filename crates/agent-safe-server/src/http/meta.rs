@@ -67,6 +67,46 @@ pub(crate) async fn audit_verify(auth: Authed) -> Result<Response, ApiError> {
     .into_response())
 }
 
+/// `audit_checkpoints:` of this server, or 409 `not_configured`.
+fn checkpoints(shared: &Shared) -> Result<Arc<crate::checkpoints::Checkpoints>, ApiError> {
+    shared.checkpoints.clone().ok_or_else(|| {
+        ApiError::not_configured(
+            "this server signs no checkpoints: configure `audit_checkpoints:` in agent-safe.yaml",
+        )
+    })
+}
+
+/// The newest signed checkpoint, as the C2SP signed note (text).
+pub(crate) async fn audit_checkpoint(
+    State(shared): State<Arc<Shared>>,
+    _auth: Authed,
+) -> Result<Response, ApiError> {
+    let Some(note) = checkpoints(&shared)?.latest() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_checkpoint",
+            "no checkpoint is signed yet: the audit log has no entries",
+        ));
+    };
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note.to_string()).into_response())
+}
+
+/// The inclusion proof of one entry against the newest checkpoint (`agent-safe audit prove`).
+pub(crate) async fn audit_proof(
+    State(shared): State<Arc<Shared>>,
+    _auth: Authed,
+    axum::extract::Path(event_id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let signer = checkpoints(&shared)?;
+    match blocking_always(move || signer.prove(&event_id)).await? {
+        Ok(bundle) => Ok(axum::Json(bundle).into_response()),
+        Err(crate::checkpoints::ProveError::NotFound(message)) => {
+            Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", message))
+        }
+        Err(crate::checkpoints::ProveError::Failed(message)) => Err(ApiError::internal(message)),
+    }
+}
+
 /// Verification reads the whole log: never on a worker thread.
 async fn blocking_always<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,

@@ -63,6 +63,8 @@ fn routes() -> Routes {
         .add("post", "/v1/delegations", delegations::delegate)
         .add("get", "/v1/actions", meta::actions)
         .add("get", "/v1/audit/verify", meta::audit_verify)
+        .add("get", "/v1/audit/checkpoint", meta::audit_checkpoint)
+        .add("get", "/v1/audit/proof/{event_id}", meta::audit_proof)
         .add("post", "/v1/admin/reload", meta::reload)
         .add("get", "/v1/openapi.json", meta::openapi)
         .add("get", "/healthz", meta::healthz)

@@ -4,6 +4,7 @@
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
 mod auth;
+mod checkpoints;
 mod endpoints;
 mod limits;
 mod mcp;

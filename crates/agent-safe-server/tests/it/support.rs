@@ -100,8 +100,19 @@ impl Env {
         Env::with_policies(config, POLICIES_A).await
     }
 
-    pub async fn with_policies(mut config: ServerConfig, policies: &str) -> Env {
+    pub async fn with_policies(config: ServerConfig, policies: &str) -> Env {
+        Env::with_setup(config, policies, |_| {}).await
+    }
+
+    /// [`Env::with_policies`], with `setup` run on the project directory before the server
+    /// loads it.
+    pub async fn with_setup(
+        mut config: ServerConfig,
+        policies: &str,
+        setup: impl FnOnce(&Path),
+    ) -> Env {
         let dir = project(policies);
+        setup(dir.path());
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         let clock = Arc::new(ManualClock::new(time::macros::datetime!(2026-03-01 9:00 UTC)));
         let events = Arc::new(std::sync::Mutex::new(Vec::new()));

@@ -1,0 +1,232 @@
+//! `audit_checkpoints:`: the server signs checkpoints of the audit log's Merkle tree (C2SP
+//! `tlog-checkpoint`s, `agent-safe-tlog`) on a thread of its own, after `every_entries` new
+//! entries and at least every `every_seconds` while entries arrive, and once more when it
+//! stops; `GET /v1/audit/checkpoint` serves the newest and `GET /v1/audit/proof/{event_id}`
+//! proves an entry against it (signing a newer one first when the entry is not covered yet).
+//! Requests never wait for a signature except a proof of an entry no checkpoint covers.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use agent_safe::CheckpointsConfig;
+use agent_safe_tlog::{Checkpoint, InclusionBundle, LogSigner, SignError, read_signer_key};
+
+use crate::ServerError;
+use crate::metrics::Metrics;
+
+/// The signer and what requests read of it.
+pub(crate) struct Checkpoints {
+    log: PathBuf,
+    signer: Mutex<LogSigner>,
+    /// The newest signed note (what `GET /v1/audit/checkpoint` answers).
+    latest: RwLock<Option<Arc<str>>>,
+    every_entries: u64,
+    every: Duration,
+    /// Entries this process appended since the last signature.
+    appended: AtomicU64,
+    /// Set to stop the thread; the condition variable wakes it.
+    stop: AtomicBool,
+    wake: (Mutex<bool>, Condvar),
+    metrics: Arc<Metrics>,
+    events: Option<crate::EventSink>,
+}
+
+impl std::fmt::Debug for Checkpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpoints").field("log", &self.log).finish_non_exhaustive()
+    }
+}
+
+/// Why a proof could not be served.
+#[derive(Debug)]
+pub(crate) enum ProveError {
+    /// No entry has that event id.
+    NotFound(String),
+    /// Reading the log, its indexes or signing failed.
+    Failed(String),
+}
+
+impl Checkpoints {
+    /// Reads the key and opens the signer of the file log at `log`.
+    pub(crate) fn open(
+        config: &CheckpointsConfig,
+        log: &Path,
+        metrics: Arc<Metrics>,
+        events: Option<crate::EventSink>,
+    ) -> Result<Arc<Checkpoints>, ServerError> {
+        let err = |detail: String| ServerError::Checkpoints(detail);
+        let key = read_signer_key(&config.key_file).map_err(|e| err(e.to_string()))?;
+        if let Some(origin) = &config.origin
+            && origin != key.verifier().name()
+        {
+            return Err(err(format!(
+                "origin `{origin}` is not the name of the key in `{}` (`{}`)",
+                config.key_file.display(),
+                key.verifier().name()
+            )));
+        }
+        if !log.exists() {
+            // The log is created by the first append; an empty one has an empty tree.
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .map_err(|e| err(format!("{}: {e}", log.display())))?;
+        }
+        let signer = LogSigner::open(log, key).map_err(|e| err(e.to_string()))?;
+        let latest = signer.latest().map(|(_, note)| Arc::from(note.as_str()));
+        if let Some((c, _)) = signer.latest() {
+            metrics.checkpoint_size.store(c.size, Ordering::Relaxed);
+        }
+        Ok(Arc::new(Checkpoints {
+            log: log.to_owned(),
+            signer: Mutex::new(signer),
+            latest: RwLock::new(latest),
+            every_entries: config.every_entries.get(),
+            every: Duration::from_secs(config.every_seconds.get()),
+            appended: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            wake: (Mutex::new(false), Condvar::new()),
+            metrics,
+            events,
+        }))
+    }
+
+    /// Starts the signing thread; it stops (after a last signature) when the guard is dropped.
+    pub(crate) fn start(self: &Arc<Self>) -> Result<CheckpointThread, ServerError> {
+        let me = self.clone();
+        let handle = std::thread::Builder::new()
+            .name("agent-safe-checkpoints".to_owned())
+            .spawn(move || me.run())
+            .map_err(|e| ServerError::Checkpoints(format!("cannot start its thread: {e}")))?;
+        Ok(CheckpointThread { checkpoints: self.clone(), handle: Some(handle) })
+    }
+
+    /// Counts `n` appended entries; wakes the thread once `every_entries` are waiting.
+    pub(crate) fn appended(&self, n: u64) {
+        let before = self.appended.fetch_add(n, Ordering::Relaxed);
+        if before < self.every_entries && before + n >= self.every_entries {
+            self.wake();
+        }
+    }
+
+    fn wake(&self) {
+        let (flag, condvar) = &self.wake;
+        *flag.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        condvar.notify_one();
+    }
+
+    fn run(&self) {
+        loop {
+            let (flag, condvar) = &self.wake;
+            let woken = flag.lock().unwrap_or_else(PoisonError::into_inner);
+            let (mut woken, _) = condvar
+                .wait_timeout_while(woken, self.every, |w| {
+                    !*w && !self.stop.load(Ordering::Relaxed)
+                })
+                .unwrap_or_else(PoisonError::into_inner);
+            *woken = false;
+            drop(woken);
+            // A failure is reported and counted; the next round tries again.
+            let _ = self.sign_pending();
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+        }
+    }
+
+    /// Signs when entries arrived since the newest checkpoint.
+    pub(crate) fn sign_pending(&self) -> Result<(), SignError> {
+        let mut signer = self.signer.lock().unwrap_or_else(PoisonError::into_inner);
+        let pending = signer.catch_up().inspect_err(|e| self.failed(e))?;
+        if pending > 0 {
+            self.sign(&mut signer)?;
+        }
+        Ok(())
+    }
+
+    fn sign(&self, signer: &mut LogSigner) -> Result<(Checkpoint, String), SignError> {
+        self.appended.store(0, Ordering::Relaxed);
+        let (checkpoint, note) = signer.sign().inspect_err(|e| self.failed(e))?;
+        *self.latest.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::from(&*note));
+        self.metrics.checkpoint_size.store(checkpoint.size, Ordering::Relaxed);
+        self.metrics.checkpoints_signed.fetch_add(1, Ordering::Relaxed);
+        Ok((checkpoint, note))
+    }
+
+    fn failed(&self, e: &SignError) {
+        self.metrics.checkpoint_failures.fetch_add(1, Ordering::Relaxed);
+        if let Some(sink) = &self.events {
+            (sink.0)(&crate::ServerEvent::CheckpointFailed { error: e.to_string() });
+        }
+    }
+
+    /// The newest signed checkpoint's note.
+    pub(crate) fn latest(&self) -> Option<Arc<str>> {
+        self.latest.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The inclusion proof of the entry `event_id` against the newest checkpoint, signing a
+    /// newer one first when it does not cover the entry. Blocking.
+    pub(crate) fn prove(&self, event_id: &str) -> Result<InclusionBundle, ProveError> {
+        let failed = |e: &dyn std::fmt::Display| ProveError::Failed(e.to_string());
+        let mut index = agent_safe_audit::AuditIndex::new(&self.log);
+        let found = index.event_lines(event_id).map_err(|e| failed(&e))?;
+        let Some((event, line)) = found.into_iter().next() else {
+            return Err(ProveError::NotFound(format!("no entry with event id `{event_id}`")));
+        };
+        let entry = String::from_utf8(line).map_err(|_| failed(&"the entry is not UTF-8"))?;
+        let leaf = u64::try_from(event.line).unwrap_or(u64::MAX).saturating_sub(1);
+        let mut signer = self.signer.lock().unwrap_or_else(PoisonError::into_inner);
+        let covered = signer.latest().filter(|(c, _)| leaf < c.size).cloned();
+        let (checkpoint, note) = match covered {
+            Some(latest) => latest,
+            None => self.sign(&mut signer).map_err(|e| failed(&e))?,
+        };
+        if leaf >= checkpoint.size {
+            return Err(failed(&format!(
+                "entry `{event_id}` is entry {} of the log; the tree index holds {}",
+                event.line, checkpoint.size
+            )));
+        }
+        let proof =
+            signer.index().inclusion_proof(leaf, checkpoint.size).map_err(|e| failed(&e))?;
+        // The leaf comes from the log, the proof from the index: a log rewritten under the
+        // checkpoint gives a proof that does not verify, and none is served.
+        let leaf_hash = agent_safe_tlog::leaf_hash(entry.as_bytes());
+        if let Err(e) = agent_safe_tlog::verify_inclusion(
+            &leaf_hash,
+            leaf,
+            checkpoint.size,
+            &proof,
+            &checkpoint.root,
+        ) {
+            return Err(failed(&format!(
+                "entry {} of the log (`{event_id}`) is not the one the checkpoint of size {} \
+                 signs ({e}): the log was rewritten or cut short under it; run `agent-safe \
+                 audit verify --checkpoint`",
+                event.line, checkpoint.size
+            )));
+        }
+        Ok(InclusionBundle::new(event_id, &entry, leaf, &checkpoint, &note, &proof))
+    }
+}
+
+/// Stops the signing thread when dropped (it signs once more first).
+#[derive(Debug)]
+pub(crate) struct CheckpointThread {
+    checkpoints: Arc<Checkpoints>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for CheckpointThread {
+    fn drop(&mut self) {
+        self.checkpoints.stop.store(true, Ordering::Relaxed);
+        self.checkpoints.wake();
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}
