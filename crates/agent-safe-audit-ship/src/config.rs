@@ -120,6 +120,24 @@ fn seconds(
 pub const DEFAULT_EXIT_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl ShipperConfig {
+    /// The same destinations for a log's checkpoint log (`<log>.checkpoints`, whose records
+    /// carry `event_type: checkpoint`): the filesystem copy at `<filesystem_path>.checkpoints`,
+    /// the same webhook, S3 objects under `<s3_prefix>checkpoints/`; always from the first
+    /// checkpoint (`start_at: beginning`), since each one is what makes a later truncation of
+    /// the log detectable.
+    pub fn for_checkpoints(&self) -> ShipperConfig {
+        let mut config = self.clone();
+        if let Some(path) = &self.filesystem_path {
+            let mut name = path.as_os_str().to_owned();
+            name.push(".checkpoints");
+            config.filesystem_path = Some(PathBuf::from(name));
+        }
+        let prefix = self.s3_prefix.clone().unwrap_or_else(|| DEFAULT_S3_PREFIX.to_owned());
+        config.s3_prefix = Some(format!("{prefix}checkpoints/"));
+        config.start_at = StartAt::Beginning;
+        config
+    }
+
     /// How long a short-lived command waits for its entries to be shipped before it exits
     /// (`exit_flush_timeout`, default [`DEFAULT_EXIT_FLUSH_TIMEOUT`]; zero: not at all).
     pub fn exit_flush_timeout(&self) -> Result<Duration, ShipperConfigError> {
@@ -333,5 +351,24 @@ mod tests {
         let rel = ShipperConfig { filesystem_path: Some("copy.jsonl".into()), ..c }
             .resolve_paths(Path::new("/etc/agent-safe"));
         assert_eq!(rel.filesystem_path, Some(PathBuf::from("/etc/agent-safe/copy.jsonl")));
+    }
+
+    #[test]
+    fn checkpoints_go_next_to_the_logs_copies() {
+        let config = parse(
+            r#"{"filesystem_path": "/copy/audit.jsonl", "webhook_url": "http://127.0.0.1:9/h",
+                "s3_bucket": "b", "start_at": "end"}"#,
+        )
+        .unwrap();
+        let checkpoints = config.for_checkpoints();
+        assert_eq!(
+            checkpoints.filesystem_path.as_deref(),
+            Some(Path::new("/copy/audit.jsonl.checkpoints"))
+        );
+        assert_eq!(checkpoints.webhook_url, config.webhook_url);
+        assert_eq!(checkpoints.s3_prefix.as_deref(), Some("audit-logs/checkpoints/"));
+        assert_eq!(checkpoints.start_at, StartAt::Beginning);
+        let custom = parse(r#"{"s3_bucket": "b", "s3_prefix": "p/"}"#).unwrap();
+        assert_eq!(custom.for_checkpoints().s3_prefix.as_deref(), Some("p/checkpoints/"));
     }
 }

@@ -78,7 +78,7 @@ fn report(event: &ServerEvent) {
             "reload failed, the previous configuration keeps serving: {error}"
         )),
         ServerEvent::CheckpointFailed { error } => {
-            crate::output::error(&format!("no checkpoint signed: {error}"));
+            crate::output::error(&format!("audit checkpoints: {error}"));
         }
         _ => {}
     }

@@ -140,7 +140,7 @@ fn report(event: &ServerEvent) {
             "reload failed, the previous configuration keeps serving: {error}"
         )),
         ServerEvent::CheckpointFailed { error } => {
-            crate::output::error(&format!("no checkpoint signed: {error}"));
+            crate::output::error(&format!("audit checkpoints: {error}"));
         }
         ServerEvent::ShuttingDown => line("agent-safe serve: shutting down"),
         ServerEvent::Stopped { detail } => {

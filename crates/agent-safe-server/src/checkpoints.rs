@@ -4,17 +4,25 @@
 //! stops; `GET /v1/audit/checkpoint` serves the newest and `GET /v1/audit/proof/{event_id}`
 //! proves an entry against it (signing a newer one first when the entry is not covered yet).
 //! Requests never wait for a signature except a proof of an entry no checkpoint covers.
+//!
+//! The same thread asks the configured witnesses (C2SP `tlog-witness`) to cosign each new
+//! checkpoint and keeps the cosigned note as the newest; with `audit_shipping:` the checkpoint
+//! log goes to the same destinations as the audit log (a worker of its own over
+//! `<log>.checkpoints`), since an off-host copy of each checkpoint is what makes a later
+//! truncation of the log detectable.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use agent_safe::CheckpointsConfig;
+use agent_safe::shipping::ShippingWorker;
+use agent_safe::{CheckpointsConfig, Clock};
 use agent_safe_tlog::{Checkpoint, InclusionBundle, LogSigner, SignError, read_signer_key};
 
 use crate::ServerError;
 use crate::metrics::Metrics;
+use crate::witness_client::WitnessTarget;
 
 /// The signer and what requests read of it.
 pub(crate) struct Checkpoints {
@@ -31,6 +39,10 @@ pub(crate) struct Checkpoints {
     wake: (Mutex<bool>, Condvar),
     metrics: Arc<Metrics>,
     events: Option<crate::EventSink>,
+    clock: Arc<dyn Clock>,
+    witnesses: Mutex<Vec<WitnessTarget>>,
+    /// Ships `<log>.checkpoints` (with `audit_shipping:`).
+    shipping: Option<ShippingWorker>,
 }
 
 impl std::fmt::Debug for Checkpoints {
@@ -49,12 +61,15 @@ pub(crate) enum ProveError {
 }
 
 impl Checkpoints {
-    /// Reads the key and opens the signer of the file log at `log`.
+    /// Reads the key and opens the signer of the file log at `log`; `shipping` is the
+    /// audit log's `audit_shipping:`, whose destinations get the checkpoint log too.
     pub(crate) fn open(
         config: &CheckpointsConfig,
         log: &Path,
         metrics: Arc<Metrics>,
         events: Option<crate::EventSink>,
+        clock: Arc<dyn Clock>,
+        shipping: Option<&agent_safe::shipping::ShipperConfig>,
     ) -> Result<Arc<Checkpoints>, ServerError> {
         let err = |detail: String| ServerError::Checkpoints(detail);
         let key = read_signer_key(&config.key_file).map_err(|e| err(e.to_string()))?;
@@ -75,7 +90,17 @@ impl Checkpoints {
                 .open(log)
                 .map_err(|e| err(format!("{}: {e}", log.display())))?;
         }
+        let witnesses = config
+            .witnesses
+            .iter()
+            .map(|w| WitnessTarget::new(&w.url, &w.public_key))
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(err)?;
         let signer = LogSigner::open(log, key).map_err(|e| err(e.to_string()))?;
+        let shipping = match shipping {
+            Some(config) => start_shipping(&config.for_checkpoints(), log, &clock).map_err(err)?,
+            None => None,
+        };
         let latest = signer.latest().map(|(_, note)| Arc::from(note.as_str()));
         if let Some((c, _)) = signer.latest() {
             metrics.checkpoint_size.store(c.size, Ordering::Relaxed);
@@ -91,6 +116,9 @@ impl Checkpoints {
             wake: (Mutex::new(false), Condvar::new()),
             metrics,
             events,
+            clock,
+            witnesses: Mutex::new(witnesses),
+            shipping,
         }))
     }
 
@@ -119,6 +147,19 @@ impl Checkpoints {
     }
 
     fn run(&self) {
+        // The witnesses are asked from this thread (never from a request's), on a runtime of
+        // its own; without one the checkpoints are still signed, and the failure reported.
+        let client = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| {
+                let client = agent_safe_http::builder()
+                    .map_err(|e| e.to_string())?
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                Ok((rt, client))
+            });
         loop {
             let (flag, condvar) = &self.wake;
             let woken = flag.lock().unwrap_or_else(PoisonError::into_inner);
@@ -131,6 +172,10 @@ impl Checkpoints {
             drop(woken);
             // A failure is reported and counted; the next round tries again.
             let _ = self.sign_pending();
+            match &client {
+                Ok((rt, client)) => self.witness(rt, client),
+                Err(e) => self.report(format!("cannot ask the witnesses: {e}")),
+            }
             if self.stop.load(Ordering::Relaxed) {
                 return;
             }
@@ -140,7 +185,7 @@ impl Checkpoints {
     /// Signs when entries arrived since the newest checkpoint.
     pub(crate) fn sign_pending(&self) -> Result<(), SignError> {
         let mut signer = self.signer.lock().unwrap_or_else(PoisonError::into_inner);
-        let pending = signer.catch_up().inspect_err(|e| self.failed(e))?;
+        let pending = signer.catch_up().inspect_err(|e| self.report(e.to_string()))?;
         if pending > 0 {
             self.sign(&mut signer)?;
         }
@@ -149,18 +194,70 @@ impl Checkpoints {
 
     fn sign(&self, signer: &mut LogSigner) -> Result<(Checkpoint, String), SignError> {
         self.appended.store(0, Ordering::Relaxed);
-        let (checkpoint, note) = signer.sign().inspect_err(|e| self.failed(e))?;
-        *self.latest.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::from(&*note));
-        self.metrics.checkpoint_size.store(checkpoint.size, Ordering::Relaxed);
-        self.metrics.checkpoints_signed.fetch_add(1, Ordering::Relaxed);
+        let before = signer.latest().map(|(c, _)| c.size);
+        let (checkpoint, note) =
+            signer.sign(self.clock.now()).inspect_err(|e| self.report(e.to_string()))?;
+        if before != Some(checkpoint.size) {
+            self.published(&checkpoint, &note);
+            self.metrics.checkpoints_signed.fetch_add(1, Ordering::Relaxed);
+        }
         Ok((checkpoint, note))
     }
 
-    fn failed(&self, e: &SignError) {
+    /// `note` is the newest checkpoint from now on: served, counted, shipped.
+    fn published(&self, checkpoint: &Checkpoint, note: &str) {
+        *self.latest.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::from(note));
+        self.metrics.checkpoint_size.store(checkpoint.size, Ordering::Relaxed);
+        if let Some(worker) = &self.shipping {
+            worker.notify();
+        }
+    }
+
+    /// Asks every witness that has not cosigned the newest checkpoint yet; keeps the
+    /// cosignatures it gets as a new record of the checkpoint log (the newest note).
+    fn witness(&self, rt: &tokio::runtime::Runtime, client: &reqwest::Client) {
+        let mut witnesses = self.witnesses.lock().unwrap_or_else(PoisonError::into_inner);
+        let latest = self.signer.lock().unwrap_or_else(PoisonError::into_inner).latest().cloned();
+        let Some((checkpoint, note)) = latest else { return };
+        let mut cosigned = note.clone();
+        for target in witnesses.iter_mut().filter(|w| w.known != Some(checkpoint.size)) {
+            let proof_from = |old: u64| {
+                let signer = self.signer.lock().unwrap_or_else(PoisonError::into_inner);
+                signer.index().consistency_proof(old, checkpoint.size).map_err(|e| e.to_string())
+            };
+            match rt.block_on(target.cosign(client, &checkpoint, &note, proof_from)) {
+                // The witness's lines, after the ones the note had.
+                Ok(with) => cosigned.push_str(with.get(note.len()..).unwrap_or_default()),
+                Err(e) => {
+                    self.metrics.witness_failures.fetch_add(1, Ordering::Relaxed);
+                    self.report(e);
+                }
+            }
+        }
+        if cosigned == note {
+            return;
+        }
+        let mut signer = self.signer.lock().unwrap_or_else(PoisonError::into_inner);
+        // A newer checkpoint was signed meanwhile: the next round has it cosigned.
+        if signer.latest().map(|(c, _)| c) != Some(&checkpoint) {
+            return;
+        }
+        match signer.cosigned(&cosigned, self.clock.now()) {
+            Ok(()) => self.published(&checkpoint, &cosigned),
+            Err(e) => self.report(e.to_string()),
+        }
+    }
+
+    fn report(&self, error: String) {
         self.metrics.checkpoint_failures.fetch_add(1, Ordering::Relaxed);
         if let Some(sink) = &self.events {
-            (sink.0)(&crate::ServerEvent::CheckpointFailed { error: e.to_string() });
+            (sink.0)(&crate::ServerEvent::CheckpointFailed { error });
         }
+    }
+
+    /// Waits until the checkpoint log is shipped, at most `timeout`; whether it got there.
+    pub(crate) fn flush_shipping(&self, timeout: Duration) -> bool {
+        self.shipping.as_ref().is_none_or(|w| w.flush(timeout))
     }
 
     /// The newest signed checkpoint's note.
@@ -229,4 +326,29 @@ impl Drop for CheckpointThread {
             let _ = handle.join();
         }
     }
+}
+
+/// A shipping worker over the checkpoint log of `log` to the destinations of `config`.
+fn start_shipping(
+    config: &agent_safe::shipping::ShipperConfig,
+    log: &Path,
+    clock: &Arc<dyn Clock>,
+) -> Result<Option<ShippingWorker>, String> {
+    let shippers = config.build_shippers(clock).map_err(|e| format!("audit_shipping: {e}"))?;
+    if shippers.is_empty() {
+        return Ok(None);
+    }
+    let path = agent_safe_tlog::checkpoints_path(log);
+    if !path.exists() {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let options = config.options(clock.clone()).map_err(|e| format!("audit_shipping: {e}"))?;
+    let source = agent_safe::shipping::FileSource::shared(&path);
+    ShippingWorker::start_from(source, shippers, options)
+        .map(Some)
+        .map_err(|e| format!("shipping {}: {e}", path.display()))
 }

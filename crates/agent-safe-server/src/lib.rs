@@ -31,6 +31,7 @@ mod source;
 mod state;
 mod tls;
 mod watch;
+mod witness_client;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -231,6 +232,11 @@ fn flush(shared: &Shared) -> Vec<String> {
         && !worker.flush(Duration::from_secs(5))
     {
         problems.push("audit shipping: not everything was shipped within 5 s".to_owned());
+    }
+    if let Some(checkpoints) = &shared.checkpoints
+        && !checkpoints.flush_shipping(Duration::from_secs(5))
+    {
+        problems.push("checkpoint shipping: not everything was shipped within 5 s".to_owned());
     }
     problems
 }

@@ -250,6 +250,16 @@ impl McpServer {
                 use std::io::Write as _;
                 let _ = writeln!(std::io::stderr(), "agent-safe mcp: audit checkpoint: {e}");
             }
+            if let Some(checkpoints) = &server.shared.checkpoints
+                && !checkpoints.flush_shipping(SHIPPING_FLUSH)
+            {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "agent-safe mcp: checkpoint shipping: not everything was shipped within {}s",
+                    SHIPPING_FLUSH.as_secs()
+                );
+            }
             if !server.flush_audit_shipping(SHIPPING_FLUSH) {
                 use std::io::Write as _;
                 let _ = writeln!(

@@ -59,6 +59,8 @@ pub(crate) struct Metrics {
     pub(crate) checkpoints_signed: AtomicU64,
     pub(crate) checkpoint_failures: AtomicU64,
     pub(crate) checkpoint_size: AtomicU64,
+    /// Witness requests that did not bring a cosignature.
+    pub(crate) witness_failures: AtomicU64,
     pub(crate) reload_failures: AtomicU64,
     /// Approval notifications dropped by configurations already replaced by a reload (the
     /// current one's count is added when rendering).
@@ -170,6 +172,12 @@ impl Metrics {
                 "counter",
                 "Checkpoints that could not be signed (see the server's output).",
                 &self.checkpoint_failures,
+            ),
+            (
+                "agent_safe_audit_witness_failures_total",
+                "counter",
+                "Witness requests that brought no cosignature (refused, unreachable, invalid).",
+                &self.witness_failures,
             ),
             (
                 "agent_safe_audit_checkpoint_size",

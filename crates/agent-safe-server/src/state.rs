@@ -34,8 +34,8 @@ pub enum ServerEvent {
         /// Problems while flushing (empty when everything was flushed).
         detail: Vec<String>,
     },
-    /// A checkpoint of the audit log could not be signed (`audit_checkpoints:`); the next
-    /// round tries again.
+    /// A checkpoint of the audit log could not be signed, or a witness did not cosign it
+    /// (`audit_checkpoints:`); the next round tries again.
     CheckpointFailed {
         /// Why.
         error: String,
@@ -254,6 +254,14 @@ fn open_checkpoints(
     else {
         return Err(ServerError::Checkpoints("no audit log is configured".to_owned()));
     };
-    crate::checkpoints::Checkpoints::open(&settings, &log, metrics.clone(), config.events.clone())
-        .map(Some)
+    let shipping = source.shipping()?;
+    crate::checkpoints::Checkpoints::open(
+        &settings,
+        &log,
+        metrics.clone(),
+        config.events.clone(),
+        source.clock_or_system(),
+        shipping.as_ref(),
+    )
+    .map(Some)
 }

@@ -5,7 +5,7 @@ use std::fs::OpenOptions;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::note::{NoteError, SignerKey, VerifierKey};
+use crate::note::{Checkpoint, NoteError, SignerKey, VerifierKey};
 
 /// Key files larger than this are refused unread.
 const MAX_KEY_FILE_BYTES: u64 = 4096;
@@ -115,20 +115,61 @@ pub fn checkpoints_path(log: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Appends a signed checkpoint to the checkpoint log at `path` (one JSON object per line,
-/// `{"note": …}`), synced before returning.
-pub fn append_checkpoint(path: &Path, note: &str) -> Result<(), FileError> {
+/// One record of a checkpoint log (`<log>.checkpoints`, a JSON line): the signed note, what
+/// it says, and the fields a shipper keys on (`event_id`, `timestamp`, `entry_hash`), so the
+/// checkpoint log ships to the audit log's destinations as the audit log does.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CheckpointRecord {
+    /// SHA-256 of the note, hex.
+    pub entry_hash: String,
+    /// `checkpoint-<tree size>-<first 8 hex digits of entry_hash>`: the same for the same
+    /// note, different for the same tree with other (co)signatures.
+    pub event_id: String,
+    /// `checkpoint`.
+    pub event_type: String,
+    /// The signed note (with any witnesses' cosignatures).
+    pub note: String,
+    /// The log's origin.
+    pub origin: String,
+    /// The root hash, base64.
+    pub root: String,
+    /// When it was signed (or cosigned), RFC 3339 UTC.
+    pub timestamp: String,
+    /// The tree size.
+    pub tree_size: u64,
+}
+
+impl CheckpointRecord {
+    /// The record of `note`, which signs `checkpoint`, made at `at`.
+    pub fn new(checkpoint: &Checkpoint, note: &str, at: time::OffsetDateTime) -> Self {
+        let entry_hash = agent_safe_core::hex::encode(
+            ring::digest::digest(&ring::digest::SHA256, note.as_bytes()).as_ref(),
+        );
+        CheckpointRecord {
+            event_id: format!("checkpoint-{}-{}", checkpoint.size, &entry_hash[..8]),
+            entry_hash,
+            event_type: "checkpoint".to_owned(),
+            note: note.to_owned(),
+            origin: checkpoint.origin.clone(),
+            root: checkpoint.root.to_base64(),
+            timestamp: agent_safe_core::timefmt::format_utc(at),
+            tree_size: checkpoint.size,
+        }
+    }
+}
+
+/// Appends a record to the checkpoint log at `path`, synced before returning.
+pub fn append_checkpoint(path: &Path, record: &CheckpointRecord) -> Result<(), FileError> {
     let io = |source| FileError::Io { path: path.to_owned(), source };
-    let mut line = serde_json::to_string(&serde_json::json!({ "note": note }))
-        .map_err(|e| io(io::Error::other(e)))?;
+    let mut line = serde_json::to_string(record).map_err(|e| io(io::Error::other(e)))?;
     line.push('\n');
     let mut file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
     file.write_all(line.as_bytes()).map_err(io)?;
     file.sync_data().map_err(io)
 }
 
-/// The signed checkpoints of the checkpoint log at `path`, oldest first (none when it does
-/// not exist). A torn last line (no newline) is ignored.
+/// The signed notes of the checkpoint log at `path` (its records' `note`), oldest first (none
+/// when it does not exist). A torn last line (no newline) is ignored.
 pub fn read_checkpoints(path: &Path) -> Result<Vec<String>, FileError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,

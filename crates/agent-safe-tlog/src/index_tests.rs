@@ -6,6 +6,8 @@ use std::path::Path;
 
 use crate::*;
 
+const NOW: time::OffsetDateTime = time::macros::datetime!(2026-12-07 12:00 UTC);
+
 fn append(path: &Path, text: &str) {
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
     f.write_all(text.as_bytes()).unwrap();
@@ -201,40 +203,43 @@ fn the_signer_extends_its_newest_checkpoint_and_never_signs_a_fork() {
     let key = SignerKey::generate("example.com/log").unwrap();
     let copy = || SignerKey::parse(&key.secret_text()).unwrap();
     let mut signer = LogSigner::open(&log, copy()).unwrap();
-    assert!(matches!(signer.sign(), Err(SignError::Empty { .. })));
+    assert!(matches!(signer.sign(NOW), Err(SignError::Empty { .. })));
     append(&log, "{\"n\": 1}\n{\"n\": 2}\n");
-    let (first, note) = signer.sign().unwrap();
+    let (first, note) = signer.sign(NOW).unwrap();
     assert_eq!(first.size, 2);
     assert_eq!(Checkpoint::open(&note, key.verifier()).unwrap(), first);
     // Nothing new: the same checkpoint, nothing appended.
-    assert_eq!(signer.sign().unwrap().1, note);
+    assert_eq!(signer.sign(NOW).unwrap().1, note);
     assert_eq!(read_checkpoints(&checkpoints_path(&log)).unwrap().len(), 1);
     append(&log, "{\"n\": 3}\n");
     assert_eq!(signer.catch_up().unwrap(), 1);
-    let (second, _) = signer.sign().unwrap();
+    let (second, _) = signer.sign(NOW).unwrap();
     assert_eq!(second.size, 3);
     // Another key's checkpoints in the same file are skipped; a new signer resumes from the
     // newest of its own.
     let other = SignerKey::generate("example.com/other").unwrap();
     let foreign = Checkpoint { origin: "example.com/other".to_owned(), ..second.clone() };
-    append_checkpoint(&checkpoints_path(&log), &foreign.sign(&other).unwrap()).unwrap();
+    let note = foreign.sign(&other).unwrap();
+    append_checkpoint(&checkpoints_path(&log), &CheckpointRecord::new(&foreign, &note, NOW))
+        .unwrap();
     let mut again = LogSigner::open(&log, copy()).unwrap();
     assert_eq!(again.latest().map(|(c, _)| c.size), Some(3));
     // Cut short, or rewritten (the index removed with it): refused, nothing appended.
     let text = std::fs::read_to_string(&log).unwrap();
     std::fs::write(&log, text.lines().take(2).map(|l| format!("{l}\n")).collect::<String>())
         .unwrap();
-    let err = again.sign().unwrap_err();
+    let err = again.sign(NOW).unwrap_err();
     assert!(matches!(err, SignError::Diverged { size: 3, .. }), "{err}");
     std::fs::write(&log, text.replace("\"n\": 2", "\"n\": 9")).unwrap();
     std::fs::remove_file(TreeIndex::path_for(&log)).unwrap();
-    let err = LogSigner::open(&log, copy()).unwrap().sign().unwrap_err();
+    let err = LogSigner::open(&log, copy()).unwrap().sign(NOW).unwrap_err();
     assert!(err.to_string().contains("no longer holds the tree of the newest checkpoint"), "{err}");
     assert_eq!(read_checkpoints(&checkpoints_path(&log)).unwrap().len(), 3);
     // A damaged checkpoint of this key is an error, not skipped.
     let (_, good) = signer.latest().unwrap().clone();
     let forged = good.replace("\n3\n", "\n4\n");
-    append_checkpoint(&checkpoints_path(&log), &forged).unwrap();
+    let record = CheckpointRecord { note: forged, ..CheckpointRecord::new(&second, &good, NOW) };
+    append_checkpoint(&checkpoints_path(&log), &record).unwrap();
     let err = LogSigner::open(&log, copy()).unwrap_err();
     assert!(matches!(err, SignError::BadCheckpoint { .. }), "{err}");
 }

@@ -41,6 +41,7 @@ mod note;
 mod proof;
 mod signer;
 mod stored;
+mod witness;
 
 #[cfg(test)]
 mod index_tests;
@@ -48,12 +49,14 @@ mod index_tests;
 mod note_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod witness_tests;
 
 pub use bundle::{BundleError, InclusionBundle};
 pub use check::{Compared, LogCheck, check_log, compare_checkpoints};
 pub use files::{
-    FileError, append_checkpoint, checkpoints_path, read_checkpoints, read_signer_key,
-    read_verifier_key, write_key_files,
+    CheckpointRecord, FileError, append_checkpoint, checkpoints_path, read_checkpoints,
+    read_signer_key, read_verifier_key, write_key_files,
 };
 pub use hash::{Hash, leaf_hash, node_hash};
 pub use index::{IndexError, TreeIndex};
@@ -63,6 +66,10 @@ pub use proof::{
 };
 pub use signer::{LogSigner, SignError};
 pub use stored::{HashReader, TreeBuilder, stored_count, stored_index, subtree_hash, tree_hash};
+pub use witness::{
+    AddCheckpoint, COSIGNATURE_TYPE, Cosigner, CosignerKey, Witness, WitnessAnswer,
+    add_checkpoint_request, add_cosignatures, cosignatures,
+};
 
 /// Why a tree operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -19,7 +19,7 @@ use crate::hash::Hash;
 /// The signature type of Ed25519 keys.
 const ED25519_TYPE: u8 = 0x01;
 /// What starts a signature line: an em dash and a space.
-const SIG_PREFIX: &str = "\u{2014} ";
+pub(crate) const SIG_PREFIX: &str = "\u{2014} ";
 /// Notes with more signatures are refused (as Go's `note.Open` does).
 const MAX_SIGNATURES: usize = 100;
 
@@ -63,11 +63,12 @@ pub enum NoteError {
     Random,
 }
 
-fn key_id(name: &str, public: &[u8]) -> u32 {
+/// The key ID of a key of signature type `kind` (`0x01` note keys, `0x04` cosigner keys).
+pub(crate) fn key_id(name: &str, kind: u8, public: &[u8]) -> u32 {
     let mut ctx = Context::new(&SHA256);
     ctx.update(name.as_bytes());
     ctx.update(b"\n");
-    ctx.update(&[ED25519_TYPE]);
+    ctx.update(&[kind]);
     ctx.update(public);
     let d = ctx.finish();
     let mut id = [0u8; 4];
@@ -76,7 +77,7 @@ fn key_id(name: &str, public: &[u8]) -> u32 {
 }
 
 /// A key name: non-empty, no Unicode white space, no `+`.
-fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the key name is empty".to_owned());
     }
@@ -86,8 +87,13 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `<name>+<id>+<base64>` split and checked; the decoded key material after its type byte.
-fn split_key(text: &str, kind: &'static str) -> Result<(String, u32, Vec<u8>), NoteError> {
+/// `<name>+<id>+<base64>` split and checked; the decoded key material after its type byte,
+/// which must be `key_type`.
+pub(crate) fn split_key(
+    text: &str,
+    kind: &'static str,
+    key_type: u8,
+) -> Result<(String, u32, Vec<u8>), NoteError> {
     let bad = |reason: &str| NoteError::BadKey { kind, reason: reason.to_owned() };
     let mut parts = text.trim_end_matches('\n').splitn(3, '+');
     let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
@@ -100,9 +106,11 @@ fn split_key(text: &str, kind: &'static str) -> Result<(String, u32, Vec<u8>), N
     let id = u32::from_str_radix(id, 16).map_err(|_| bad("the key ID is not hex"))?;
     let bytes = STANDARD.decode(key).map_err(|_| bad("the key is not base64"))?;
     match bytes.split_first() {
-        Some((&ED25519_TYPE, rest)) if rest.len() == 32 => Ok((name.to_owned(), id, rest.to_vec())),
-        Some((&ED25519_TYPE, _)) => Err(bad("an Ed25519 key has 32 bytes")),
-        _ => Err(bad("not an Ed25519 key (type 0x01)")),
+        Some((t, rest)) if *t == key_type && rest.len() == 32 => {
+            Ok((name.to_owned(), id, rest.to_vec()))
+        }
+        Some((t, _)) if *t == key_type => Err(bad("an Ed25519 key has 32 bytes")),
+        _ => Err(bad(&format!("not an Ed25519 key of type 0x{key_type:02x}"))),
     }
 }
 
@@ -117,10 +125,10 @@ pub struct VerifierKey {
 impl VerifierKey {
     /// Parses `<name>+<key ID>+<base64(0x01 ‖ public key)>`; the key ID must match.
     pub fn parse(text: &str) -> Result<VerifierKey, NoteError> {
-        let (name, id, public) = split_key(text.trim(), "verifier")?;
+        let (name, id, public) = split_key(text.trim(), "verifier", ED25519_TYPE)?;
         let mut key = [0u8; 32];
         key.copy_from_slice(&public);
-        if key_id(&name, &key) != id {
+        if key_id(&name, ED25519_TYPE, &key) != id {
             return Err(NoteError::BadKey {
                 kind: "verifier",
                 reason: "the key ID does not match the name and key".to_owned(),
@@ -181,7 +189,8 @@ impl SignerKey {
         })?;
         let mut public = [0u8; 32];
         public.copy_from_slice(pair.public_key().as_ref());
-        let verifier = VerifierKey { name: name.to_owned(), id: key_id(name, &public), public };
+        let verifier =
+            VerifierKey { name: name.to_owned(), id: key_id(name, ED25519_TYPE, &public), public };
         Ok(SignerKey { verifier, seed, pair })
     }
 
@@ -198,7 +207,7 @@ impl SignerKey {
         let Some(rest) = text.trim().strip_prefix("PRIVATE+KEY+") else {
             return Err(bad("expected PRIVATE+KEY+NAME+KEYID+KEY"));
         };
-        let (name, id, seed) = split_key(rest, "signer")?;
+        let (name, id, seed) = split_key(rest, "signer", ED25519_TYPE)?;
         let mut bytes = [0u8; 32];
         bytes.copy_from_slice(&seed);
         let key = Self::from_seed(&name, bytes)?;

@@ -8,7 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::check::{Compared, compare_checkpoints};
-use crate::files::{FileError, append_checkpoint, checkpoints_path, read_checkpoints};
+use crate::files::{
+    CheckpointRecord, FileError, append_checkpoint, checkpoints_path, read_checkpoints,
+};
 use crate::index::{IndexError, TreeIndex};
 use crate::note::{Checkpoint, NoteError, SignerKey};
 
@@ -111,9 +113,10 @@ impl LogSigner {
     }
 
     /// Signs the log's current tree head (after catching up) and appends it to
-    /// `<log>.checkpoints`, unless the newest checkpoint already covers every entry (then that
-    /// one is returned). Refuses a log that is not an extension of the newest checkpoint.
-    pub fn sign(&mut self) -> Result<(Checkpoint, String), SignError> {
+    /// `<log>.checkpoints` (stamped `now`), unless the newest checkpoint already covers every
+    /// entry (then that one is returned). Refuses a log that is not an extension of the newest
+    /// checkpoint.
+    pub fn sign(&mut self, now: time::OffsetDateTime) -> Result<(Checkpoint, String), SignError> {
         self.catch_up()?;
         let size = self.index.size();
         if size == 0 {
@@ -147,8 +150,29 @@ impl LogSigner {
             }
         }
         let note = checkpoint.sign(&self.key)?;
-        append_checkpoint(&checkpoints_path(&self.log), &note)?;
+        let record = CheckpointRecord::new(&checkpoint, &note, now);
+        append_checkpoint(&checkpoints_path(&self.log), &record)?;
         self.latest = Some((checkpoint.clone(), note.clone()));
         Ok((checkpoint, note))
+    }
+
+    /// Keeps `note`, the newest checkpoint with witnesses' cosignatures added (its own
+    /// signature must still verify and it must sign the same tree), as a new record of
+    /// `<log>.checkpoints`: the newest note from now on.
+    pub fn cosigned(&mut self, note: &str, now: time::OffsetDateTime) -> Result<(), SignError> {
+        let path = checkpoints_path(&self.log);
+        let checkpoint = Checkpoint::open(note, self.key.verifier())
+            .map_err(|source| SignError::BadCheckpoint { path: path.clone(), source })?;
+        if self.latest.as_ref().map(|(c, _)| c) != Some(&checkpoint) {
+            return Err(SignError::BadCheckpoint {
+                path,
+                source: NoteError::BadCheckpoint(
+                    "the cosigned checkpoint is not the newest one".to_owned(),
+                ),
+            });
+        }
+        append_checkpoint(&path, &CheckpointRecord::new(&checkpoint, note, now))?;
+        self.latest = Some((checkpoint, note.to_owned()));
+        Ok(())
     }
 }

@@ -97,6 +97,21 @@ pub struct CheckpointsConfig {
     /// Sign at least this often, in seconds, while new entries arrive (default 60).
     #[serde(default = "CheckpointsConfig::default_every_seconds")]
     pub every_seconds: std::num::NonZeroU64,
+    /// C2SP `tlog-witness` endpoints asked to cosign every new checkpoint; their cosignatures
+    /// are kept with it.
+    #[serde(default)]
+    pub witnesses: Vec<WitnessConfig>,
+}
+
+/// One witness of `audit_checkpoints.witnesses`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// The witness's submission prefix: `<url>/add-checkpoint` is posted to (http or https).
+    pub url: String,
+    /// Its public key: a C2SP vkey of type 0x04, `<name>+<key ID>+<base64>`.
+    pub public_key: String,
 }
 
 impl CheckpointsConfig {

@@ -88,7 +88,8 @@ pub(crate) fn checkpoint(cli: &Cli, args: &CheckpointArgs) -> anyhow::Result<u8>
     if let Some(reason) = signer.rebuilt() {
         crate::output::note(&format!("the tree index was rebuilt from the log: {reason}"));
     }
-    let (_, note) = match signer.sign() {
+    let now = agent_safe_core::Clock::now(&agent_safe_core::SystemClock);
+    let (_, note) = match signer.sign(now) {
         Ok(signed) => signed,
         Err(e @ SignError::Diverged { .. }) => {
             crate::output::error(&e.to_string());
