@@ -44,6 +44,8 @@ mod stored;
 mod witness;
 
 #[cfg(test)]
+mod independent_tests;
+#[cfg(test)]
 mod index_tests;
 #[cfg(test)]
 mod note_tests;
