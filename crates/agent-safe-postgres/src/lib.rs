@@ -22,6 +22,9 @@
 //! - [`PgShipSource`]: audit shipping from the database's log, once for the cluster (one
 //!   process per destination holds an advisory lock, the others stand by), cursors in the
 //!   database.
+//! - [`PgTree`] and [`PgCheckpointStore`]: the transparency layer's Merkle tree of the
+//!   database's log and its signed checkpoints (`agent-safe-tlog`'s `TreeSource` and
+//!   `CheckpointStore`), so a `LogSigner` signs the database's log as it signs a file log.
 //!
 //! ```no_run
 //! use agent_safe_postgres::{Database, PgSettings};
@@ -41,6 +44,7 @@ mod migrate;
 mod nonce;
 mod settings;
 mod ship;
+mod tree;
 mod windows;
 
 pub use approvals::PgApprovalStore;
@@ -50,4 +54,5 @@ pub use migrate::{LATEST_VERSION, MIGRATIONS, Migration, SchemaStatus};
 pub use nonce::PgNonceStore;
 pub use settings::{DatabaseUrl, PgSettings};
 pub use ship::PgShipSource;
+pub use tree::{PgCheckpointStore, PgTree};
 pub use windows::PgWindowStore;

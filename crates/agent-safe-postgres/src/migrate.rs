@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "append_function",
         sql: include_str!("../migrations/0006_append_function.sql"),
     },
+    Migration {
+        version: 7,
+        name: "audit_tree",
+        sql: include_str!("../migrations/0007_audit_tree.sql"),
+    },
 ];
 
 /// The schema version this build needs and knows.

@@ -844,3 +844,92 @@ mod shipping {
         assert_eq!(std::fs::read(&dest).unwrap(), last_two.concat());
     }
 }
+
+/// A copy of a checkpoint key (a `SignerKey` is not `Clone`).
+#[expect(clippy::unwrap_used, reason = "a test helper")]
+fn key_copy(key: &agent_safe_tlog::SignerKey) -> agent_safe_tlog::SignerKey {
+    agent_safe_tlog::SignerKey::parse(&key.secret_text()).unwrap()
+}
+
+#[test]
+fn the_database_logs_tree_is_the_file_logs_and_is_signed_once_consistently() {
+    use agent_safe_postgres::{PgCheckpointStore, PgTree};
+    use agent_safe_tlog::{LogSigner, SignError, TreeIndex, TreeSource};
+
+    let Some((db, url)) = database("audit_tree") else { return };
+    db.migrate().unwrap();
+    let pg = PgAuditLog::new(db.clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let file = AuditLog::open(&path, AuditOptions::default()).unwrap();
+    let append = |range: std::ops::Range<usize>| {
+        for i in range {
+            let event = agent_safe_audit::bench::sample_event(i);
+            file.append(&event).unwrap();
+            pg.append(&event).unwrap();
+        }
+    };
+    append(0..30);
+    let mut tree = PgTree::open(db.clone()).unwrap();
+    let mut index = TreeIndex::open(&path).unwrap();
+    assert_eq!((tree.size(), tree.root()), (30, index.root()));
+    // The same roots and proofs as the file log's tree, from the database's stored hashes.
+    for size in [1u64, 7, 16, 30] {
+        assert_eq!(TreeSource::root_at(&tree, size).unwrap(), index.root_at(size).unwrap());
+        for i in [0, size / 2, size - 1] {
+            assert_eq!(
+                TreeSource::inclusion_proof(&tree, i, size).unwrap(),
+                index.inclusion_proof(i, size).unwrap()
+            );
+        }
+        for old in 1..=size {
+            assert_eq!(
+                TreeSource::consistency_proof(&tree, old, size).unwrap(),
+                index.consistency_proof(old, size).unwrap()
+            );
+        }
+    }
+    assert!(TreeSource::inclusion_proof(&tree, 0, 31).is_err());
+    // Another replica catches the tree up; this one resumes where it got to.
+    append(30..45);
+    let other = PgTree::open(db.clone()).unwrap();
+    assert_eq!(other.size(), 45);
+    assert_eq!(TreeSource::catch_up(&mut tree).unwrap(), 0);
+    index.catch_up().unwrap();
+    assert_eq!((tree.size(), tree.root()), (45, index.root()));
+
+    // The signer over the database: checkpoints in `audit_checkpoints`, entries by event id.
+    let key = agent_safe_tlog::SignerKey::generate("audit.example.com/pg").unwrap();
+    let store = || Box::new(PgCheckpointStore::new(db.clone()));
+    let mut signer = LogSigner::with(Box::new(tree), store(), key_copy(&key)).unwrap();
+    let (checkpoint, note) = signer.sign(now()).unwrap();
+    assert_eq!((checkpoint.size, checkpoint.root), (45, index.root()));
+    let again = LogSigner::with(Box::new(other), store(), key_copy(&key)).unwrap();
+    assert_eq!(again.latest().map(|(_, n)| n.as_str()), Some(note.as_str()));
+    let id = agent_safe_audit::bench::sample_event(3).event_id.as_str().to_owned();
+    let (leaf, line) = signer.entry(&id).unwrap().unwrap();
+    let fourth = std::fs::read_to_string(&path).unwrap().lines().nth(3).unwrap().to_owned();
+    assert_eq!((leaf, line), (3, fourth.into_bytes()));
+    assert_eq!(signer.entry("evt-not-in-the-log").unwrap(), None);
+
+    // The last entry rewritten in the database: the tree is rebuilt from the log (saying why)
+    // and the signer refuses to sign over the history it signed otherwise.
+    let bindir = postgres::server_bindir().unwrap();
+    postgres::psql(
+        &bindir,
+        &url,
+        "UPDATE audit_log SET line = replace(line, '\"action\"', '\"actions\"') WHERE seq = 45",
+    )
+    .unwrap();
+    append(45..46);
+    let err = signer.sign(now()).unwrap_err();
+    assert!(matches!(err, SignError::Diverged { size: 45, .. }), "{err}");
+    assert!(signer.rebuilt().unwrap_or_default().contains("entry 45"), "{:?}", signer.rebuilt());
+    assert_eq!(
+        LogSigner::with(Box::new(PgTree::open(db.clone()).unwrap()), store(), key)
+            .unwrap()
+            .latest()
+            .map(|(c, _)| c.size),
+        Some(45)
+    );
+}

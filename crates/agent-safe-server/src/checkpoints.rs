@@ -223,7 +223,7 @@ impl Checkpoints {
         for target in witnesses.iter_mut().filter(|w| w.known != Some(checkpoint.size)) {
             let proof_from = |old: u64| {
                 let signer = self.signer.lock().unwrap_or_else(PoisonError::into_inner);
-                signer.index().consistency_proof(old, checkpoint.size).map_err(|e| e.to_string())
+                signer.tree().consistency_proof(old, checkpoint.size).map_err(|e| e.to_string())
             };
             match rt.block_on(target.cosign(client, &checkpoint, &note, proof_from)) {
                 // The witness's lines, after the ones the note had.
@@ -269,14 +269,11 @@ impl Checkpoints {
     /// newer one first when it does not cover the entry. Blocking.
     pub(crate) fn prove(&self, event_id: &str) -> Result<InclusionBundle, ProveError> {
         let failed = |e: &dyn std::fmt::Display| ProveError::Failed(e.to_string());
-        let mut index = agent_safe_audit::AuditIndex::new(&self.log);
-        let found = index.event_lines(event_id).map_err(|e| failed(&e))?;
-        let Some((event, line)) = found.into_iter().next() else {
+        let mut signer = self.signer.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some((leaf, line)) = signer.entry(event_id).map_err(|e| failed(&e))? else {
             return Err(ProveError::NotFound(format!("no entry with event id `{event_id}`")));
         };
         let entry = String::from_utf8(line).map_err(|_| failed(&"the entry is not UTF-8"))?;
-        let leaf = u64::try_from(event.line).unwrap_or(u64::MAX).saturating_sub(1);
-        let mut signer = self.signer.lock().unwrap_or_else(PoisonError::into_inner);
         let covered = signer.latest().filter(|(c, _)| leaf < c.size).cloned();
         let (checkpoint, note) = match covered {
             Some(latest) => latest,
@@ -285,11 +282,11 @@ impl Checkpoints {
         if leaf >= checkpoint.size {
             return Err(failed(&format!(
                 "entry `{event_id}` is entry {} of the log; the tree index holds {}",
-                event.line, checkpoint.size
+                leaf + 1,
+                checkpoint.size
             )));
         }
-        let proof =
-            signer.index().inclusion_proof(leaf, checkpoint.size).map_err(|e| failed(&e))?;
+        let proof = signer.tree().inclusion_proof(leaf, checkpoint.size).map_err(|e| failed(&e))?;
         // The leaf comes from the log, the proof from the index: a log rewritten under the
         // checkpoint gives a proof that does not verify, and none is served.
         let leaf_hash = agent_safe_tlog::leaf_hash(entry.as_bytes());
@@ -304,7 +301,8 @@ impl Checkpoints {
                 "entry {} of the log (`{event_id}`) is not the one the checkpoint of size {} \
                  signs ({e}): the log was rewritten or cut short under it; run `agent-safe \
                  audit verify --checkpoint`",
-                event.line, checkpoint.size
+                leaf + 1,
+                checkpoint.size
             )));
         }
         Ok(InclusionBundle::new(event_id, &entry, leaf, &checkpoint, &note, &proof))

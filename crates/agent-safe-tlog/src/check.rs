@@ -12,6 +12,7 @@ use crate::index::{FileHashes, IndexError, TreeIndex, log_error, stored_leaves};
 use crate::leaves::{Step, scan_leaves};
 use crate::note::Checkpoint;
 use crate::proof::{ProofError, verify_consistency};
+use crate::store::TreeSource;
 use crate::stored::{HashReader, TreeBuilder, stored_count, stored_index, tree_hash};
 
 /// How a log compares with a signed tree.
@@ -130,9 +131,9 @@ pub enum Compared {
 }
 
 /// Compares the trees of `old` and `new` (already signature-checked; `old.size ≤ new.size`,
-/// both of one origin) using the tree index of their log.
+/// both of one origin) using the tree of their log.
 pub fn compare_checkpoints(
-    index: &TreeIndex,
+    index: &(impl TreeSource + ?Sized),
     old: &Checkpoint,
     new: &Checkpoint,
 ) -> Result<Compared, IndexError> {

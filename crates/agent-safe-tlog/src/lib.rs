@@ -40,6 +40,7 @@ mod leaves;
 mod note;
 mod proof;
 mod signer;
+mod store;
 mod stored;
 mod witness;
 
@@ -67,6 +68,7 @@ pub use proof::{
     ProofError, consistency_proof, inclusion_proof, verify_consistency, verify_inclusion,
 };
 pub use signer::{LogSigner, SignError};
+pub use store::{CheckpointStore, FileStore, StoreError, TreeSource};
 pub use stored::{HashReader, TreeBuilder, stored_count, stored_index, subtree_hash, tree_hash};
 pub use witness::{
     AddCheckpoint, COSIGNATURE_TYPE, Cosigner, CosignerKey, Witness, WitnessAnswer,
