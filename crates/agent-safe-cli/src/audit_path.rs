@@ -88,6 +88,15 @@ impl LogSource {
     }
 
     /// An error for commands that work on a file log only.
+    /// The database, when the log is the database's.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn database(&self) -> Option<agent_safe::postgres::Database> {
+        match self {
+            LogSource::Database(log) => Some(log.database().clone()),
+            LogSource::File(_) => None,
+        }
+    }
+
     pub(crate) fn file_only(self, what: &str) -> anyhow::Result<PathBuf> {
         self.as_file(what).map(std::path::Path::to_path_buf)
     }

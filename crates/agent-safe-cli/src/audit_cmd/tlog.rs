@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use agent_safe_tlog::{
-    Checkpoint, Compared, InclusionBundle, LogCheck, LogSigner, SignError, TreeIndex, check_log,
-    checkpoints_path, compare_checkpoints, read_checkpoints, read_signer_key, read_verifier_key,
+    Checkpoint, CheckpointStore, Compared, FileStore, InclusionBundle, LogCheck, LogSigner,
+    SignError, TreeIndex, TreeSource, check_log, compare_checkpoints, read_signer_key,
+    read_verifier_key,
 };
 use anyhow::{Context as _, bail};
 use serde_json::json;
@@ -74,20 +75,40 @@ pub(crate) struct ConsistencyArgs {
     json_output: bool,
 }
 
-fn file_log(cli: &Cli, given: Option<&PathBuf>, what: &str) -> anyhow::Result<PathBuf> {
-    crate::audit_path::log_source(cli, given)?.file_only(what)
+/// The tree and the checkpoint store of the log `source` names: the file log's `<log>.tree`
+/// and `<log>.checkpoints`, or the database's tables (`state: {backend: postgres}`).
+fn stores(
+    source: &crate::audit_path::LogSource,
+    what: &str,
+) -> anyhow::Result<(Box<dyn TreeSource>, Box<dyn CheckpointStore>)> {
+    #[cfg(feature = "postgres")]
+    if let Some(db) = source.database() {
+        let tree = agent_safe::postgres::PgTree::open(db.clone())?;
+        return Ok((Box::new(tree), Box::new(agent_safe::postgres::PgCheckpointStore::new(db))));
+    }
+    let log = source.as_file(what)?;
+    Ok((Box::new(TreeIndex::open(log)?), Box::new(FileStore::new(log))))
+}
+
+fn open_stores(
+    cli: &Cli,
+    given: Option<&PathBuf>,
+    what: &str,
+) -> anyhow::Result<(Box<dyn TreeSource>, Box<dyn CheckpointStore>)> {
+    let (tree, store) = stores(&crate::audit_path::log_source(cli, given)?, what)?;
+    if let Some(reason) = tree.rebuilt() {
+        crate::output::note(&format!("the tree index was rebuilt from the log: {reason}"));
+    }
+    Ok((tree, store))
 }
 
 /// Signs the current tree head, appends it to `<log>.checkpoints` and prints it (the newest
 /// checkpoint again when it already covers every entry). Refuses a log that is not an
 /// extension of the newest checkpoint.
 pub(crate) fn checkpoint(cli: &Cli, args: &CheckpointArgs) -> anyhow::Result<u8> {
-    let log = file_log(cli, args.log.as_ref(), "audit checkpoint")?;
     let key = read_signer_key(&args.key_file)?;
-    let mut signer = LogSigner::open(&log, key)?;
-    if let Some(reason) = signer.rebuilt() {
-        crate::output::note(&format!("the tree index was rebuilt from the log: {reason}"));
-    }
+    let (tree, store) = open_stores(cli, args.log.as_ref(), "audit checkpoint")?;
+    let mut signer = LogSigner::with(tree, store, key)?;
     let now = agent_safe_core::Clock::now(&agent_safe_core::SystemClock);
     let (_, note) = match signer.sign(now) {
         Ok(signed) => signed,
@@ -105,52 +126,47 @@ pub(crate) fn checkpoint(cli: &Cli, args: &CheckpointArgs) -> anyhow::Result<u8>
     Ok(exit::OK)
 }
 
-/// The signed checkpoint in `file`, or the newest of the log's.
-fn checkpoint_note(log: &Path, file: Option<&PathBuf>) -> anyhow::Result<String> {
+/// The signed checkpoint in `file`, or the newest in the log's store.
+fn checkpoint_note(store: &dyn CheckpointStore, file: Option<&PathBuf>) -> anyhow::Result<String> {
     if let Some(file) = file {
         return std::fs::read_to_string(file)
             .with_context(|| format!("cannot read the checkpoint `{}`", file.display()));
     }
-    let path = checkpoints_path(log);
-    read_checkpoints(&path)?.pop().with_context(|| {
+    store.notes()?.pop().with_context(|| {
         format!(
             "`{}` holds no checkpoint: run `agent-safe audit checkpoint` first, or give \
              --checkpoint FILE",
-            path.display()
+            store.location()
         )
     })
 }
 
 /// Writes the inclusion proof of one entry against a checkpoint, as JSON.
 pub(crate) fn prove(cli: &Cli, args: &ProveArgs) -> anyhow::Result<u8> {
-    let log = file_log(cli, args.log.as_ref(), "audit prove")?;
     let key = read_verifier_key(&args.public_key)?;
-    let note = checkpoint_note(&log, args.checkpoint.as_ref())?;
+    let (tree, store) = open_stores(cli, args.log.as_ref(), "audit prove")?;
+    let note = checkpoint_note(store.as_ref(), args.checkpoint.as_ref())?;
     let checkpoint = Checkpoint::open(&note, &key).context("the checkpoint")?;
-    let mut audit_index = agent_safe_audit::AuditIndex::new(&log);
-    let found = audit_index.event_lines(&args.event_id)?;
-    let Some((event, entry)) = found.into_iter().next() else {
-        bail!("no entry with event id `{}` in `{}`", args.event_id, log.display());
+    let Some((leaf, entry)) = store.entry(&args.event_id)? else {
+        bail!("no entry with event id `{}` in the audit log", args.event_id);
     };
-    let leaf = event.line as u64 - 1;
     if leaf >= checkpoint.size {
         bail!(
             "entry `{}` is entry {} of the log; the checkpoint covers the first {}: sign a newer \
              one with `agent-safe audit checkpoint`",
             args.event_id,
-            event.line,
+            leaf + 1,
             checkpoint.size
         );
     }
-    let index = TreeIndex::open(&log)?;
-    if index.size() < checkpoint.size || index.root_at(checkpoint.size)? != checkpoint.root {
+    if tree.size() < checkpoint.size || tree.root_at(checkpoint.size)? != checkpoint.root {
         bail!(
             "the log does not hold the tree the checkpoint signs (size {}): it was truncated or \
              rewritten; run `agent-safe audit verify --checkpoint`",
             checkpoint.size
         );
     }
-    let proof = index.inclusion_proof(leaf, checkpoint.size)?;
+    let proof = tree.inclusion_proof(leaf, checkpoint.size)?;
     let entry = String::from_utf8(entry).context("the entry is not UTF-8")?;
     let bundle = InclusionBundle::new(&args.event_id, &entry, leaf, &checkpoint, &note, &proof);
     match &args.output {
@@ -174,7 +190,6 @@ fn open_checkpoint(file: &Path, key: &agent_safe_tlog::VerifierKey) -> anyhow::R
 /// Checks that the older checkpoint's tree is a prefix of the newer one's, with a consistency
 /// proof made from the log.
 pub(crate) fn consistency(cli: &Cli, args: &ConsistencyArgs) -> anyhow::Result<u8> {
-    let log = file_log(cli, args.log.as_ref(), "audit consistency")?;
     let key = read_verifier_key(&args.public_key)?;
     let old = open_checkpoint(&args.old, &key)?;
     let new = open_checkpoint(&args.new, &key)?;
@@ -187,12 +202,9 @@ pub(crate) fn consistency(cli: &Cli, args: &ConsistencyArgs) -> anyhow::Result<u
             new.size
         );
     }
-    let index = TreeIndex::open(&log)?;
-    if let Some(reason) = index.rebuilt() {
-        crate::output::note(&format!("the tree index was rebuilt from the log: {reason}"));
-    }
+    let (tree, _) = open_stores(cli, args.log.as_ref(), "audit consistency")?;
     let (m, n) = (old.size, new.size);
-    let compared = compare_checkpoints(&index, &old, &new)?;
+    let compared = compare_checkpoints(tree.as_ref(), &old, &new)?;
     let (consistent, proof, message) = match &compared {
         Compared::Consistent { proof } => (
             true,

@@ -44,6 +44,17 @@ fn token(agent: &str, roles: &[&str]) -> String {
     crate::common::identity_token(KEY, agent, roles)
 }
 
+/// A fresh migrated database for `test` and two replicas' projects on it, `a` and `b` under
+/// the returned directory; `None` without a server (skipped loudly).
+fn two_replicas(test: &str) -> Option<(tempfile::TempDir, String)> {
+    let url = agent_safe_testkit::postgres::database(test).unwrap()?;
+    let root = tempfile::tempdir().unwrap();
+    replica(&root.path().join("a"));
+    replica(&root.path().join("b"));
+    assert_eq!(run(&root.path().join("a"), &url, &["db", "migrate"]).status.code(), Some(0));
+    Some((root, url))
+}
+
 fn json_of(out: &Output) -> Value {
     let value = serde_json::from_slice(&out.stdout);
     assert!(value.is_ok(), "not JSON: {}", text(out));
@@ -221,14 +232,8 @@ fn replicas_share_approval_requests_through_the_database() {
 
 #[test]
 fn the_audit_chain_is_shared_exported_and_imported() {
-    let Some(url) = agent_safe_testkit::postgres::database("cli_state_audit").unwrap() else {
-        return;
-    };
-    let root = tempfile::tempdir().unwrap();
+    let Some((root, url)) = two_replicas("cli_state_audit") else { return };
     let (a, b) = (root.path().join("a"), root.path().join("b"));
-    replica(&a);
-    replica(&b);
-    assert_eq!(run(&a, &url, &["db", "migrate"]).status.code(), Some(0));
     let params = json!({"namespace": "dev", "deployment": "test-app"}).to_string();
     for (i, dir) in [&a, &b, &a, &b].into_iter().enumerate() {
         let caller = format!("bot-{i}");
@@ -337,4 +342,73 @@ fn serve_answers_503_while_the_database_is_down_and_serves_again_after() {
     let out = run(dir.path(), &url, &["audit", "verify", "--json-output"]);
     let report = json_of(&out);
     assert_eq!((&report["valid"], &report["entries"]), (&json!(true), &json!(2)), "{report}");
+}
+
+#[test]
+fn checkpoints_and_proofs_of_the_database_log() {
+    let Some((root, url)) = two_replicas("cli_state_tlog") else { return };
+    let (a, b) = (root.path().join("a"), root.path().join("b"));
+    let params = json!({"namespace": "dev", "deployment": "test-app"}).to_string();
+    let decide = |dir: &Path, i: usize| {
+        let caller = format!("bot-{i}");
+        let check =
+            ["check", "restart-deployment", "-t", "dev/test-app", "-c", &caller, "-p", &params];
+        assert_eq!(run(dir, &url, &check).status.code(), Some(0));
+    };
+    for i in 0..3 {
+        decide(if i % 2 == 0 { &a } else { &b }, i);
+    }
+    let keys = ["keys", "generate", "--kind", "checkpoint", "--origin", "audit.example.com/pg"];
+    assert_eq!(run(&a, &url, &keys).status.code(), Some(0));
+    for file in ["checkpoint.key", "checkpoint.pub"] {
+        std::fs::copy(a.join(file), b.join(file)).unwrap();
+    }
+    // Signed through one replica, kept in the database: the other proves against it.
+    let out =
+        run(&a, &url, &["audit", "checkpoint", "--key-file", "checkpoint.key", "-o", "one.txt"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).starts_with("audit.example.com/pg\n3\n"), "{}", text(&out));
+    assert!(!a.join("audit.jsonl.checkpoints").exists());
+    let shown = json_of(&run(&b, &url, &["audit", "show", "--json-output"]));
+    let second = shown[1]["event_id"].as_str().unwrap().to_owned();
+    let out = run(
+        &b,
+        &url,
+        &["audit", "prove", &second, "--public-key", "checkpoint.pub", "-o", "p.json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run(
+        &b,
+        &url,
+        &["audit", "verify-proof", "p.json", "--public-key", "checkpoint.pub", "--json-output"],
+    );
+    let report = json_of(&out);
+    assert_eq!((&report["valid"], &report["leaf_index"]), (&json!(true), &json!(1)), "{report}");
+    // More entries, a second checkpoint through the other replica: consistent with the first.
+    decide(&b, 3);
+    decide(&a, 4);
+    let out =
+        run(&b, &url, &["audit", "checkpoint", "--key-file", "checkpoint.key", "-o", "two.txt"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    std::fs::copy(a.join("one.txt"), b.join("one.txt")).unwrap();
+    let out = run(
+        &b,
+        &url,
+        &[
+            "audit",
+            "consistency",
+            "one.txt",
+            "two.txt",
+            "--public-key",
+            "checkpoint.pub",
+            "--json-output",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = json_of(&out);
+    assert_eq!((&report["old_size"], &report["new_size"]), (&json!(3), &json!(5)), "{report}");
+    // An unknown event is a usage error naming it.
+    let out = run(&a, &url, &["audit", "prove", "evt-not-there", "--public-key", "checkpoint.pub"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("no entry with event id `evt-not-there`"), "{}", text(&out));
 }
